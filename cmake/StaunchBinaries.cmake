@@ -1,0 +1,28 @@
+# The four packages (ARCHITECTURE.md §1): one main.c, linked with the modules each package needs.
+# STAUNCH_PKG_* tells main.c which services and CLI commands exist in that binary.
+function(staunch_binary name pkg)
+  add_executable(${name} ${PROJECT_SOURCE_DIR}/src/server/main.c)
+  target_compile_definitions(${name} PRIVATE STAUNCH_PKG_${pkg}=1
+    STAUNCH_PKG_NAME="${pkg}" STAUNCH_VERSION="${PROJECT_VERSION}")
+  foreach(m ${ARGN})
+    if(TARGET staunch_${m})
+      target_link_libraries(${name} PRIVATE staunch_${m})
+    endif()
+  endforeach()
+  install(TARGETS ${name} RUNTIME DESTINATION sbin)
+endfunction()
+
+if(EXISTS ${PROJECT_SOURCE_DIR}/src/server/main.c)
+  if(STAUNCH_PKG_ALL)
+    staunch_binary(staunch ALL server net core mail store)
+  endif()
+  if(STAUNCH_PKG_JMAP)
+    staunch_binary(staunch-jmap JMAP server net core mail store)
+  endif()
+  if(STAUNCH_PKG_IMAP)
+    staunch_binary(staunch-imap IMAP server net core mail store)
+  endif()
+  if(STAUNCH_PKG_SMTP)
+    staunch_binary(staunch-smtp SMTP server net core mail store)
+  endif()
+endif()
