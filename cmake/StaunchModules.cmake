@@ -1,10 +1,9 @@
 # staunch_module(NAME [DEPS mod...] [LIBS lib...])
-# Builds src/NAME/*.c (and src/NAME/*/*.c) into the static library staunch_NAME.
+# Builds every .c under src/NAME/ (subfolders included, e.g. backends/rocksdb/) into the static library staunch_NAME.
 # The include root is src/, so code writes #include "core/core.h".
 function(staunch_module name)
   cmake_parse_arguments(M "" "" "DEPS;LIBS" ${ARGN})
-  file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.c
-       ${PROJECT_SOURCE_DIR}/src/${name}/*/*.c)
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.c)
   # main.c of a module is a binary's entry point, never part of the library.
   list(FILTER srcs EXCLUDE REGEX "/main\\.c$")
   if(NOT srcs)
