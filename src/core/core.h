@@ -8,6 +8,7 @@
 
 #include "core/core_arena.h"
 #include "core/core_buf.h"
+#include "core/core_conf.h"
 #include "core/core_err.h"
 #include "core/core_log.h"
 #include "core/core_mem.h"

@@ -34,6 +34,13 @@
 
 struct core_buf;
 
+/* Limits of core_conf_parse() (each over-limit input is a diagnostic, never a crash). */
+#define CORE_CONF_MAX_TEXT (1024u * 1024u) /* bytes of configuration text */
+#define CORE_CONF_MAX_KEYS 4096u           /* keys set in one file */
+#define CORE_CONF_MAX_VALUE (64u * 1024u)  /* bytes of one value (an array: all its items) */
+#define CORE_CONF_MAX_KEY 1024u            /* bytes of one full key */
+#define CORE_CONF_MAX_DIAGS 200u           /* diagnostics kept; one more says "too many" */
+
 enum core_conf_type {
 	CORE_CONF_STRING,   /* any string */
 	CORE_CONF_INT,      /* signed 64-bit integer, checked against min/max when max > min */
@@ -73,10 +80,10 @@ void core_conf_doc_markdown(struct core_buf *out);
 
 /* One diagnostic of parsing or validation. */
 struct core_conf_diag {
-	char *file;   /* file name as given */
+	char *file;    /* file name as given */
 	unsigned line; /* 1-based, 0 when not tied to a line */
-	char *key;    /* full key, or NULL for syntax errors outside a key */
-	char *msg;    /* what is wrong, in one line */
+	char *key;     /* full key, or NULL for syntax errors outside a key */
+	char *msg;     /* what is wrong, in one line */
 };
 
 struct core_conf_diags {
@@ -115,7 +122,12 @@ int core_conf_validate(const struct core_conf *c, struct core_conf_diags *d);
 struct core_conf *core_conf_new_empty(void);
 void core_conf_free(struct core_conf **c);
 
-/* Set or replace a value (tests, command-line overrides). value is in file syntax. */
+/*
+ * Set or replace a value (tests, command-line overrides). value is in file syntax
+ * ("\"x\"", "5", "true", "[\"a\", \"b\"]"); text that is not a valid value is stored as
+ * a plain string, so "5m" or "mx.example.org" work unquoted. Returns 0 or CORE_ESYNTAX (bad
+ * key, NUL or over-limit value). Invalidates pointers borrowed from c before the call.
+ */
 int core_conf_set(struct core_conf *c, const char *key, const char *value);
 
 bool core_conf_has(const struct core_conf *c, const char *key);
