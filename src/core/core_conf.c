@@ -774,7 +774,7 @@ static int conf_parse_string(struct conf_parser *ps, const char *key, size_t alr
 
 static bool conf_is_delim(int ch)
 {
-	return ch < 0 || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ',' ||
+	return ch <= 0 || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ',' ||
 	       ch == ']' || ch == '#';
 }
 
@@ -1696,21 +1696,23 @@ int core_conf_validate(const struct core_conf *c, struct core_conf_diags *d)
 /* ------------------------------------------------------------------------------------ */
 /* Secret references and loading                                                        */
 
-/* Read a whole file of at most max bytes into out. Returns 0, -errno or CORE_ELIMIT. */
+/* Read a whole file of at most max bytes into out. Returns 0, an errno value (> 0), or
+ * CONF_TOO_BIG. */
+#define CONF_TOO_BIG (-1)
 static int conf_read_file(const char *path, size_t max, struct core_buf *out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return -errno;
+		return errno;
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 		close(fd);
-		return -e;
+		return e;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		return S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
 	}
 	for (;;) {
 		core_buf_reserve(out, 4096);
@@ -1720,14 +1722,14 @@ static int conf_read_file(const char *path, size_t max, struct core_buf *out)
 				continue;
 			int e = errno;
 			close(fd);
-			return -e;
+			return e;
 		}
 		if (r == 0)
 			break;
 		out->len += (size_t)r;
 		if (out->len > max) {
 			close(fd);
-			return CORE_ELIMIT;
+			return CONF_TOO_BIG;
 		}
 	}
 	close(fd);
@@ -1768,12 +1770,11 @@ static int conf_expand_str(const struct core_conf *c, const struct conf_entry *e
 			char *path = core_xstrndup(ref + 5, rlen - 5);
 			struct core_buf fb = CORE_BUF_INIT;
 			int rc = conf_read_file(path, CORE_CONF_MAX_VALUE, &fb);
-			if (rc == 0 && memchr(fb.p ? fb.p : "", '\0', fb.len) != NULL)
-				rc = CORE_ESYNTAX;
-			if (rc < 0) {
-				const char *why = rc == CORE_ELIMIT    ? "larger than 64 KiB"
-						  : rc == CORE_ESYNTAX ? "contains a NUL byte"
-								       : strerror(-rc);
+			bool has_nul = rc == 0 && fb.len > 0 && memchr(fb.p, '\0', fb.len) != NULL;
+			if (rc != 0 || has_nul) {
+				const char *why = rc == CONF_TOO_BIG ? "larger than 64 KiB"
+						  : has_nul          ? "contains a NUL byte"
+								     : strerror(rc);
 				conf_diag(d, c->name, e->line, e->key,
 					  "cannot read secret file '%s': %s", path, why);
 				core_buf_fini_wipe(&fb);
@@ -1883,14 +1884,14 @@ int core_conf_load(const char *path, struct core_conf **out, struct core_conf_di
 	if (path == NULL)
 		return CORE_EIO;
 	int rc = conf_read_file(path, CORE_CONF_MAX_TEXT, &b);
-	if (rc == CORE_ELIMIT) {
+	if (rc == CONF_TOO_BIG) {
 		conf_diag(d, path, 0, NULL, "configuration larger than %u bytes",
 			  CORE_CONF_MAX_TEXT);
 		core_buf_fini(&b);
 		return CORE_ESYNTAX;
 	}
-	if (rc < 0) {
-		conf_diag(d, path, 0, NULL, "cannot read: %s", strerror(-rc));
+	if (rc != 0) {
+		conf_diag(d, path, 0, NULL, "cannot read: %s", strerror(rc));
 		core_buf_fini(&b);
 		return CORE_EIO;
 	}
