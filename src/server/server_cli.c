@@ -1,0 +1,273 @@
+/*
+ * server_cli.c: the command line of the staunch binaries (docs/cli.md).
+ *   staunch [--config FILE] serve | config check | config keys [--markdown] | status | stop |
+ *           reload | init DIR [--hostname NAME] | version | help
+ * Exit status: 0 success, 1 failure, 2 usage error.
+ */
+#include "server/server_int.h"
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f, const struct server_pkg *pkg)
+{
+	fprintf(f,
+		"usage: %s [--config FILE] COMMAND [ARGS]\n"
+		"\n"
+		"Commands:\n"
+		"  serve                     run the server in the foreground\n"
+		"  config check              load and validate the configuration file\n"
+		"  config keys [--markdown]  list every configuration key with default and "
+		"meaning\n"
+		"  status                    show the running server (version, uptime, listeners)\n"
+		"  reload                    reload TLS certificates and reopen the log file\n"
+		"  stop                      stop the running server gracefully\n"
+		"  init DIR [--hostname H]   create DIR with a starter configuration, a "
+		"self-signed\n"
+		"                            certificate and an administrator password\n"
+		"  version                   version, package, features and back ends\n"
+		"  help                      this text\n"
+		"\n"
+		"Options:\n"
+		"  --config FILE, -c FILE    configuration file (default: $STAUNCH_CONFIG, else\n"
+		"                            " SERVER_DEFAULT_CONFIG ")\n",
+		pkg->binary);
+}
+
+static int usage_error(const struct server_pkg *pkg, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", pkg->binary);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	usage(stderr, pkg);
+	return EXIT_USAGE;
+}
+
+static int cmd_config_check(const char *path)
+{
+	struct core_conf *c = NULL;
+	if (server_conf_load_checked(path, &c) != 0)
+		return 1;
+	core_conf_free(&c);
+	printf("configuration OK: %s\n", path);
+	return 0;
+}
+
+/* One table row of the Markdown reference as plain text:
+ *   key  type  default: DEFAULT
+ *       description */
+static void md_row_to_text(const char *p, size_t len, FILE *f)
+{
+	char cell[4][1024];
+	size_t nc = 0, k = 0;
+	for (size_t i = 1; i < len && nc < 4; i++) {
+		if (p[i] == '|' && (i == 0 || p[i - 1] != '\\')) {
+			while (k > 0 && cell[nc][k - 1] == ' ')
+				k--;
+			cell[nc][k] = '\0';
+			nc++;
+			k = 0;
+			continue;
+		}
+		if (p[i] == '`' || (p[i] == '\\' && i + 1 < len && p[i + 1] == '|'))
+			continue;
+		if ((k == 0 && p[i] == ' ') || k + 1 >= sizeof(cell[0]))
+			continue;
+		cell[nc][k++] = p[i];
+	}
+	if (nc < 4 || strcmp(cell[0], "Key") == 0 || strspn(cell[0], "-:") == strlen(cell[0]))
+		return;
+	fprintf(f, "%s  %s  default: %s\n    %s\n", cell[0], cell[1], cell[2], cell[3]);
+}
+
+/* The Markdown reference as plain text (headings kept, tables flattened). */
+static void markdown_to_text(const char *md, FILE *f)
+{
+	const char *p = md;
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (len > 0 && p[0] == '|') {
+			md_row_to_text(p, len, f);
+		} else if (len > 3 && strncmp(p, "## ", 3) == 0) {
+			fprintf(f, "[%.*s]\n", (int)(len - 3), p + 3);
+		} else {
+			fwrite(p, 1, len, f);
+			fputc('\n', f);
+		}
+		p += len + (nl != NULL ? 1 : 0);
+	}
+}
+
+static int cmd_config_keys(bool markdown)
+{
+	struct core_buf b = CORE_BUF_INIT;
+	server_conf_register_all();
+	core_conf_doc_markdown(&b);
+	if (markdown)
+		fwrite(b.p, 1, b.len, stdout);
+	else
+		markdown_to_text(core_buf_cstr(&b), stdout);
+	core_buf_fini(&b);
+	return 0;
+}
+
+static int cmd_version(const struct server_pkg *pkg)
+{
+	static const char *const desc[][2] = {
+		{"ALL", "all-in-one: SMTP, IMAP, POP3, ManageSieve, JMAP"},
+		{"JMAP", "JMAP only"},
+		{"IMAP", "IMAP, POP3, ManageSieve and JMAP"},
+		{"SMTP", "SMTP only"},
+	};
+	const char *what = "";
+	for (size_t i = 0; i < CORE_NELEM(desc); i++) {
+		if (strcmp(desc[i][0], pkg->name) == 0)
+			what = desc[i][1];
+	}
+	const struct scmp_version *sv = seccomp_version();
+	printf("%s %s\n", pkg->binary, pkg->version);
+	printf("package: %s (%s)\n", pkg->name, what);
+	printf("features: tls (%s), libevent %s, seccomp (libseccomp %u.%u.%u), "
+	       "privilege drop, control socket\n",
+	       OpenSSL_version(OPENSSL_VERSION), event_get_version(), sv ? sv->major : 0,
+	       sv ? sv->minor : 0, sv ? sv->micro : 0);
+	printf("services: placeholder refusals for smtp, submission, lmtp, imap, pop3, "
+	       "managesieve, http\n");
+	printf("store backends: none linked\n");
+	printf("directory backends: none linked\n");
+	return 0;
+}
+
+/* Path of the control socket from the configuration's run-dir. Caller frees. */
+static char *control_path(const char *conf_path)
+{
+	struct core_conf *c = NULL;
+	if (server_conf_load_checked(conf_path, &c) != 0)
+		return NULL;
+	char *p = core_xasprintf("%s/control.sock",
+				 core_conf_get_str(c, "server.run-dir", "/run/staunch"));
+	core_conf_free(&c);
+	return p;
+}
+
+static int cmd_control(const char *conf_path, const char *line)
+{
+	char *path = control_path(conf_path);
+	if (path == NULL)
+		return 1;
+	struct core_buf reply = CORE_BUF_INIT;
+	struct core_error err;
+	core_error_clear(&err);
+	int rc = 1;
+	if (server_control_request(path, line, &reply, &err) < 0) {
+		fprintf(stderr, "staunch %s: %s\n", line, err.msg);
+		goto out;
+	}
+	const char *r = core_buf_cstr(&reply);
+	size_t len = strcspn(r, "\n");
+	if (strncmp(r, "ok", 2) == 0 && (len == 2 || r[2] == ' ')) {
+		printf("%.*s\n", (int)(len > 3 ? len - 3 : 0), len > 3 ? r + 3 : "");
+		rc = 0;
+	} else if (strncmp(r, "error ", 6) == 0) {
+		fprintf(stderr, "staunch %s: %.*s\n", line, (int)(len - 6), r + 6);
+	} else {
+		fprintf(stderr, "staunch %s: unexpected answer from the server\n", line);
+	}
+	if (rc == 0 && strcmp(line, "stop") == 0) {
+		/* Wait until the server is gone (its control socket stops answering). */
+		for (int i = 0; i < 300; i++) {
+			struct core_buf probe = CORE_BUF_INIT;
+			int pr = server_control_request(path, "help", &probe, NULL);
+			core_buf_fini(&probe);
+			if (pr < 0)
+				break;
+			usleep(100 * 1000);
+		}
+	}
+out:
+	core_buf_fini(&reply);
+	free(path);
+	return rc;
+}
+
+static int cmd_init(int argc, char **argv, int i, const struct server_pkg *pkg)
+{
+	const char *dir = NULL, *hostname = NULL;
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "--hostname") == 0 && i + 1 < argc)
+			hostname = argv[++i];
+		else if (strncmp(argv[i], "--hostname=", 11) == 0)
+			hostname = argv[i] + 11;
+		else if (argv[i][0] == '-' || dir != NULL)
+			return usage_error(pkg, "init: unexpected argument %s", argv[i]);
+		else
+			dir = argv[i];
+	}
+	if (dir == NULL)
+		return usage_error(pkg, "init needs a directory%s", "");
+	char host[256];
+	if (hostname == NULL) {
+		server_hostname_default(host, sizeof(host));
+		hostname = host;
+	}
+	return server_init_dir(dir, hostname);
+}
+
+int server_main(int argc, char **argv, const struct server_pkg *pkg)
+{
+	const char *conf = getenv("STAUNCH_CONFIG");
+	if (conf == NULL || conf[0] == '\0')
+		conf = SERVER_DEFAULT_CONFIG;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if ((strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) && i + 1 < argc)
+			conf = argv[++i];
+		else if (strncmp(a, "--config=", 9) == 0 && a[9] != '\0')
+			conf = a + 9;
+		else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout, pkg);
+			return 0;
+		} else if (strcmp(a, "--version") == 0)
+			return cmd_version(pkg);
+		else
+			return usage_error(pkg, "unknown option %s", a);
+	}
+	if (i >= argc)
+		return usage_error(pkg, "no command given%s", "");
+	const char *cmd = argv[i++];
+	int rest = argc - i;
+	if (strcmp(cmd, "serve") == 0 && rest == 0)
+		return server_serve(pkg, conf);
+	if (strcmp(cmd, "config") == 0 && rest >= 1) {
+		if (strcmp(argv[i], "check") == 0 && rest == 1)
+			return cmd_config_check(conf);
+		if (strcmp(argv[i], "keys") == 0 && rest == 1)
+			return cmd_config_keys(false);
+		if (strcmp(argv[i], "keys") == 0 && rest == 2 &&
+		    strcmp(argv[i + 1], "--markdown") == 0)
+			return cmd_config_keys(true);
+		return usage_error(pkg, "unknown config command %s", argv[i]);
+	}
+	if ((strcmp(cmd, "status") == 0 || strcmp(cmd, "stop") == 0 ||
+	     strcmp(cmd, "reload") == 0) &&
+	    rest == 0)
+		return cmd_control(conf, cmd);
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(argc, argv, i, pkg);
+	if (strcmp(cmd, "version") == 0 && rest == 0)
+		return cmd_version(pkg);
+	if (strcmp(cmd, "help") == 0 && rest == 0) {
+		usage(stdout, pkg);
+		return 0;
+	}
+	return usage_error(pkg, "unknown command or arguments: %s", cmd);
+}

@@ -1,0 +1,109 @@
+/* Unit tests of the control command table, JSON strings and password hashing. */
+#include "server/server_int.h"
+
+#include <check.h>
+#include <crypt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int echo_run(struct server *srv, const char *args, struct core_buf *out,
+		    struct core_error *err)
+{
+	if (strcmp(args, "fail") == 0)
+		return core_error_set(err, CORE_EPERM, NULL, "echo refused");
+	core_buf_append_str(out, args);
+	return 0;
+}
+
+static const struct server_ctl_cmd extra[] = {
+	{"echo", "repeat the arguments", echo_run},
+};
+
+static char *dispatch(const char *line)
+{
+	struct core_buf b = CORE_BUF_INIT;
+	server_control_dispatch(NULL, line, &b);
+	core_buf_putc(&b, '\0');
+	return core_buf_detach(&b, NULL);
+}
+
+START_TEST(test_dispatch)
+{
+	char *r = dispatch("frobnicate now");
+	ck_assert_str_eq(r, "error unknown command \"frobnicate\" (try help)");
+	free(r);
+	r = dispatch("status");
+	ck_assert(strncmp(r, "error ", 6) == 0); /* no server in this test */
+	free(r);
+	r = dispatch("help");
+	ck_assert(strncmp(r, "ok ", 3) == 0);
+	ck_assert_ptr_nonnull(strstr(r, "status:"));
+	ck_assert_ptr_nonnull(strstr(r, "stop:"));
+	ck_assert_ptr_null(strstr(r, "echo:"));
+	free(r);
+	r = dispatch("bad\x01line");
+	ck_assert_str_eq(r, "error control characters in request");
+	free(r);
+}
+END_TEST
+
+START_TEST(test_extensible)
+{
+	server_control_register(extra, CORE_NELEM(extra));
+	server_control_register(extra, CORE_NELEM(extra)); /* idempotent */
+	char *r = dispatch("  echo   hello world");
+	ck_assert_str_eq(r, "ok hello world");
+	free(r);
+	r = dispatch("echo fail");
+	ck_assert_str_eq(r, "error echo refused");
+	free(r);
+	r = dispatch("help");
+	ck_assert_ptr_nonnull(strstr(r, "echo: repeat the arguments"));
+	free(r);
+}
+END_TEST
+
+START_TEST(test_json_str)
+{
+	struct core_buf b = CORE_BUF_INIT;
+	server_json_str(&b, "a\"b\\c\n\x7f");
+	ck_assert_str_eq(core_buf_cstr(&b), "\"a\\\"b\\\\c\\u000a\\u007f\"");
+	core_buf_fini(&b);
+}
+END_TEST
+
+START_TEST(test_password_hash)
+{
+	struct core_error err;
+	char *h = server_password_hash("correct horse", &err);
+	ck_assert_ptr_nonnull(h);
+	ck_assert(strncmp(h, "$y$", 3) == 0 || strncmp(h, "$6$", 3) == 0);
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	const char *again = crypt_rn("correct horse", h, cd, (int)sizeof(*cd));
+	ck_assert_ptr_nonnull(again);
+	ck_assert_str_eq(again, h);
+	const char *wrong = crypt_rn("correct horsf", h, cd, (int)sizeof(*cd));
+	ck_assert(wrong == NULL || strcmp(wrong, h) != 0);
+	char *h2 = server_password_hash("correct horse", &err);
+	ck_assert_str_ne(h, h2); /* fresh salt each time */
+	free(cd);
+	free(h);
+	free(h2);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("server_control");
+	TCase *tc = tcase_create("control");
+	tcase_add_test(tc, test_dispatch);
+	tcase_add_test(tc, test_extensible);
+	tcase_add_test(tc, test_json_str);
+	tcase_add_test(tc, test_password_hash);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
