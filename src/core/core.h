@@ -8,10 +8,13 @@
 
 #include "core/core_arena.h"
 #include "core/core_buf.h"
+#include "core/core_codec.h"
 #include "core/core_conf.h"
 #include "core/core_err.h"
 #include "core/core_log.h"
 #include "core/core_mem.h"
 #include "core/core_str.h"
+#include "core/core_time.h"
+#include "core/core_utf8.h"
 
 #endif
