@@ -57,12 +57,14 @@ static int store_register_locked(const char *name, const struct store_backend *b
 
 static const struct store_backend store_builtin_rocksdb = {.kv = &store_rocksdb_kv};
 static const struct store_backend store_builtin_sqlite = {.kv = &store_sqlite_kv};
+static const struct store_backend store_builtin_memory = {.lookup = &store_memory_lookup};
 
 static void store_builtin_register(void)
 {
 	pthread_mutex_lock(&store_registry_lock);
 	store_register_locked("rocksdb", &store_builtin_rocksdb);
 	store_register_locked("sqlite", &store_builtin_sqlite);
+	store_register_locked("memory", &store_builtin_memory);
 	pthread_mutex_unlock(&store_registry_lock);
 }
 
