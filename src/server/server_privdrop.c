@@ -148,6 +148,7 @@ static const char *const seccomp_allow[] = {
 	"linkat",
 	"readlink",
 	"readlinkat",
+	"getdents",
 	"getdents64",
 	"getcwd",
 	"fchmod",
