@@ -3,6 +3,13 @@ add_compile_options(-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing
   -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral)
 add_compile_definitions(_GNU_SOURCE)
 
+# Code built with -fsanitize=fuzzer-no-link calls coverage hooks that only a sanitizer runtime
+# (or libFuzzer) defines: without one, the tests and binaries of a fuzz build fail to link.
+if(STAUNCH_FUZZ AND NOT STAUNCH_SANITIZE)
+  message(STATUS "STAUNCH_FUZZ needs the sanitizer runtimes: enabling STAUNCH_SANITIZE")
+  set(STAUNCH_SANITIZE ON)
+endif()
+
 if(STAUNCH_HARDEN AND NOT STAUNCH_SANITIZE)
   # ARCHITECTURE.md §3, Privileges: FORTIFY 3, stack protector, stack-clash, CET, PIE, full RELRO.
   if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
