@@ -72,7 +72,6 @@ static void conf_starter(struct core_buf *b, const char *dir, const char *hostna
 	char *run = core_xasprintf("%s/run", dir);
 	char *spool = core_xasprintf("%s/spool", dir);
 	char *cert = core_xasprintf("%s/tls/cert.pem", dir);
-	char *key = core_xasprintf("%s/tls/key.pem", dir);
 	core_buf_append_str(b, "# Staunch configuration written by `staunch init`.\n"
 			       "# Every key is described in docs/configuration.md;\n"
 			       "# check this file with: staunch --config THIS_FILE config check\n\n"
@@ -84,14 +83,18 @@ static void conf_starter(struct core_buf *b, const char *dir, const char *hostna
 	conf_quote(b, run);
 	core_buf_append_str(b, "\nspool-dir = ");
 	conf_quote(b, spool);
-	core_buf_append_str(b, "\n# user = \"staunch\"   # used when started as root\n\n"
-			       "[log]\nsink = \"stderr\"\nlevel = \"info\"\n\n[tls]\ncert = [");
-	conf_quote(b, cert);
-	core_buf_append_str(b, "]\nkey = [");
-	conf_quote(b, key);
+	core_buf_append_str(b,
+			    "\n# user = \"staunch\"   # used when started as root\n\n"
+			    "[log]\nsink = \"stderr\"\nlevel = \"info\"\n\n"
+			    "# TLS: the self-signed certificate created by `staunch init` in\n# ");
+	core_buf_append_str(b, cert);
+	core_buf_append_str(b, " is used while no certificate is configured.\n"
+			       "# For real certificates (several are chosen by SNI):\n"
+			       "# [tls]\n"
+			       "# cert = [\"/etc/letsencrypt/live/example.org/fullchain.pem\"]\n"
+			       "# key = [\"/etc/letsencrypt/live/example.org/privkey.pem\"]\n\n");
 	core_buf_append_str(
-		b, "]\n\n"
-		   "# No [listener.*] section: the default listeners are used (smtp 25, "
+		b, "# No [listener.*] section: the default listeners are used (smtp 25, "
 		   "submissions 465,\n"
 		   "# submission 587, imap 143, imaps 993, pop3 110, pop3s 995, managesieve 4190,\n"
 		   "# https 443, http 8080), or 10000 + port when not started as root.\n"
@@ -104,7 +107,6 @@ static void conf_starter(struct core_buf *b, const char *dir, const char *hostna
 	free(run);
 	free(spool);
 	free(cert);
-	free(key);
 }
 
 int server_init_dir(const char *dir_arg, const char *hostname)
