@@ -4,8 +4,8 @@
 # BUILD_DIR is a tree configured with -DSTAUNCH_FUZZ=ON (clang). Each target fuzz_<m>_<n>
 # runs over a temporary copy of fuzz/corpus/<m>_<n>/ (the checked-in corpus is never
 # modified) with fuzz/dict/<m>_<n>.dict when it exists. Crash inputs are kept in
-# BUILD_DIR/fuzz-artifacts/<target>/. Prints one line per target; exits 1 if any target
-# crashed, leaked, timed out or failed to start, 2 on bad usage.
+# BUILD_DIR/fuzz-artifacts/<target>/. Prints one line per target and a "N passed, M failed"
+# total; exits 1 if any target crashed, leaked, timed out or failed to start, 2 on bad usage.
 set -uo pipefail
 
 usage() {
@@ -24,13 +24,17 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/staunch-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-mapfile -t targets < <(find "$build" -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
+dir="$build/fuzz"
+[ -d "$dir" ] || dir="$build"
+mapfile -t targets < <(find "$dir" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
 if [ ${#targets[@]} -eq 0 ]; then
   echo "fuzz-smoke: no fuzz targets in $build (configure with -DSTAUNCH_FUZZ=ON)" >&2
   exit 1
 fi
 
 failed=0
+npass=0
+nfail=0
 for exe in "${targets[@]}"; do
   target=$(basename "$exe")
   name=${target#fuzz_}
@@ -53,12 +57,15 @@ for exe in "${targets[@]}"; do
   took=$(( $(date +%s) - start ))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   if [ $rc -eq 0 ]; then
+    npass=$((npass + 1))
     echo "fuzz-smoke: $target ok ${took}s runs=${runs:-?} seeds=$seeds"
   else
     failed=1
+    nfail=$((nfail + 1))
     echo "fuzz-smoke: $target FAILED (exit $rc) ${took}s seeds=$seeds, artifacts in $artifacts"
     grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz check failed|artifact_prefix|Test unit written)' \
       "$log" | head -20 | sed 's/^/    /'
   fi
 done
+echo "fuzz-smoke: $npass passed, $nfail failed"
 exit $failed
