@@ -283,9 +283,9 @@ static void net_conn_proxy_input(struct net_conn *c)
 	size_t len = evbuffer_get_length(in);
 	struct net_proxy_hdr h;
 	int r = net_proxy_parse(evbuffer_pullup(in, -1), len, &h);
-	if (r == CORE_MORE)
+	if (r == CORE_MORE && len <= c->ls->max_input)
 		return;
-	if (r < 0) {
+	if (r <= 0) {
 		char remote[80];
 		net_conn_remote(c, remote, sizeof(remote));
 		core_log(CORE_LOG_WARN, "net.proxy", "listener", c->ls->name, "remote", remote,

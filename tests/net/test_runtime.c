@@ -448,14 +448,14 @@ END_TEST
 START_TEST(test_idle_timeout)
 {
 	struct srv s = {0};
-	struct net_listener_cfg lc = {.name = "idle", .idle_timeout_ms = 300};
+	struct net_listener_cfg lc = {.name = "idle", .idle_timeout_ms = 500};
 	srv_start(&s, &lc, false);
 	int fd = cli_connect(s.port);
 	char line[256];
 	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
 	/* Activity keeps it open past the timeout. */
 	for (int i = 0; i < 3; i++) {
-		usleep(150000);
+		usleep(100000);
 		cli_send(fd, "ping\r\n");
 		ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
 	}
@@ -771,6 +771,57 @@ START_TEST(test_proxy_protocol)
 }
 END_TEST
 
+START_TEST(test_proxy_v2_tls_and_max_connections)
+{
+	struct srv s = {0};
+	srv_certs(&s);
+	static const char *const trusted[] = {"::1", "127.0.0.1"};
+	struct net_listener_cfg lc = {.name = "ptls",
+				      .tls = NET_TLS_IMPLICIT,
+				      .proxy_protocol = true,
+				      .proxy_trusted = trusted,
+				      .nproxy_trusted = 2,
+				      .max_connections = 1};
+	srv_start(&s, &lc, true);
+	/* PROXY v2 (INET6, 2001:db8::1 port 4000) in cleartext, then the TLS handshake. */
+	static const unsigned char v2[16 + 36] = {
+		0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21,
+		0x21, 0x00, 0x24, 0x20, 0x01, 0x0d, 0xb8, 0,    0,    0,    0,    0,    0,
+		0,    0,    0,    0,    0,    1,    0x20, 0x01, 0x0d, 0xb8, 0,    0,    0,
+		0,    0,    0,    0,    0,    0,    0,    0,    2,    0x0f, 0xa0, 0x03, 0xe1};
+	int fd = cli_connect(s.port);
+	ck_assert_int_eq(send(fd, v2, sizeof(v2), MSG_NOSIGNAL), (ssize_t)sizeof(v2));
+	SSL_CTX *ctx = cli_tls_ctx();
+	SSL *ssl = cli_tls_start(ctx, fd, "second.test");
+	char line[256];
+	ck_assert_int_ge(cli_tls_line(ssl, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "HELLO ptls");
+	/* max_connections = 1: a second client is refused while the first is open. */
+	int other = cli_connect(s.port);
+	ck_assert(cli_closed_within(other, 5000));
+	close(other);
+	cli_tls_send(ssl, "INFO\r\n");
+	ck_assert_int_ge(cli_tls_line(ssl, line, sizeof(line)), 0);
+	ck_assert_msg(strstr(line, "tls=1") != NULL, "%s", line);
+	ck_assert_msg(strstr(line, "remote=2001:db8::1:4000 proxied=1") != NULL, "%s", line);
+	/* A long reply then a close through the TLS filter: everything arrives. */
+	char big[3000];
+	memset(big, 'y', sizeof(big) - 3);
+	memcpy(big + sizeof(big) - 3, "\r\n", 3);
+	cli_tls_send(ssl, big);
+	cli_tls_send(ssl, "QUIT\r\n");
+	ck_assert_int_eq(cli_tls_line(ssl, line, sizeof(line)), 255);
+	ck_assert_int_ge(cli_tls_line(ssl, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "BYE");
+	ck_assert_int_lt(cli_tls_line(ssl, line, sizeof(line)), 0);
+	SSL_free(ssl);
+	close(fd);
+	SSL_CTX_free(ctx);
+	srv_stop(&s);
+	ck_assert_int_ge(atomic_load(&g_limit_logs), 1);
+}
+END_TEST
+
 START_TEST(test_graceful_shutdown)
 {
 	struct srv s = {0};
@@ -844,6 +895,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_starttls_injection);
 	tcase_add_test(tc, test_worker_order);
 	tcase_add_test(tc, test_proxy_protocol);
+	tcase_add_test(tc, test_proxy_v2_tls_and_max_connections);
 	tcase_add_test(tc, test_graceful_shutdown);
 	tcase_add_test(tc, test_shutdown_before_ready_and_call);
 	suite_add_tcase(s, tc);
