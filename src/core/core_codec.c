@@ -54,7 +54,7 @@ size_t core_base64_encoded_len(size_t n)
 }
 
 /*
- * RFC 4648 §4: each 3-byte group becomes 4 characters; a final group of 1 or 2 bytes is
+ * RFC 4648 §4 [R4648-4-a]: each 3-byte group becomes 4 characters; a final group of 1 or 2 bytes is
  * filled with zero bits to whole 6-bit units and, when pad is set, completed with '='.
  * wrap > 0 inserts CRLF after every wrap characters (never at the very end).
  */
@@ -135,7 +135,7 @@ static int b64_decode_strict(const unsigned char *s, size_t len, bool url, struc
 	size_t keep = out->len;
 	size_t data = len; /* characters before padding */
 	if (!url) {
-		/* RFC 4648 §3.2: with padding the encoding is whole 4-character quanta. */
+		/* RFC 4648 §3.2 [R4648-4-b]: with padding the encoding is whole 4-char quanta. */
 		if (len % 4 != 0)
 			return b64_fail(out, keep, err, rule, "length not a multiple of 4", len);
 		if (len > 0 && s[len - 1] == '=')
@@ -150,7 +150,8 @@ static int b64_decode_strict(const unsigned char *s, size_t len, bool url, struc
 	int n = 0;
 	for (size_t i = 0; i < data; i++) {
 		int d = b64_value(s[i], url);
-		/* RFC 4648 §3.3: characters outside the alphabet (and stray '=') are rejected. */
+		/* RFC 4648 §3.3 [R4648-3.3-a]: characters outside the alphabet (and stray '=')
+		 * are rejected. */
 		if (d < 0)
 			return b64_fail(out, keep, err, rule,
 					s[i] == '=' ? "misplaced padding"
@@ -164,7 +165,7 @@ static int b64_decode_strict(const unsigned char *s, size_t len, bool url, struc
 		}
 	}
 	if (n > 0) {
-		/* RFC 4648 §3.5: pad bits of the last unit must be zero (canonical encoding). */
+		/* RFC 4648 §3.5 [R4648-3.5-b]: pad bits of the last unit must be zero. */
 		uint32_t mask = n == 2 ? 0x0F : 0x03;
 		if ((v & mask) != 0)
 			return b64_fail(out, keep, err, rule, "non-zero pad bits", data - 1);
@@ -200,7 +201,7 @@ int core_base64_decode_mime(const void *p, size_t len, struct core_buf *out)
 			continue;
 		}
 		int d = b64_value(s[i], false);
-		/* RFC 2045 §6.8: characters outside the alphabet (line breaks...) are ignored. */
+		/* RFC 2045 §6.8 [R4648-3.3-b]: characters outside the alphabet are ignored. */
 		if (d < 0)
 			continue;
 		v = (v << 6) | (uint32_t)d;
@@ -372,6 +373,7 @@ void core_hex_encode(struct core_buf *out, const void *p, size_t len)
 	}
 }
 
+/* RFC 4648 §8 [R4648-8-b]: base16 decoding is case-insensitive and has no padding. */
 int core_hex_decode(const void *p, size_t len, struct core_buf *out, struct core_error *err)
 {
 	const unsigned char *s = p;

@@ -31,9 +31,9 @@ struct core_error;
 
 /* Parse flags. */
 enum core_time_flags {
-	/* Only the current grammar: no obsolete years or zone names, day-of-week must match
-	 * the date (RFC 5322); upper-case "T"/"Z" and no space separator (RFC 3339); two-digit
-	 * day (IMAP). */
+	/* Only the current grammar. RFC 5322: four-digit years, numeric zones, two-digit hours,
+	 * a three-letter day-of-week that matches the date. RFC 3339: upper-case "T" and "Z",
+	 * no space separator. IMAP: a two-digit or space-padded day. */
 	CORE_TIME_STRICT = 1 << 0,
 	/* RFC 3339: the offset must be "Z" (JMAP UTCDate, RFC 8620 §1.4). */
 	CORE_TIME_UTC = 1 << 1,
