@@ -88,7 +88,8 @@ static void conf_entry_free(struct conf_entry *e)
 {
 	if (e == NULL)
 		return;
-	conf_value_fini(&e->val, e->expanded);
+	/* Values may be passwords (literal or expanded): wipe them all before release. */
+	conf_value_fini(&e->val, true);
 	free(e->key);
 	free(e);
 }
@@ -211,6 +212,11 @@ static void conf_diag(struct core_conf_diags *d, const char *file, unsigned line
 	va_start(ap, fmt);
 	core_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
+	/* One line per diagnostic: values quoted in a message may hold control bytes. */
+	for (size_t i = 0; i < b.len; i++) {
+		if ((unsigned char)b.p[i] < 0x20 || b.p[i] == 0x7f)
+			b.p[i] = '?';
+	}
 	core_buf_cstr(&b);
 	conf_diag_push(d, file, line, key, core_buf_detach(&b, NULL));
 }
@@ -1803,10 +1809,19 @@ static int conf_expand_str(const struct core_conf *c, const struct conf_entry *e
 			core_buf_append_str(out, val);
 			free(name);
 		} else {
-			conf_diag(d, c->name, e->line, e->key,
-				  "unknown reference '%%{%.*s}' (expected %%{file:PATH} or "
-				  "%%{env:NAME})",
-				  (int)(rlen > 64 ? 64 : rlen), ref);
+			/* The text may be part of a secret written literally: show it only for
+			 * keys that are not secret. */
+			const struct core_conf_key *k = core_conf_key_lookup(e->key);
+			if (k != NULL && (k->flags & CORE_CONF_SECRET))
+				conf_diag(d, c->name, e->line, e->key,
+					  "unknown reference (expected %%{file:PATH} or "
+					  "%%{env:NAME}; "
+					  "write %%%%{ for a literal %%{)");
+			else
+				conf_diag(d, c->name, e->line, e->key,
+					  "unknown reference '%%{%.*s}' (expected %%{file:PATH} or "
+					  "%%{env:NAME})",
+					  (int)(rlen > 64 ? 64 : rlen), ref);
 			return -1;
 		}
 		used = 1;
@@ -1896,7 +1911,7 @@ int core_conf_load(const char *path, struct core_conf **out, struct core_conf_di
 		return CORE_EIO;
 	}
 	rc = core_conf_load_buf(path, b.p, b.len, out, d);
-	core_buf_fini(&b);
+	core_buf_fini_wipe(&b);
 	return rc;
 }
 

@@ -448,6 +448,7 @@ static const struct {
 	{"server.admins = [1, 2]", "expected a string or an array of strings"},
 	{"listener.smtp.tls = \"ssl\"",
 	 "t.conf:1: key listener.smtp.tls: 'ssl' is not one of none|starttls|implicit"},
+	{"listener.smtp.tls = \"a\\nb\"", "t.conf:1: key listener.smtp.tls: 'a?b' is not one of"},
 	{"listener.smtp.tls = 1", "expected one of none|starttls|implicit (in quotes)"},
 	{"listener.x.port = 70000", "70000 is out of range 1 to 65535"},
 	/* secret keys never echo their value */
@@ -791,8 +792,11 @@ START_TEST(test_secret_errors)
 		 "'/nonexistent/staunch/secret': No such file or directory\n"},
 		{"server.password = \"%{file:/tmp}\"", "cannot read secret file '/tmp': Is a "
 						       "directory"},
-		{"server.password = \"%{vault:x}\"",
-		 "t.conf:1: key server.password: unknown reference '%{vault:x}'"},
+		{"server.hostname = \"%{vault:x}\"",
+		 "t.conf:1: key server.hostname: unknown reference '%{vault:x}'"},
+		{"server.password = \"ab%{cd}ef\"",
+		 "t.conf:1: key server.password: unknown reference (expected %{file:PATH} or "
+		 "%{env:NAME}; write %%{ for a literal %{)\n"},
 		{"server.password = \"%{env:X\"", "t.conf:1: key server.password: unterminated "
 						  "reference"},
 		{"server.admins = [\"%{env:STAUNCH_TEST_UNSET}\"]",
