@@ -148,6 +148,7 @@ struct server {
 	struct server_ctl_client *ctl_clients;
 	void *sig_ev[4]; /* struct event * */
 	bool stopping;
+	bool failed; /* start-up could not complete (ready file): exit status 1 */
 };
 
 int server_serve(const struct server_pkg *pkg, const char *conf_path);

@@ -80,6 +80,7 @@ static void on_ready(void *arg)
 	core_buf_fini(&b);
 	if (r < 0) {
 		core_log(CORE_LOG_ERROR, "server.ready_failed", "error", err.msg, NULL);
+		srv->failed = true;
 		server_stop(srv);
 		return;
 	}
@@ -429,7 +430,7 @@ int server_serve(const struct server_pkg *pkg, const char *conf_path)
 	srv.started = time(NULL);
 	net_runtime_run(srv.rt);
 	core_log(CORE_LOG_NOTICE, "server.stopped", NULL);
-	rc = 0;
+	rc = srv.failed ? 1 : 0;
 out:
 	server_fini(&srv);
 	core_log_close();
