@@ -1,0 +1,351 @@
+/*
+ * mail.h: the public interface of src/mail, the RFC 5322 + MIME message library.
+ *
+ * RFCs: RFC 5322 (message format, header fields, addresses, dates, message ids), RFC 6532
+ * (UTF-8 in header fields), RFC 2045 (MIME header fields, transfer encodings, parameters),
+ * RFC 2046 (media types, multipart, message/rfc822), RFC 2047 (encoded words), RFC 2231
+ * (parameter continuations, charsets and languages), RFC 2183 (Content-Disposition),
+ * RFC 3282 (Content-Language), RFC 2557 (Content-Location).
+ *
+ * One call to mail_message_parse() walks the message once and builds a tree of parts. Every
+ * part records exact byte offsets and lengths into the bytes given (CRLF and bare-LF input
+ * are both accepted; offsets always refer to the input as it is), its line counts and its
+ * parsed MIME header fields. Protocol views (IMAP BODYSTRUCTURE/ENVELOPE, JMAP bodyStructure,
+ * DKIM, Sieve, full-text) read this tree; none of them parses the message again.
+ *
+ * Limits (header count, line length, nesting depth, part count) never truncate silently: a
+ * part that reaches a limit keeps its full byte range (a client can still fetch every byte),
+ * and the message lists each limit reached in its problem list.
+ *
+ * Ownership: the message bytes are BORROWED; the caller keeps them alive and unchanged while
+ * the parse result is used. Everything the parser builds (the tree, the field arrays, the
+ * decoded strings) is ARENA-OWNED by the arena passed in and lives until it is reset or
+ * freed. Decoded strings are NUL-terminated UTF-8. No function here keeps global state except
+ * the per-thread iconv cache of mail_charset (see mail_charset_cache_flush()).
+ */
+#ifndef STAUNCH_MAIL_MAIL_H
+#define STAUNCH_MAIL_MAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/core.h"
+
+/* ------------------------------------------------------------------------------------- */
+/* Limits and problems                                                                     */
+/* ------------------------------------------------------------------------------------- */
+
+struct mail_limits {
+	size_t max_header_fields; /* fields kept per header block */
+	size_t max_line_len;      /* octets per line, line ending excluded; 0 = no check */
+	unsigned max_depth;       /* nesting of multipart and message/rfc822 (root is 0) */
+	size_t max_parts;         /* parts in the whole tree, root included */
+};
+
+/* Defaults: 1000 fields per header, 998-octet lines (RFC 5322 §2.1.1 is only reported),
+ * depth 64, 10000 parts. */
+void mail_limits_default(struct mail_limits *lim_out);
+
+enum mail_problem_kind {
+	MAIL_PROB_HEADER_FIELDS = 1, /* more header fields than max_header_fields */
+	MAIL_PROB_LINE_LENGTH,       /* a line longer than max_line_len */
+	MAIL_PROB_DEPTH,             /* nesting deeper than max_depth: part kept as a leaf */
+	MAIL_PROB_PARTS,             /* more parts than max_parts: rest kept in parent's body */
+};
+
+struct mail_problem {
+	enum mail_problem_kind kind;
+	size_t offset;          /* where in the message it was noticed */
+	struct mail_part *part; /* the part concerned */
+};
+
+/* Stable lower-case name of a problem kind ("header-fields", "line-length", ...). */
+const char *mail_problem_name(enum mail_problem_kind kind);
+
+/* ------------------------------------------------------------------------------------- */
+/* Header fields (mail_rfc5322_hdr.c)                                                     */
+/* ------------------------------------------------------------------------------------- */
+
+struct mail_field {
+	size_t off;            /* offset of the field name in the message */
+	size_t len;            /* whole field including its final line ending */
+	struct core_str name;  /* borrowed: the field name as written (no trailing WSP) */
+	struct core_str value; /* borrowed: raw value after the colon, folding kept, final
+				  line ending excluded */
+	bool eight_bit;        /* value has octets >= 0x80 (RFC 6532) */
+};
+
+struct mail_header {
+	struct mail_field *fields; /* arena-owned, in message order */
+	size_t count;
+	size_t dropped; /* fields beyond max_header_fields (MAIL_PROB_HEADER_FIELDS) */
+};
+
+/* The first field called name (ASCII case-insensitive), or NULL. */
+const struct mail_field *mail_header_find(const struct mail_header *h, const char *name);
+/* The last field called name, or NULL (RFC 8621 §4.1.3: ":all" aside, forms use the last). */
+const struct mail_field *mail_header_find_last(const struct mail_header *h, const char *name);
+/* Number of fields called name. */
+size_t mail_header_count(const struct mail_header *h, const char *name);
+
+/*
+ * Unfold a raw value (RFC 5322 §2.2.3: delete each CRLF or LF that precedes WSP) into an
+ * arena-owned NUL-terminated string. Bytes are otherwise kept.
+ */
+struct core_str mail_hdr_unfold(struct core_arena *a, struct core_str raw);
+
+/*
+ * RFC 8621 §4.1.2.2 Text form: unfold, decode RFC 2047 encoded words, turn raw 8-bit into
+ * UTF-8 (RFC 6532; bytes that are not UTF-8 go through the mislabel fallback of
+ * mail_charset), trim white space at both ends, NFC. Arena-owned result, never fails.
+ */
+struct core_str mail_hdr_text(struct core_arena *a, struct core_str raw);
+
+/* ------------------------------------------------------------------------------------- */
+/* MIME parameters (mail_mime_param.c)                                                    */
+/* ------------------------------------------------------------------------------------- */
+
+struct mail_param {
+	struct core_str name;     /* arena-owned, lower-case, without any "*N*" suffix */
+	struct core_str value;    /* arena-owned UTF-8, after RFC 2231 and RFC 2047 decoding */
+	struct core_str charset;  /* RFC 2231 charset of an extended value, or empty */
+	struct core_str language; /* RFC 2231 language of an extended value, or empty */
+	unsigned flags;           /* MAIL_PARAM_F_* */
+};
+
+enum mail_param_flags {
+	MAIL_PARAM_F_2231 = 1 << 0,       /* RFC 2231 extended or continued value */
+	MAIL_PARAM_F_EW = 1 << 1,         /* RFC 2047 encoded words decoded in the value
+					     (not standard, RFC 2047 §5 (3), but common) */
+	MAIL_PARAM_F_GAP = 1 << 2,        /* RFC 2231 §3 continuation numbers had a gap */
+	MAIL_PARAM_F_UNQUOTED = 1 << 3,   /* value had characters a token may not hold */
+	MAIL_PARAM_F_CHARSET_BAD = 1 << 4 /* charset unknown or bytes invalid: fallback used */
+};
+
+/*
+ * A parsed structured MIME field value: "type/subtype; params" (Content-Type) or
+ * "token; params" (Content-Disposition). For other uses, type holds the first token.
+ */
+struct mail_mime_value {
+	struct core_str type;    /* arena-owned, lower-case; empty if missing */
+	struct core_str subtype; /* arena-owned, lower-case; empty if none */
+	struct mail_param *params;
+	size_t nparams;
+	bool invalid; /* the value did not follow the grammar (RFC 2045 §5.1) */
+};
+
+/*
+ * Parse a Content-Type (want_subtype true) or Content-Disposition value (RFC 2045 §5.1,
+ * RFC 2183 §2, RFC 2231 §3-§5). Lenient: unquoted values with spaces, missing closing quotes,
+ * stray semicolons and duplicate names are accepted (the first duplicate wins, RFC 2045 is
+ * silent, RFC 2231 §3 wants continuations in order). Never fails; sets invalid.
+ */
+void mail_mime_value_parse(struct core_arena *a, struct core_str raw, bool want_subtype,
+			   struct mail_mime_value *out);
+/* The parameter called name (lower-case), or NULL. */
+const struct mail_param *mail_mime_param_find(const struct mail_mime_value *v, const char *name);
+
+/* ------------------------------------------------------------------------------------- */
+/* Encoded words and charsets (mail_mime_ew.c, mail_charset.c)                           */
+/* ------------------------------------------------------------------------------------- */
+
+/*
+ * Decode RFC 2047 encoded words in unstructured text (§5 (1)) and append UTF-8 to out.
+ * Adjacent encoded words separated only by white space are joined without it (§6.2), and
+ * their octets are joined before charset conversion so a character split across words
+ * survives. Text that is not a valid encoded word is copied. Raw 8-bit text is converted as
+ * by mail_charset_to_utf8(NULL, ...). Returns the number of encoded words decoded.
+ */
+int mail_ew_decode(const char *p, size_t len, struct core_buf *out);
+
+enum mail_charset_result {
+	MAIL_CHARSET_OK = 0,       /* converted as declared */
+	MAIL_CHARSET_FIXED = 1,    /* a known mislabel was corrected (e.g. windows-1252 bytes
+				      in iso-8859-1 or us-ascii, UTF-8 in us-ascii) */
+	MAIL_CHARSET_FALLBACK = 2, /* unknown charset: UTF-8 if valid, else windows-1252 with
+				      latin-1 for its holes; no octet is lost */
+	MAIL_CHARSET_REPLACED = 3, /* invalid sequences were replaced by U+FFFD */
+};
+
+/*
+ * Convert len octets in charset (a MIME charset name; NULL or "" means unknown) to UTF-8
+ * appended to out, through iconv with a per-thread cache of conversion descriptors.
+ * Returns a mail_charset_result (>= 0); never fails.
+ */
+int mail_charset_to_utf8(const char *charset, const void *p, size_t len, struct core_buf *out);
+/* The iconv name used for a MIME charset name (aliases resolved), or NULL if iconv has no
+ * converter for it. The returned string is static or lives in the thread cache. */
+const char *mail_charset_canonical(const char *charset);
+/* Close this thread's cached iconv descriptors (also done when a thread exits). */
+void mail_charset_cache_flush(void);
+
+/* ------------------------------------------------------------------------------------- */
+/* Addresses, dates and message ids (mail_rfc5322_addr.c, _date.c, _msgid.c)              */
+/* ------------------------------------------------------------------------------------- */
+
+struct mail_addr {
+	struct core_str name;  /* arena-owned UTF-8 display name (decoded), empty if none */
+	struct core_str email; /* arena-owned addr-spec without CFWS and obs-route */
+	bool has_name;
+};
+
+struct mail_addr_group {
+	struct core_str name; /* group display name; empty for mailboxes outside a group */
+	bool is_group;
+	struct mail_addr *addrs; /* arena-owned */
+	size_t count;
+};
+
+struct mail_addr_list {
+	struct mail_addr_group *groups; /* arena-owned; consecutive ungrouped mailboxes share
+					   one entry with is_group false (RFC 8621 §4.1.2.4) */
+	size_t ngroups;
+	size_t naddrs; /* mailboxes in all groups */
+	bool invalid;  /* some item did not follow RFC 5322 §3.4 (kept leniently) */
+};
+
+/*
+ * Parse an address-list / mailbox-list (RFC 5322 §3.4, with the §4.4 obsolete forms: route,
+ * CFWS between local-part atoms, missing list elements) from a raw header value. Display
+ * names are RFC 2047 decoded; with no display name, a comment after the addr-spec is used
+ * (RFC 8621 §4.1.2.3). Never fails; sets invalid.
+ */
+void mail_addr_list_parse(struct core_arena *a, struct core_str raw, struct mail_addr_list *out);
+
+/*
+ * Parse a Date-like header value (RFC 5322 §3.3, §4.3) through core_time. Returns 0 or
+ * CORE_TIME_NOZONE with *t_out and *offset_out (minutes east of UTC), or CORE_ESYNTAX.
+ */
+int mail_date_parse(struct core_str raw, time_t *t_out, int *offset_out, struct core_error *err);
+
+struct mail_msgid_list {
+	struct core_str *ids; /* arena-owned, without angle brackets */
+	size_t count;
+	bool invalid; /* something else than msg-ids and CFWS was found (§4.5.4 obs-phrase) */
+};
+
+/*
+ * Parse Message-ID / In-Reply-To / References / Content-ID (RFC 5322 §3.6.4, §4.5.4 obsolete
+ * phrases and CFWS). A value with no "<...>" but one bare id-left "@" id-right word gives that
+ * word. Never fails.
+ */
+void mail_msgid_list_parse(struct core_arena *a, struct core_str raw, struct mail_msgid_list *out);
+
+/* ------------------------------------------------------------------------------------- */
+/* The part tree (mail_mime_part.c)                                                       */
+/* ------------------------------------------------------------------------------------- */
+
+/* RFC 2045 §6.1 Content-Transfer-Encoding. */
+enum mail_cte {
+	MAIL_CTE_7BIT = 0, /* also the default when absent */
+	MAIL_CTE_8BIT,
+	MAIL_CTE_BINARY,
+	MAIL_CTE_QP,
+	MAIL_CTE_BASE64,
+	MAIL_CTE_UNKNOWN, /* RFC 2045 §6.4: treat the body as application/octet-stream */
+};
+
+const char *mail_cte_name(enum mail_cte cte);
+
+enum mail_part_flags {
+	MAIL_PART_F_NO_BLANK_LINE = 1 << 0,    /* header ended without an empty line */
+	MAIL_PART_F_HDR_JUNK = 1 << 1,         /* header lines that are not fields */
+	MAIL_PART_F_CT_DEFAULT = 1 << 2,       /* no Content-Type: default applied */
+	MAIL_PART_F_CT_INVALID = 1 << 3,       /* Content-Type unusable: default applied */
+	MAIL_PART_F_NO_BOUNDARY = 1 << 4,      /* multipart without boundary: kept as a leaf */
+	MAIL_PART_F_BOUNDARY_MISSING = 1 << 5, /* boundary never seen: all preamble */
+	MAIL_PART_F_NO_CLOSE = 1 << 6,         /* no close delimiter (RFC 2046 §5.1.1) */
+	MAIL_PART_F_ENCODED_MESSAGE = 1 << 7,  /* message/rfc822 with base64/QP: kept a leaf */
+	MAIL_PART_F_DEPTH = 1 << 8,            /* depth limit: kept as a leaf */
+	MAIL_PART_F_PARTS = 1 << 9,            /* part limit: later children not split out */
+	MAIL_PART_F_LONG_LINE = 1 << 10,       /* a line over max_line_len */
+};
+
+struct mail_part {
+	struct mail_part *parent;
+	struct mail_part **children; /* arena-owned; for message/rfc822 the one child is the
+					encapsulated message */
+	size_t nchildren;
+	unsigned depth; /* 0 for the root */
+	size_t index;   /* pre-order position, 0 for the root */
+
+	/* Byte ranges in the message. header_len includes the empty line ending the header
+	 * (RFC 9051 BODY[HEADER]); body_off = header_off + header_len; part_len =
+	 * header_len + body_len. */
+	size_t header_off, header_len;
+	size_t body_off, body_len;
+	size_t header_lines, body_lines; /* lines, a final line without ending counted */
+
+	struct mail_header header;
+
+	struct mail_mime_value ct; /* effective Content-Type (defaults applied) */
+	struct mail_mime_value disposition;
+	bool has_disposition;
+	enum mail_cte cte;
+	struct core_str cte_raw;     /* arena-owned, lower-case, as declared; empty if none */
+	struct core_str charset;     /* declared charset parameter (lower-case) or empty */
+	struct core_str content_id;  /* without angle brackets, or empty */
+	struct core_str description; /* Text form (decoded), or empty */
+	struct core_str *languages;  /* RFC 3282 language tags */
+	size_t nlanguages;
+	struct core_str location; /* RFC 2557 URI with folding white space removed */
+
+	/* multipart only: boundary, preamble and epilogue (RFC 2046 §5.1.1). */
+	struct core_str boundary; /* arena-owned, or empty */
+	size_t preamble_off, preamble_len;
+	size_t epilogue_off, epilogue_len;
+
+	unsigned flags; /* MAIL_PART_F_* */
+};
+
+static inline size_t mail_part_len(const struct mail_part *p)
+{
+	return p->header_len + p->body_len;
+}
+bool mail_part_is_multipart(const struct mail_part *p);
+/* message/rfc822 or message/global (RFC 6532 §3.7) whose body is parsed as a message. */
+bool mail_part_is_message(const struct mail_part *p);
+
+struct mail_message {
+	const char *data; /* borrowed: the bytes given to mail_message_parse() */
+	size_t len;
+	struct mail_part *root;
+	struct mail_part **parts; /* arena-owned, pre-order; parts[i]->index == i */
+	size_t nparts;
+	struct mail_problem *problems; /* arena-owned */
+	size_t nproblems;
+	struct mail_limits limits;
+};
+
+/*
+ * Parse a whole message. lim may be NULL (defaults). Returns 0 with *msg_out (arena-owned);
+ * never fails on content: malformed structure is kept and flagged, limits are listed in
+ * problems. CORE_ELIMIT only if len exceeds SIZE_MAX / 2.
+ */
+int mail_message_parse(struct core_arena *a, const void *data, size_t len,
+		       const struct mail_limits *lim, struct mail_message **msg_out,
+		       struct core_error *err);
+
+/*
+ * Check the invariants of a parse result: ranges inside the message and inside the parent,
+ * children in order, parts[] in pre-order. CORE_EINTERNAL names the first broken one. For
+ * tests and fuzzers.
+ */
+int mail_message_verify(const struct mail_message *m, struct core_error *err);
+
+/*
+ * Decode a part's body according to its Content-Transfer-Encoding (base64, quoted-printable;
+ * 7bit/8bit/binary/unknown copied), appending to out. Never fails.
+ */
+void mail_part_decode_body(const struct mail_message *m, const struct mail_part *p,
+			   struct core_buf *out);
+/*
+ * The body as UTF-8 text: transfer decoding, then charset conversion from the declared
+ * charset (us-ascii when none, RFC 2046 §4.1.2). Returns a mail_charset_result.
+ */
+int mail_part_decode_text(const struct mail_message *m, const struct mail_part *p,
+			  struct core_buf *out);
+
+#endif
