@@ -157,6 +157,7 @@ T0=$SECONDS
 step setup do_setup
 step format "$ROOT/ci/check-format.sh"
 step layers "$ROOT/ci/check-layers.sh"
+step rfc-xref "$ROOT/ci/rfc-xref.sh"
 step build-asan do_build_asan
 step unit-asan do_unit_asan
 step fuzz-smoke do_fuzz
