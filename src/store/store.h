@@ -247,8 +247,8 @@ struct store_blob;
 struct store_blob_writer;
 
 #define STORE_HASH_LEN 32u
-/* Text form of a blob id: "G" + 64 lower-case hex digits of the SHA-256. */
-#define STORE_BLOB_ID_TEXT 66u
+/* Text form of a blob id: "G" + 64 lower-case hex digits (65 bytes). */
+#define STORE_BLOB_ID_TEXT 65u
 
 /*
  * An opaque, account-scoped blob id. It names content, but holding one grants nothing: every

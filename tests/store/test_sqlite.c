@@ -24,5 +24,6 @@ static const struct store_test_env sqlite_env = {
 
 int main(void)
 {
-	return store_test_run(&sqlite_env, store_suite_data(), store_suite_lookup(), NULL);
+	return store_test_run(&sqlite_env, store_suite_data(), store_suite_lookup(),
+			      store_suite_blob(), NULL);
 }
