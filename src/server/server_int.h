@@ -93,7 +93,10 @@ int server_placeholder_greeting(const char *protocol, const char *hostname, stru
 struct server_placeholder {
 	char *greeting;
 	size_t len;
+	bool wait_request; /* HTTP: close after the request head (or a short linger) */
 };
+/* How long an HTTP placeholder waits for the rest of the request before closing. */
+#define SERVER_PLACEHOLDER_LINGER_MS 2000
 /* The service and its argument (owns the greeting text). */
 extern const struct net_service server_placeholder_service;
 int server_placeholder_init(struct server_placeholder *p, const char *protocol,

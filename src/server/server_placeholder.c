@@ -67,6 +67,7 @@ int server_placeholder_init(struct server_placeholder *p, const char *protocol,
 		return r;
 	}
 	p->greeting = core_buf_detach(&b, &p->len);
+	p->wait_request = strcmp(protocol, "http") == 0;
 	return 0;
 }
 
@@ -76,22 +77,51 @@ void server_placeholder_fini(struct server_placeholder *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* Per-connection state: only HTTP needs any (the end of the request head). */
+struct placeholder_session {
+	const struct server_placeholder *p;
+	unsigned crlf; /* bytes of "\r\n\r\n" matched so far */
+};
+
 static void *placeholder_open(struct net_conn *c, void *arg)
 {
 	struct server_placeholder *p = arg;
 	const struct net_conn_info *ci = net_conn_info(c);
 	core_log(CORE_LOG_DEBUG, "server.placeholder", "listener", ci->listener, "remote",
 		 ci->remote_ip, NULL);
+	struct placeholder_session *s = core_xcalloc(1, sizeof(*s));
+	s->p = p;
 	net_conn_write(c, p->greeting, p->len);
-	net_conn_close(c);
-	/* No per-connection state: the shared argument serves as the (non-NULL) session. */
-	return p;
+	if (p->wait_request) {
+		/* RFC 9112 §9.6: closing while the request is still arriving makes the
+		 * client's TCP stack answer with a reset that can destroy the response before
+		 * it is read. Read (and discard) the request head first, for a short time. */
+		net_conn_set_idle_timeout(c, SERVER_PLACEHOLDER_LINGER_MS);
+	} else {
+		net_conn_close(c);
+	}
+	return s;
 }
 
 static size_t placeholder_input(void *session, struct net_conn *c, const char *p, size_t len)
 {
-	/* Everything the client sends is discarded. */
+	struct placeholder_session *s = session;
+	static const char end[] = "\r\n\r\n";
+	/* Everything the client sends is discarded; HTTP closes at the end of the head. */
+	for (size_t i = 0; i < len && s->p->wait_request && s->crlf < 4; i++) {
+		if (p[i] == end[s->crlf])
+			s->crlf++;
+		else
+			s->crlf = p[i] == '\r' ? 1 : 0;
+		if (s->crlf == 4)
+			net_conn_close(c);
+	}
 	return len;
+}
+
+static void placeholder_close(void *session, struct net_conn *c, enum net_close_reason why)
+{
+	free(session);
 }
 
 static void placeholder_shutdown(void *session, struct net_conn *c)
@@ -103,5 +133,6 @@ const struct net_service server_placeholder_service = {
 	.name = "placeholder",
 	.open = placeholder_open,
 	.input = placeholder_input,
+	.close = placeholder_close,
 	.shutdown = placeholder_shutdown,
 };

@@ -59,6 +59,10 @@ START_TEST(test_unknown_and_default_host)
 	struct server_placeholder p;
 	ck_assert_int_eq(server_placeholder_init(&p, "pop3", "h"), 0);
 	ck_assert_uint_eq(p.len, strlen("-ERR Staunch POP3 service not available\r\n"));
+	ck_assert(!p.wait_request);
+	server_placeholder_fini(&p);
+	ck_assert_int_eq(server_placeholder_init(&p, "http", "h"), 0);
+	ck_assert(p.wait_request); /* HTTP reads the request head before closing */
 	server_placeholder_fini(&p);
 	ck_assert_int_eq(server_placeholder_init(&p, "nntp", "h"), CORE_ENOTFOUND);
 	ck_assert_ptr_null(p.greeting);

@@ -2,6 +2,7 @@
 """Socket clients for the integration scenarios (standard library only).
 
   client.py greet PORT [--tls] [--send TEXT]   print what the server sends until it closes
+  client.py http PORT [--tls]                  GET /, check the response framing exactly
   client.py noise PORT BYTES                   send random bytes, expect a reply and a close
   client.py bigline PORT BYTES                 send one line of BYTES without a line end
   client.py tlsgarbage PORT                    send non-TLS bytes to an implicit-TLS port
@@ -60,6 +61,35 @@ def cmd_greet(args):
         s.sendall(send)
     sys.stdout.write(read_to_close(s).decode("utf-8", "replace"))
     s.close()
+
+
+def cmd_http(args):
+    """Send a GET, check the framing of the answer exactly, print its status line."""
+    port = int(args[0])
+    s = connect(port, "--tls" in args)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    data = read_to_close(s)
+    s.close()
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    problems = []
+    if not sep:
+        problems.append("no end of header")
+    if int(fields.get("content-length", "-1")) != len(body):
+        problems.append("Content-Length %s but %d body bytes"
+                        % (fields.get("content-length"), len(body)))
+    if fields.get("connection", "").lower() != "close":
+        problems.append("no Connection: close")
+    if "retry-after" not in fields:
+        problems.append("no Retry-After")
+    print(lines[0])
+    if problems:
+        print("http: " + "; ".join(problems))
+        sys.exit(1)
 
 
 def cmd_noise(args):
