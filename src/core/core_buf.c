@@ -45,6 +45,7 @@ void core_buf_reserve(struct core_buf *b, size_t n)
 	}
 	b->p = core_xrealloc(b->p, cap);
 	b->cap = cap;
+	b->p[b->len] = '\0'; /* a fresh allocation reads as "" through core_buf_cstr() */
 }
 
 void core_buf_append(struct core_buf *b, const void *p, size_t n)
@@ -121,7 +122,7 @@ const char *core_buf_cstr(struct core_buf *b)
 char *core_buf_detach(struct core_buf *b, size_t *len_out)
 {
 	if (b->p == NULL)
-		core_buf_reserve(b, 0), b->p[0] = '\0';
+		core_buf_reserve(b, 0);
 	char *p = b->p;
 	if (len_out != NULL)
 		*len_out = b->len;
