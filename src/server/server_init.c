@@ -40,12 +40,13 @@ char *server_password_hash(const char *password, struct core_error *err)
 	return hash;
 }
 
-/* 24 characters from a 64-symbol alphabet: 144 bits of entropy. */
-static int password_generate(char *out, size_t n)
+int server_password_generate(char *out, size_t n)
 {
+	/* The base64url alphabet (RFC 4648 §5): exactly 64 symbols, shell- and URL-safe. */
 	static const char alphabet[] =
-		"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_+=.:";
-	unsigned char rnd[24];
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	_Static_assert(sizeof(alphabet) == 65, "64 symbols, 6 bits each");
+	unsigned char rnd[SERVER_PASSWORD_LEN];
 	if (n < sizeof(rnd) + 1 || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return CORE_EIO;
 	for (size_t i = 0; i < sizeof(rnd); i++)
@@ -144,7 +145,7 @@ int server_init_dir(const char *dir_arg, const char *hostname)
 		fprintf(stderr, "staunch init: certificate: %s\n", err.msg);
 		goto out;
 	}
-	if (password_generate(password, sizeof(password)) < 0) {
+	if (server_password_generate(password, sizeof(password)) < 0) {
 		fprintf(stderr, "staunch init: no random numbers\n");
 		goto out;
 	}

@@ -194,6 +194,10 @@ void server_json_str(struct core_buf *out, const char *s);
 /* --- init (server_init.c) --- */
 
 int server_init_dir(const char *dir, const char *hostname);
+/* A random password of SERVER_PASSWORD_LEN characters (144 bits) into out (n > that).
+ * Returns 0 or CORE_EIO. */
+#define SERVER_PASSWORD_LEN 24
+int server_password_generate(char *out, size_t n);
 /* Hash a password with yescrypt ($y$), else sha512-crypt ($6$). Caller frees. */
 char *server_password_hash(const char *password, struct core_error *err);
 

@@ -92,6 +92,33 @@ START_TEST(test_password_hash)
 }
 END_TEST
 
+START_TEST(test_password_generate)
+{
+	char a[SERVER_PASSWORD_LEN + 1], b[SERVER_PASSWORD_LEN + 1];
+	ck_assert_int_eq(server_password_generate(a, sizeof(a)), 0);
+	ck_assert_int_eq(server_password_generate(b, sizeof(b)), 0);
+	ck_assert_uint_eq(strlen(a), SERVER_PASSWORD_LEN);
+	ck_assert_uint_eq(strlen(b), SERVER_PASSWORD_LEN);
+	ck_assert_uint_eq(
+		strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+		SERVER_PASSWORD_LEN);
+	ck_assert_str_ne(a, b);
+	ck_assert_int_eq(server_password_generate(a, SERVER_PASSWORD_LEN), CORE_EIO); /* no room */
+	/* Every symbol position is reachable: over many draws, all 64 symbols appear. */
+	bool seen[256] = {false};
+	for (int i = 0; i < 200; i++) {
+		ck_assert_int_eq(server_password_generate(b, sizeof(b)), 0);
+		ck_assert_uint_eq(strlen(b), SERVER_PASSWORD_LEN);
+		for (size_t j = 0; j < SERVER_PASSWORD_LEN; j++)
+			seen[(unsigned char)b[j]] = true;
+	}
+	int distinct = 0;
+	for (int i = 0; i < 256; i++)
+		distinct += seen[i];
+	ck_assert_int_eq(distinct, 64);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("server_control");
@@ -100,6 +127,7 @@ int main(void)
 	tcase_add_test(tc, test_extensible);
 	tcase_add_test(tc, test_json_str);
 	tcase_add_test(tc, test_password_hash);
+	tcase_add_test(tc, test_password_generate);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
