@@ -164,6 +164,10 @@ static const char *const seccomp_allow[] = {
 	"copy_file_range",
 	"sendfile",
 	"fadvise64",
+	"readahead",
+	"msync",
+	"utimensat",
+	"getcpu",
 	"memfd_create",
 	/* event loop */
 	"epoll_create",

@@ -235,12 +235,12 @@ static int bind_listeners(struct server *srv, struct core_error *err)
 
 static void server_fini(struct server *srv)
 {
-	if (srv->ready_path != NULL)
+	/* The run-dir files are ours only once we hold the control socket. */
+	if (srv->ctl_fd >= 0) {
 		unlink(srv->ready_path);
-	if (srv->ports_path != NULL)
 		unlink(srv->ports_path);
-	if (srv->ctl_fd >= 0 && srv->ctl_path != NULL)
 		unlink(srv->ctl_path);
+	}
 	if (srv->rt != NULL)
 		server_control_close(srv);
 	for (size_t i = 0; i < CORE_NELEM(srv->sig_ev); i++) {
@@ -328,9 +328,6 @@ int server_serve(const struct server_pkg *pkg, const char *conf_path)
 		rc = fail("directories", &err);
 		goto out;
 	}
-	unlink(srv.ready_path);
-	unlink(srv.ports_path);
-
 	struct server_creds cr;
 	if (server_creds_resolve(core_conf_get_str(srv.conf, "server.user", "staunch"),
 				 core_conf_get_str(srv.conf, "server.group", NULL), &cr,
@@ -363,6 +360,16 @@ int server_serve(const struct server_pkg *pkg, const char *conf_path)
 		goto out;
 	}
 
+	/* The control socket first: a second server on the same run-dir stops here, before
+	 * it binds (SO_REUSEPORT would let it share the first one's ports). */
+	if (server_control_open(&srv, srv.ctl_path, cr.drop ? cr.uid : (uid_t)-1,
+				cr.drop ? cr.gid : (gid_t)-1, &err) < 0) {
+		rc = fail("control socket", &err);
+		goto out;
+	}
+	/* Left over from an earlier run (this one writes them when ready). */
+	unlink(srv.ready_path);
+	unlink(srv.ports_path);
 	if (server_listeners_build(srv.conf, geteuid() != 0, &srv.listeners, NULL) < 0) {
 		core_error_set(&err, CORE_ESYNTAX, NULL, "bad listener configuration");
 		rc = fail("listeners", &err);
@@ -375,11 +382,6 @@ int server_serve(const struct server_pkg *pkg, const char *conf_path)
 			 NULL);
 	if (bind_listeners(&srv, &err) < 0) {
 		rc = fail("listen", &err);
-		goto out;
-	}
-	if (server_control_open(&srv, srv.ctl_path, cr.drop ? cr.uid : (uid_t)-1,
-				cr.drop ? cr.gid : (gid_t)-1, &err) < 0) {
-		rc = fail("control socket", &err);
 		goto out;
 	}
 	struct event_base *base = net_runtime_main_base(srv.rt);

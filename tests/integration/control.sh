@@ -33,6 +33,14 @@ PY
 grep -q '^error unknown command' <<<"$reply" || fail "unknown command: $reply"
 grep -q '^ok .*status:' <<<"$reply" || fail "help: $reply"
 echo "ok line protocol"
+# A second server on the same run-dir refuses to start and leaves the first one alone.
+rc=0
+timeout 20 "$STAUNCH_BIN" --config "$CONF" serve >"$SERVER_DIR/second.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "second server: exit $rc, expected 1"
+grep -q "another server answers" "$SERVER_DIR/second.out" || fail "second server: $(cat "$SERVER_DIR/second.out")"
+[ -e "$SERVER_DIR/run/ready" ] && [ -S "$SOCK" ] || fail "second server removed the first one's files"
+"$STAUNCH_BIN" --config "$CONF" status >/dev/null || fail "first server gone after the second start"
+echo "ok second server refused"
 SERVER_STOPPED=1
 "$STAUNCH_BIN" --config "$CONF" stop || fail "staunch stop"
 for _ in $(seq 1 50); do [ -f "$SERVER_DIR/staunch.exit" ] && break; sleep 0.1; done
