@@ -24,14 +24,18 @@ python3 "$CLIENT" hold "$(port imaps)" 20 30 >"$SERVER_DIR/hold1.out" &
 h1=$!
 python3 "$CLIENT" hold "$(port https)" 20 30 >"$SERVER_DIR/hold2.out" &
 h2=$!
+# HTTP connections that never send a request (the placeholder waits for one).
+python3 "$CLIENT" hold "$(port http)" 20 30 >"$SERVER_DIR/hold3.out" &
+h3=$!
 for _ in $(seq 1 50); do
-  grep -q open "$SERVER_DIR/hold1.out" 2>/dev/null && grep -q open "$SERVER_DIR/hold2.out" 2>/dev/null && break
+  grep -q open "$SERVER_DIR/hold1.out" 2>/dev/null && grep -q open "$SERVER_DIR/hold2.out" 2>/dev/null &&
+    grep -q open "$SERVER_DIR/hold3.out" 2>/dev/null && break
   sleep 0.1
 done
-cat "$SERVER_DIR/hold1.out" "$SERVER_DIR/hold2.out"
+cat "$SERVER_DIR/hold1.out" "$SERVER_DIR/hold2.out" "$SERVER_DIR/hold3.out"
 measure_stop
-kill "$h1" "$h2" 2>/dev/null || true
-wait "$h1" "$h2" 2>/dev/null || true
+kill "$h1" "$h2" "$h3" 2>/dev/null || true
+wait "$h1" "$h2" "$h3" 2>/dev/null || true
 echo "ok shutdown with clients connected"
 
 # SIGINT behaves the same.
