@@ -33,6 +33,7 @@
 /* --- shared test state (service callbacks run on event threads) --- */
 
 static atomic_int g_opens, g_closes, g_last_reason, g_injected_seen, g_tls_done_ok;
+static atomic_int g_drained, g_max_pending, g_ignore_shutdown;
 static atomic_int g_submits, g_dones, g_dones_ok, g_limit_logs, g_shutdown_calls;
 
 static void state_reset(void)
@@ -44,6 +45,9 @@ static void state_reset(void)
 	atomic_store(&g_tls_done_ok, 0);
 	atomic_store(&g_dones, 0);
 	atomic_store(&g_submits, 0);
+	atomic_store(&g_drained, 0);
+	atomic_store(&g_max_pending, 0);
+	atomic_store(&g_ignore_shutdown, 0);
 	atomic_store(&g_dones_ok, 0);
 	atomic_store(&g_limit_logs, 0);
 	atomic_store(&g_shutdown_calls, 0);
@@ -59,7 +63,7 @@ static void log_hook(enum core_log_level level, const char *line, void *arg)
 
 struct sess {
 	unsigned seed;
-	int jobs_left;
+	size_t big_left; /* bytes of a BIG response still to produce */
 };
 
 struct job {
@@ -96,6 +100,47 @@ static void job_done(void *arg, struct net_conn *c, bool ok)
 	free(j);
 }
 
+/* A large response produced under back-pressure: stop at the high watermark, resume in
+ * drained. */
+static void big_produce(struct sess *s, struct net_conn *c)
+{
+	char chunk[8192];
+	memset(chunk, 'd', sizeof(chunk));
+	while (s->big_left > 0 && !net_conn_out_full(c)) {
+		size_t n = s->big_left < sizeof(chunk) ? s->big_left : sizeof(chunk);
+		net_conn_write(c, chunk, n);
+		s->big_left -= n;
+		int pending = (int)net_conn_out_pending(c);
+		int seen = atomic_load(&g_max_pending);
+		while (pending > seen &&
+		       !atomic_compare_exchange_weak(&g_max_pending, &seen, pending))
+			;
+	}
+	if (s->big_left == 0)
+		net_conn_printf(c, "\r\nBIG DONE\r\n");
+}
+
+static void echo_drained(void *session, struct net_conn *c)
+{
+	struct sess *s = session;
+	atomic_fetch_add(&g_drained, 1);
+	if (s->big_left > 0)
+		big_produce(s, c);
+}
+
+static void slow_work(void *arg)
+{
+	usleep(300000);
+}
+
+static void slow_done(void *arg, struct net_conn *c, bool ok)
+{
+	if (ok) {
+		net_conn_printf(c, "SLOW DONE\r\n");
+		net_conn_resume(c);
+	}
+}
+
 static void echo_line(struct sess *s, struct net_conn *c, const char *line, size_t len)
 {
 	const struct net_conn_info *ci = net_conn_info(c);
@@ -121,6 +166,16 @@ static void echo_line(struct sess *s, struct net_conn *c, const char *line, size
 			}
 			atomic_fetch_add(&g_submits, 1);
 		}
+	} else if (len > 4 && memcmp(line, "BIG ", 4) == 0) {
+		s->big_left = (size_t)atol(line + 4);
+		big_produce(s, c);
+	} else if (len == 4 && memcmp(line, "SLOW", 4) == 0) {
+		/* A command on the worker pool: no input is delivered until it completes. */
+		net_conn_pause(c);
+		ck_assert_int_eq(net_conn_submit(c, slow_work, slow_done, NULL), 0);
+	} else if (len > 5 && memcmp(line, "IDLE ", 5) == 0) {
+		net_conn_set_idle_timeout(c, (uint32_t)atoi(line + 5));
+		net_conn_printf(c, "IDLE OK\r\n");
 	} else if (len > 9 && memcmp(line, "JOBSQUIT ", 9) == 0) {
 		int n = atoi(line + 9);
 		for (int i = 0; i < n; i++) {
@@ -161,6 +216,8 @@ static size_t echo_input(void *session, struct net_conn *c, const char *p, size_
 			return used; /* nothing after STARTTLS is ours to read */
 		}
 		echo_line(s, c, line, ll);
+		if (ll == 4 && memcmp(line, "SLOW", 4) == 0)
+			return used; /* paused: the rest waits for net_conn_resume */
 	}
 	return used;
 }
@@ -181,6 +238,8 @@ static void echo_close(void *session, struct net_conn *c, enum net_close_reason 
 static void echo_shutdown(void *session, struct net_conn *c)
 {
 	atomic_fetch_add(&g_shutdown_calls, 1);
+	if (atomic_load(&g_ignore_shutdown))
+		return; /* a session that never finishes: the grace period ends it */
 	net_conn_printf(c, "BYE shutting down\r\n");
 	net_conn_close(c);
 }
@@ -189,9 +248,19 @@ static const struct net_service echo_svc = {
 	.name = "echo",
 	.open = echo_open,
 	.input = echo_input,
+	.drained = echo_drained,
 	.tls_done = echo_tls_done,
 	.close = echo_close,
 	.shutdown = echo_shutdown,
+};
+
+/* The same service without a shutdown callback: the runtime closes it once idle. */
+static const struct net_service echo_svc_noshut = {
+	.name = "echo",
+	.open = echo_open,
+	.input = echo_input,
+	.drained = echo_drained,
+	.close = echo_close,
 };
 
 /* --- server harness --- */
@@ -206,6 +275,10 @@ struct srv {
 	int run_rc;
 	char dir[64];
 	char cert1[128], key1[128], cert2[128], key2[128];
+	/* Optional overrides (0/NULL: defaults of the harness). */
+	const struct net_service *svc;
+	size_t out_high, out_low;
+	uint32_t grace_ms;
 };
 
 static void srv_ready(void *arg)
@@ -254,7 +327,9 @@ static void srv_start(struct srv *s, struct net_listener_cfg *lc, bool tls)
 		.event_threads = 2,
 		.worker_threads = 4,
 		.worker_queue_max = 1000,
-		.shutdown_grace_ms = 3000,
+		.shutdown_grace_ms = s->grace_ms ? s->grace_ms : 3000,
+		.out_high_watermark = s->out_high,
+		.out_low_watermark = s->out_low,
 		.certs = tls ? certs : NULL,
 		.ncerts = tls ? 2 : 0,
 	};
@@ -265,8 +340,9 @@ static void srv_start(struct srv *s, struct net_listener_cfg *lc, bool tls)
 	static const char *const bind[] = {"127.0.0.1:0"};
 	lc->bind = bind;
 	lc->nbind = 1;
-	ck_assert_msg(net_runtime_listen(s->rt, lc, &echo_svc, (void *)lc->name, &err) == 0, "%s",
-		      err.msg);
+	ck_assert_msg(net_runtime_listen(s->rt, lc, s->svc ? s->svc : &echo_svc, (void *)lc->name,
+					 &err) == 0,
+		      "%s", err.msg);
 	s->port = net_runtime_listener_port(s->rt, lc->name, 0);
 	ck_assert_uint_ne(s->port, 0);
 	net_runtime_on_ready(s->rt, srv_ready, s);
@@ -848,6 +924,122 @@ START_TEST(test_graceful_shutdown)
 }
 END_TEST
 
+START_TEST(test_backpressure)
+{
+	struct srv s = {.out_high = 64 * 1024, .out_low = 16 * 1024};
+	struct net_listener_cfg lc = {.name = "big"};
+	srv_start(&s, &lc, false);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int small = 8192;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(s.port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = {10, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char line[256];
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	size_t total = 8u << 20;
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "BIG %zu\r\n", total);
+	cli_send(fd, cmd);
+	usleep(200000); /* a slow reader: the server must hold back */
+	size_t got = 0, bad = 0;
+	char buf[65536];
+	while (got < total) {
+		ssize_t n = recv(fd, buf, total - got < sizeof(buf) ? total - got : sizeof(buf), 0);
+		ck_assert_int_gt(n, 0);
+		for (ssize_t i = 0; i < n; i++)
+			bad += buf[i] != 'd';
+		got += (size_t)n;
+	}
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "BIG DONE");
+	/* The producer waited for drained and never queued much above the high watermark. */
+	ck_assert_int_ge(atomic_load(&g_drained), 1);
+	ck_assert_int_le(atomic_load(&g_max_pending), 64 * 1024 + 8192);
+	/* Input is served again afterwards. */
+	cli_send(fd, "after\r\n");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "ECHO after");
+	close(fd);
+	srv_stop(&s);
+}
+END_TEST
+
+START_TEST(test_pause_resume_and_idle_change)
+{
+	struct srv s = {0};
+	struct net_listener_cfg lc = {.name = "pause", .idle_timeout_ms = 200};
+	srv_start(&s, &lc, false);
+	int fd = cli_connect(s.port);
+	char line[256];
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	/* The line after SLOW waits until the job is done, then is answered in order; the
+	 * running job (300 ms) outlives the 200 ms idle timeout without a close. */
+	cli_send(fd, "SLOW\r\nafter\r\n");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "SLOW DONE");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "ECHO after");
+	/* A longer idle timeout set by the session. */
+	cli_send(fd, "IDLE 5000\r\n");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "IDLE OK");
+	ck_assert(!cli_closed_within(fd, 600));
+	cli_send(fd, "IDLE 100\r\n");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert(cli_closed_within(fd, 3000));
+	close(fd);
+	srv_stop(&s);
+	ck_assert_int_eq(atomic_load(&g_last_reason), NET_CLOSE_IDLE);
+}
+END_TEST
+
+START_TEST(test_shutdown_grace_expires)
+{
+	struct srv s = {.grace_ms = 400};
+	struct net_listener_cfg lc = {.name = "stubborn"};
+	srv_start(&s, &lc, false);
+	atomic_store(&g_ignore_shutdown, 1);
+	int fd = cli_connect(s.port);
+	char line[256];
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	long ms = srv_stop(&s);
+	ck_assert_int_ge(ms, 350);
+	ck_assert_int_lt(ms, 3000);
+	ck_assert_int_eq(atomic_load(&g_shutdown_calls), 1);
+	ck_assert_int_eq(atomic_load(&g_last_reason), NET_CLOSE_SHUTDOWN);
+	ck_assert(cli_closed_within(fd, 2000));
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_shutdown_without_callback)
+{
+	struct srv s = {.svc = &echo_svc_noshut};
+	struct net_listener_cfg lc = {.name = "noshut"};
+	srv_start(&s, &lc, false);
+	int fd = cli_connect(s.port);
+	char line[256];
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	/* A command is running when the shutdown begins: it completes, then the runtime
+	 * closes the connection. */
+	cli_send(fd, "SLOW\r\n");
+	usleep(50000);
+	long ms = srv_stop(&s);
+	ck_assert_int_lt(ms, 2500);
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "SLOW DONE");
+	ck_assert(cli_closed_within(fd, 2000));
+	ck_assert_int_eq(atomic_load(&g_last_reason), NET_CLOSE_NORMAL);
+	close(fd);
+}
+END_TEST
+
 static void call_stop(void *arg)
 {
 	net_runtime_shutdown(arg);
@@ -897,6 +1089,10 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_proxy_protocol);
 	tcase_add_test(tc, test_proxy_v2_tls_and_max_connections);
 	tcase_add_test(tc, test_graceful_shutdown);
+	tcase_add_test(tc, test_backpressure);
+	tcase_add_test(tc, test_pause_resume_and_idle_change);
+	tcase_add_test(tc, test_shutdown_grace_expires);
+	tcase_add_test(tc, test_shutdown_without_callback);
 	tcase_add_test(tc, test_shutdown_before_ready_and_call);
 	suite_add_tcase(s, tc);
 	return s;
