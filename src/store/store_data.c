@@ -57,6 +57,7 @@ static int store_register_locked(const char *name, const struct store_backend *b
 
 static const struct store_backend store_builtin_rocksdb = {.kv = &store_rocksdb_kv};
 static const struct store_backend store_builtin_sqlite = {.kv = &store_sqlite_kv};
+static const struct store_backend store_builtin_pgsql = {.kv = &store_pgsql_kv};
 static const struct store_backend store_builtin_memory = {.lookup = &store_memory_lookup};
 static const struct store_backend store_builtin_fs = {.blob = &store_fs_blob};
 
@@ -65,6 +66,7 @@ static void store_builtin_register(void)
 	pthread_mutex_lock(&store_registry_lock);
 	store_register_locked("rocksdb", &store_builtin_rocksdb);
 	store_register_locked("sqlite", &store_builtin_sqlite);
+	store_register_locked("postgresql", &store_builtin_pgsql);
 	store_register_locked("memory", &store_builtin_memory);
 	store_register_locked("fs", &store_builtin_fs);
 	pthread_mutex_unlock(&store_registry_lock);
