@@ -48,9 +48,9 @@ enum net_close_reason {
 
 /* What a session may know about its connection. Strings are borrowed for the conn's life. */
 struct net_conn_info {
-	const char *listener;   /* listener name, e.g. "smtp" */
-	const char *protocol;   /* service name, e.g. "smtp" */
-	const char *remote_ip;  /* "127.0.0.1" or "::1" (the proxied client with PROXY protocol) */
+	const char *listener;  /* listener name, e.g. "smtp" */
+	const char *protocol;  /* service name, e.g. "smtp" */
+	const char *remote_ip; /* "127.0.0.1" or "::1" (the proxied client with PROXY protocol) */
 	uint16_t remote_port;
 	const char *local_ip;
 	uint16_t local_port;
@@ -86,18 +86,21 @@ struct net_service {
 };
 
 struct net_listener_cfg {
-	const char *name;       /* "smtp", "imaps", ... */
-	const char *const *bind; /* addresses "127.0.0.1:2525", "[::1]:143", port 0 = any free */
+	const char *name;        /* "smtp", "imaps", ... */
+	const char *const *bind; /* addresses "127.0.0.1:2525", "[::1]:143", port 0 = any free;
+				  * "*:25" = every IPv4 address, "[::]:25" = every IPv6 one */
 	size_t nbind;
 	enum net_tls_mode tls;
-	bool proxy_protocol;            /* expect a PROXY v1/v2 header first */
-	const char *const *proxy_trusted; /* source IPs allowed to send PROXY headers */
+	bool proxy_protocol;              /* expect a PROXY v1/v2 header first */
+	const char *const *proxy_trusted; /* source IPs or CIDR ranges allowed to send PROXY
+					   * headers; others are served as direct clients */
 	size_t nproxy_trusted;
-	unsigned max_connections;        /* per listener, 0 = unlimited */
-	unsigned max_connections_per_ip; /* 0 = unlimited */
-	uint32_t idle_timeout_ms;        /* 0 = none */
-	uint32_t tls_handshake_timeout_ms;
-	size_t max_input_buffer; /* bytes buffered unconsumed before the conn is closed (limit) */
+	unsigned max_connections;          /* per listener, 0 = unlimited */
+	unsigned max_connections_per_ip;   /* 0 = unlimited */
+	uint32_t idle_timeout_ms;          /* 0 = none */
+	uint32_t tls_handshake_timeout_ms; /* also bounds the PROXY header; 0 = 10 s */
+	size_t max_input_buffer; /* bytes buffered unconsumed before the conn is closed (limit);
+				  * 0 = 64 KiB */
 };
 
 struct net_tls_cert_cfg {
@@ -106,12 +109,12 @@ struct net_tls_cert_cfg {
 };
 
 struct net_runtime_cfg {
-	unsigned event_threads;  /* 0 = number of CPUs */
-	unsigned worker_threads; /* 0 = 2 x CPUs */
-	unsigned worker_queue_max; /* pending jobs before submit fails with CORE_ELIMIT */
+	unsigned event_threads;    /* 0 = number of CPUs */
+	unsigned worker_threads;   /* 0 = 2 x CPUs */
+	unsigned worker_queue_max; /* pending jobs before submit fails with CORE_ELIMIT; 0 = 4096 */
 	size_t out_high_watermark; /* default 256 KiB */
 	size_t out_low_watermark;  /* default 64 KiB */
-	uint32_t shutdown_grace_ms; /* after this, remaining connections are closed */
+	uint32_t shutdown_grace_ms; /* after this, remaining connections are closed; 0 = 10 s */
 	/* TLS: the first certificate is the default; the others are chosen by SNI. */
 	const struct net_tls_cert_cfg *certs;
 	size_t ncerts;
