@@ -33,7 +33,8 @@
 /* --- shared test state (service callbacks run on event threads) --- */
 
 static atomic_int g_opens, g_closes, g_last_reason, g_injected_seen, g_tls_done_ok;
-static atomic_int g_drained, g_max_pending, g_ignore_shutdown;
+static atomic_int g_reasons[5];
+static atomic_int g_drained, g_max_pending, g_ignore_shutdown, g_tls_done_fail;
 static atomic_int g_submits, g_dones, g_dones_ok, g_limit_logs, g_shutdown_calls;
 
 static void state_reset(void)
@@ -46,6 +47,9 @@ static void state_reset(void)
 	atomic_store(&g_dones, 0);
 	atomic_store(&g_submits, 0);
 	atomic_store(&g_drained, 0);
+	for (int i = 0; i < 5; i++)
+		atomic_store(&g_reasons[i], 0);
+	atomic_store(&g_tls_done_fail, 0);
 	atomic_store(&g_max_pending, 0);
 	atomic_store(&g_ignore_shutdown, 0);
 	atomic_store(&g_dones_ok, 0);
@@ -212,8 +216,10 @@ static size_t echo_input(void *session, struct net_conn *c, const char *p, size_
 		used = next;
 		if (ll == 8 && memcmp(line, "STARTTLS", 8) == 0) {
 			net_conn_printf(c, "OK begin TLS\r\n");
-			ck_assert_int_eq(net_conn_starttls(c), 0);
-			return used; /* nothing after STARTTLS is ours to read */
+			if (net_conn_starttls(c) == 0)
+				return used; /* nothing after STARTTLS is ours to read */
+			net_conn_printf(c, "NO TLS\r\n");
+			continue;
 		}
 		echo_line(s, c, line, ll);
 		if (ll == 4 && memcmp(line, "SLOW", 4) == 0)
@@ -226,11 +232,15 @@ static void echo_tls_done(void *session, struct net_conn *c, bool ok)
 {
 	if (ok)
 		atomic_fetch_add(&g_tls_done_ok, 1);
+	else
+		atomic_fetch_add(&g_tls_done_fail, 1);
 }
 
 static void echo_close(void *session, struct net_conn *c, enum net_close_reason why)
 {
 	atomic_store(&g_last_reason, (int)why);
+	if ((int)why >= 0 && (int)why < 5)
+		atomic_fetch_add(&g_reasons[why], 1);
 	atomic_fetch_add(&g_closes, 1);
 	free(session);
 }
@@ -728,6 +738,18 @@ START_TEST(test_sni)
 	ck_assert_str_eq(line, "second.test");
 	SSL_free(ssl);
 	close(fd);
+	/* A broken file makes the reload fail and keeps the loaded certificates. */
+	FILE *f = fopen(s.cert2, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("not a certificate\n", f);
+	fclose(f);
+	ck_assert_int_lt(net_runtime_tls_reload(s.rt, &err), 0);
+	fd = cli_connect(s.port);
+	ssl = cli_tls_start(ctx, fd, "second.test");
+	cli_peer_cn(ssl, line, sizeof(line));
+	ck_assert_str_eq(line, "second.test");
+	SSL_free(ssl);
+	close(fd);
 	SSL_CTX_free(ctx);
 	srv_stop(&s);
 }
@@ -767,7 +789,72 @@ START_TEST(test_starttls_injection)
 	ck_assert_str_eq(line, "BYE");
 	SSL_free(ssl);
 	close(fd);
+	/* A client that answers the go-ahead with garbage: tls_done(false), then closed. */
+	fd = cli_connect(s.port);
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	cli_send(fd, "STARTTLS\r\n");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "OK begin TLS");
+	cli_send(fd, "this is not a ClientHello\r\n");
+	ck_assert(cli_closed_within(fd, 5000));
+	close(fd);
 	SSL_CTX_free(ctx);
+	srv_stop(&s);
+	ck_assert_int_eq(atomic_load(&g_tls_done_fail), 1);
+	ck_assert_int_eq(atomic_load(&g_reasons[NET_CLOSE_ERROR]), 1);
+	ck_assert_int_eq(atomic_load(&g_reasons[NET_CLOSE_NORMAL]), 1);
+}
+END_TEST
+
+START_TEST(test_starttls_refused_and_ipv6)
+{
+	/* STARTTLS on a cleartext-only listener is refused; the connection goes on. The
+	 * listener is bound to IPv6 and IPv4 loopback. */
+	struct net_runtime_cfg rc = {.event_threads = 2, .worker_threads = 1};
+	struct core_error err;
+	state_reset();
+	struct srv s = {0};
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	s.rt = net_runtime_new(&rc, &err);
+	ck_assert_ptr_nonnull(s.rt);
+	static const char *const bind[] = {"[::1]:0", "127.0.0.1:0"};
+	struct net_listener_cfg lc = {.name = "dual", .bind = bind, .nbind = 2};
+	ck_assert_int_eq(net_runtime_listen(s.rt, &lc, &echo_svc, "dual", &err), 0);
+	uint16_t p6 = net_runtime_listener_port(s.rt, "dual", 0);
+	s.port = net_runtime_listener_port(s.rt, "dual", 1);
+	ck_assert_uint_ne(p6, 0);
+	ck_assert_uint_ne(s.port, 0);
+	ck_assert_uint_eq(net_runtime_listener_port(s.rt, "dual", 2), 0);
+	ck_assert_uint_eq(net_runtime_listener_port(s.rt, "none", 0), 0);
+	net_runtime_on_ready(s.rt, srv_ready, &s);
+	ck_assert_int_eq(pthread_create(&s.tid, NULL, srv_main, &s), 0);
+	pthread_mutex_lock(&s.mu);
+	while (!s.ready)
+		pthread_cond_wait(&s.cv, &s.mu);
+	pthread_mutex_unlock(&s.mu);
+
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons(p6)};
+	sa6.sin6_addr = in6addr_loopback;
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa6, sizeof(sa6)), 0);
+	struct timeval tv = {10, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char line[256];
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "HELLO dual");
+	cli_send(fd, "STARTTLS\r\nINFO\r\n");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "OK begin TLS");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "NO TLS");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_msg(strncmp(line, "INFO tls=0 version=- sni=- remote=::1:", 38) == 0, "%s", line);
+	close(fd);
+	fd = cli_connect(s.port);
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "HELLO dual");
+	close(fd);
 	srv_stop(&s);
 }
 END_TEST
@@ -1085,6 +1172,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_implicit_tls);
 	tcase_add_test(tc, test_sni);
 	tcase_add_test(tc, test_starttls_injection);
+	tcase_add_test(tc, test_starttls_refused_and_ipv6);
 	tcase_add_test(tc, test_worker_order);
 	tcase_add_test(tc, test_proxy_protocol);
 	tcase_add_test(tc, test_proxy_v2_tls_and_max_connections);
