@@ -158,8 +158,8 @@ void net_conn_finish(struct net_conn *c, enum net_close_reason why)
 	c->ev_timer = c->ev_defer = NULL;
 	if (c->bev != NULL) {
 		if (c->ssl != NULL && c->tls_clean && c->bev_under == NULL) {
-			/* Say close_notify when the session ended normally; never wait for the
-			 * peer's (a non-blocking best effort). */
+			/* RFC 8314 §3.4: send the TLS close alert before closing TCP, without
+			 * waiting for the peer's (a non-blocking best effort). */
 			ERR_clear_error();
 			SSL_set_quiet_shutdown(c->ssl, 0);
 			SSL_shutdown(c->ssl);

@@ -5,8 +5,8 @@
  *   (RFC 6066 §3) switches to the certificate whose SAN DNS names (or, without any, the
  *   subject CN) match the requested name, wildcards matching one left-most label (RFC 6125
  *   §6.4.3).
- * - TLS 1.2 minimum (RFC 8996 retires 1.0 and 1.1; RFC 8314 §4.1), renegotiation off,
- *   compression off, server cipher preference.
+ * - TLS 1.2 minimum (RFC 8996 deprecates TLS 1.0 and 1.1), renegotiation off, compression
+ *   off, server cipher preference.
  * - Reload builds a complete new set and swaps the pointer under a mutex: connections keep
  *   the set they started with (reference counted), new ones get the new set. A failed reload
  *   keeps the old set.
