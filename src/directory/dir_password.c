@@ -580,7 +580,7 @@ int dir_scram_secret_derive(enum dir_scram_hash h, const char *pw, size_t pw_len
 	}
 	const EVP_MD *md = scram_md(h);
 	size_t dl = dir_scram_digest_len(h);
-	unsigned char salted[DIGEST_MAX], ckey[DIGEST_MAX];
+	unsigned char salted[DIGEST_MAX], ckey[DIGEST_MAX], skey[DIGEST_MAX];
 	unsigned int n = 0;
 	memset(out, 0, sizeof(*out));
 	out->hash = h;
@@ -592,11 +592,14 @@ int dir_scram_secret_derive(enum dir_scram_hash h, const char *pw, size_t pw_len
 	bool ok = PKCS5_PBKDF2_HMAC(norm.p != NULL ? norm.p : "", (int)norm.len, salt,
 				    (int)salt_len, (int)iterations, md, (int)dl, salted) == 1;
 	ok = ok && HMAC(md, salted, (int)dl, (const unsigned char *)"Client Key", 10, ckey, &n);
-	ok = ok && digest2(md, ckey, dl, NULL, 0, out->stored_key) == (int)dl;
+	ok = ok && digest2(md, ckey, dl, NULL, 0, skey) == (int)dl;
+	if (ok)
+		memcpy(out->stored_key, skey, dl);
 	ok = ok && HMAC(md, salted, (int)dl, (const unsigned char *)"Server Key", 10,
 			out->server_key, &n);
 	core_wipe(salted, sizeof(salted));
 	core_wipe(ckey, sizeof(ckey));
+	core_wipe(skey, sizeof(skey));
 	core_buf_fini_wipe(&norm);
 	if (!ok)
 		return core_error_set(err, CORE_EINTERNAL, NULL, "SCRAM key derivation failed");

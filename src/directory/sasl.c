@@ -88,6 +88,8 @@ bool sasl_cb_data(const struct sasl_conn_info *ci, enum sasl_cb_type t, struct c
 
 bool sasl_utf8_safe(const unsigned char *p, size_t len)
 {
+	if (len == 0)
+		return true;
 	return memchr(p, '\0', len) == NULL && core_utf8_is_valid(p, len);
 }
 
