@@ -52,6 +52,7 @@
 
 #include "core/core_buf.h"
 #include "core/core_err.h"
+#include "core/core_str.h"
 
 /* ARCHITECTURE.md §4: the limits of the storage contract. */
 #define STORE_KEY_MAX 255u
@@ -322,6 +323,63 @@ int store_blob_read(struct store_blob *b, uint64_t account, const struct store_b
  * number of blobs removed.
  */
 int store_blob_purge(struct store_blob *b, uint64_t grace_ms, struct core_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Full-text store                                                                      */
+/* ------------------------------------------------------------------------------------ */
+
+/*
+ * A term index kept in a data store (space FTS). The caller tokenizes and stems (the
+ * tokenizer and Snowball stemmers sit above store/); this store keeps, per account, the
+ * postings of each (field, term): which documents hold it and at which positions, and
+ * answers term, phrase, AND, OR and NOT queries with the sorted list of matching documents.
+ */
+struct store_fts;
+
+#define STORE_FTS_FIELDS 16u      /* fields 0..15 (e.g. from, to, subject, body ...) */
+#define STORE_FTS_ANY_FIELD 0xffu /* in a query: the term in any field */
+#define STORE_FTS_TERM_MAX 200u   /* bytes of one term (no NUL byte inside) */
+
+struct store_fts_term {
+	uint8_t field;
+	const char *term; /* borrowed during the call */
+	size_t len;
+	uint32_t pos; /* position of the term in its field */
+};
+
+/* d is borrowed and must outlive the full-text store. */
+int store_fts_open_data(struct store_data *d, struct store_fts **out, struct core_error *err);
+void store_fts_free(struct store_fts **f);
+
+/* Index a document, replacing what was indexed for it before. */
+int store_fts_index(struct store_fts *f, uint64_t account, uint64_t doc,
+		    const struct store_fts_term *terms, size_t n, struct core_error *err);
+/* Remove a document from the index (a missing document is not an error). */
+int store_fts_delete(struct store_fts *f, uint64_t account, uint64_t doc, struct core_error *err);
+
+enum store_fts_op {
+	STORE_FTS_TERM,   /* terms[0] in field */
+	STORE_FTS_PHRASE, /* terms[0..n) at consecutive positions in one field */
+	STORE_FTS_AND,    /* every kid (NOT kids subtract) */
+	STORE_FTS_OR,     /* any kid */
+	STORE_FTS_NOT,    /* documents of the account without kids[0] */
+};
+
+struct store_fts_query {
+	enum store_fts_op op;
+	uint8_t field; /* TERM, PHRASE: a field or STORE_FTS_ANY_FIELD */
+	const struct core_str *terms;
+	size_t nterms;
+	const struct store_fts_query *const *kids;
+	size_t nkids;
+};
+
+/*
+ * Evaluate q over one account. *docs_out (caller frees with free()) receives the matching
+ * document ids in ascending order, *n_out their number. Queries nest at most 32 deep.
+ */
+int store_fts_search(struct store_fts *f, uint64_t account, const struct store_fts_query *q,
+		     uint64_t **docs_out, size_t *n_out, struct core_error *err);
 
 /* ------------------------------------------------------------------------------------ */
 /* Clock (tests may replace it to exercise TTLs and grace periods)                      */

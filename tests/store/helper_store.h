@@ -24,10 +24,11 @@ struct store_test_env {
 /* The environment of the running test binary (set by its main before running). */
 extern const struct store_test_env *store_test_env;
 
-/* Suites: data store operations, lookup store, blob store. */
+/* Suites: data store operations, lookup store, blob store, full-text store. */
 Suite *store_suite_data(void);
 Suite *store_suite_lookup(void);
 Suite *store_suite_blob(void);
+Suite *store_suite_fts(void);
 
 /* Run the given suites (NULL-terminated) with srunner; returns the process exit status. */
 int store_test_run(const struct store_test_env *env, Suite *first, ...);

@@ -109,5 +109,5 @@ int main(void)
 		return 0;
 	}
 	return store_test_run(&pg_env, store_suite_data(), store_suite_lookup(), store_suite_blob(),
-			      pg_suite_failure(), NULL);
+			      store_suite_fts(), pg_suite_failure(), NULL);
 }

@@ -25,5 +25,5 @@ static const struct store_test_env rocksdb_env = {
 int main(void)
 {
 	return store_test_run(&rocksdb_env, store_suite_data(), store_suite_lookup(),
-			      store_suite_blob(), NULL);
+			      store_suite_blob(), store_suite_fts(), NULL);
 }

@@ -299,7 +299,8 @@ static int store_fs_list(void *h, store_blob_list_fn fn, void *arg, struct core_
 		if (!store_fs_hexname(e1->d_name, 2))
 			continue;
 		char d1[PATH_MAX];
-		snprintf(d1, sizeof(d1), "%s/%s", fs->root, e1->d_name);
+		if (snprintf(d1, sizeof(d1), "%s/%s", fs->root, e1->d_name) >= (int)sizeof(d1))
+			continue;
 		DIR *mid = opendir(d1);
 		if (mid == NULL)
 			continue;
@@ -308,7 +309,8 @@ static int store_fs_list(void *h, store_blob_list_fn fn, void *arg, struct core_
 			if (!store_fs_hexname(e2->d_name, 2))
 				continue;
 			char d2[PATH_MAX];
-			snprintf(d2, sizeof(d2), "%s/%s", d1, e2->d_name);
+			if (snprintf(d2, sizeof(d2), "%s/%s", d1, e2->d_name) >= (int)sizeof(d2))
+				continue;
 			DIR *leaf = opendir(d2);
 			if (leaf == NULL)
 				continue;
