@@ -119,6 +119,7 @@ do_valgrind() {
     t=$(find "$BUILD/gcc/tests" -maxdepth 1 -type f -name "$name" | head -n 1)
     if [ -z "$t" ]; then echo "valgrind: $name not found"; fail=$((fail + 1)); continue; fi
     if (cd "$BUILD/gcc" && CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full \
+          --suppressions="$ROOT/ci/valgrind.supp" \
           --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
           --track-fds=no "$t" >"$BUILD/valgrind-$name.log" 2>&1); then
       echo "valgrind: $name ok"; pass=$((pass + 1))

@@ -301,7 +301,8 @@ static size_t group_colon(const struct tok *t, size_t s, size_t n)
 	for (size_t k = s; k < n; k++) {
 		if (is_special(&t[k], ':'))
 			return k;
-		if (is_special(&t[k], '<') || is_special(&t[k], '@') || is_special(&t[k], ','))
+		if (is_special(&t[k], '<') || is_special(&t[k], '@') || is_special(&t[k], ',') ||
+		    is_special(&t[k], ';'))
 			return SIZE_MAX;
 	}
 	return SIZE_MAX;

@@ -64,7 +64,7 @@ void mail_msgid_list_parse(struct core_arena *a, struct core_str raw, struct mai
 		}
 		size_t s = i;
 		while (i < len && !core_ascii_isspace((unsigned char)p[i]) && p[i] != '<' &&
-		       p[i] != '(' && p[i] != '"')
+		       p[i] != '>' && p[i] != '(' && p[i] != '"')
 			i++;
 		if (i == s)
 			i++;

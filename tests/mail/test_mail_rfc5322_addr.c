@@ -124,12 +124,31 @@ START_TEST(addr_folded)
 }
 END_TEST
 
+/* Long runs of separators and words stay linear (no rescanning per element). */
+START_TEST(addr_linear)
+{
+	static const char *const units[] = {";", ",", "a ", "a;", ":", "<", "(c)", "\"q\" "};
+	for (size_t u = 0; u < CORE_NELEM(units); u++) {
+		struct core_buf b = CORE_BUF_INIT;
+		for (int i = 0; i < 40000; i++)
+			core_buf_append_str(&b, units[u]);
+		struct core_arena *a = core_arena_new(0);
+		struct mail_addr_list l;
+		mail_addr_list_parse(a, core_str_make(b.p, b.len), &l);
+		ck_assert_uint_le(l.naddrs, 40000);
+		core_arena_free(&a);
+		core_buf_fini(&b);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mail_rfc5322_addr");
 	TCase *tc = tcase_create("addr");
 	tcase_add_loop_test(tc, addr_table, 0, (int)CORE_NELEM(cases));
 	tcase_add_test(tc, addr_folded);
+	tcase_add_test(tc, addr_linear);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -26,6 +26,8 @@ static const struct {
 	{"", "", false},
 	{"<unclosed@x", "unclosed@x", true},
 	{"<>", "", false},
+	/* a stray '>' is not part of a bare id */
+	{"x@y.z>", "", true},
 };
 
 START_TEST(msgid_table)

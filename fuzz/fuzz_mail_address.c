@@ -1,0 +1,44 @@
+/*
+ * fuzz_mail_address.c: libFuzzer target for address lists (mail_addr_list_parse) and message
+ * id lists (mail_msgid_list_parse) over arbitrary header values. Checks: names and addresses
+ * are valid UTF-8, the group counts add up, ids are non-empty and hold no '<', '>' or white
+ * space.
+ */
+#include "core/core.h"
+#include "core/core_utf8.h"
+#include "fuzz.h"
+#include "mail/mail.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct core_str raw = core_str_make((const char *)data, size);
+	struct mail_addr_list al;
+	mail_addr_list_parse(a, raw, &al);
+	size_t n = 0;
+	for (size_t g = 0; g < al.ngroups; g++) {
+		const struct mail_addr_group *gr = &al.groups[g];
+		FUZZ_CHECK(core_utf8_is_valid(gr->name.p, gr->name.len));
+		FUZZ_CHECK(gr->is_group || gr->count > 0);
+		for (size_t k = 0; k < gr->count; k++) {
+			const struct mail_addr *ad = &gr->addrs[k];
+			FUZZ_CHECK(core_utf8_is_valid(ad->name.p, ad->name.len));
+			FUZZ_CHECK(core_utf8_is_valid(ad->email.p, ad->email.len));
+			FUZZ_CHECK(ad->has_name == (ad->name.len > 0));
+		}
+		n += gr->count;
+	}
+	FUZZ_CHECK(n == al.naddrs);
+
+	struct mail_msgid_list ids;
+	mail_msgid_list_parse(a, raw, &ids);
+	for (size_t i = 0; i < ids.count; i++) {
+		FUZZ_CHECK(ids.ids[i].len > 0);
+		for (size_t k = 0; k < ids.ids[i].len; k++) {
+			char c = ids.ids[i].p[k];
+			FUZZ_CHECK(c != '<' && c != '>' && !core_ascii_isspace((unsigned char)c));
+		}
+	}
+	core_arena_free(&a);
+	return 0;
+}
