@@ -12,7 +12,8 @@
  *
  * OpenSSL 3 with libevent 2.1: the error queue is cleared before each step that may call into
  * SSL (libevent reads it to decide whether an operation failed), and an EOF without
- * close_notify is a clean close (allow_dirty_shutdown).
+ * close_notify is a clean close (allow_dirty_shutdown here, SSL_OP_IGNORE_UNEXPECTED_EOF on
+ * the contexts in net_tls.c, since OpenSSL 3 no longer reports it the way libevent expects).
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -157,6 +157,10 @@ static int net_tls_ctx_new(const struct net_runtime_cfg *cfg, const struct net_t
 	 * (CRIME), the server's cipher order. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* OpenSSL 3 reports a TCP close without close_notify as an SSL error, which libevent 2.1
+	 * does not recognise as its "dirty shutdown"; many mail clients close that way, so read
+	 * it as an ordinary end of stream (RFC 8314 §3.4 only says SHOULD send the alert). */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	static const unsigned char sid[] = "staunch";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);

@@ -752,6 +752,9 @@ START_TEST(test_sni)
 	close(fd);
 	SSL_CTX_free(ctx);
 	srv_stop(&s);
+	/* Every client above left without close_notify: that is a normal close, not an error. */
+	ck_assert_int_eq(atomic_load(&g_reasons[NET_CLOSE_ERROR]), 0);
+	ck_assert_int_ge(atomic_load(&g_reasons[NET_CLOSE_NORMAL]), 1);
 }
 END_TEST
 
