@@ -85,7 +85,7 @@ static int render_file(const char *path, struct core_buf *out, bool verify)
 	return r;
 }
 
-START_TEST(own_corpus)
+START_TEST(test_own_corpus)
 {
 	static const char *const exts[] = {".eml", NULL};
 	size_t n;
@@ -161,7 +161,7 @@ static void walk_vectors(const char *dir, size_t *total, size_t *failed)
 	free_list(names, n);
 }
 
-START_TEST(public_vectors)
+START_TEST(test_public_vectors)
 {
 	static const char *const dirs[] = {"mime-mail-parser-stalwart", "mime-torture-crispin",
 					   "mimekit-testdata"};
@@ -189,8 +189,8 @@ int main(int argc, char **argv)
 	Suite *s = suite_create("mail_corpus");
 	TCase *tc = tcase_create("corpus");
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, own_corpus);
-	tcase_add_test(tc, public_vectors);
+	tcase_add_test(tc, test_own_corpus);
+	tcase_add_test(tc, test_public_vectors);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -54,7 +54,7 @@ static const struct {
 	{"iso-2022-jp", "\x1B$B$\"\x1B(B", 0, "\xE3\x81\x82", MAIL_CHARSET_OK},
 };
 
-START_TEST(charset_table)
+START_TEST(test_charset_table)
 {
 	struct core_buf out = CORE_BUF_INIT;
 	size_t len = cases[_i].len ? cases[_i].len : strlen(cases[_i].in);
@@ -68,7 +68,7 @@ START_TEST(charset_table)
 }
 END_TEST
 
-START_TEST(charset_canonical)
+START_TEST(test_charset_canonical)
 {
 	ck_assert_str_eq(mail_charset_canonical("ISO-8859-1"), "WINDOWS-1252");
 	ck_assert_str_eq(mail_charset_canonical("ks_c_5601-1987"), "CP949");
@@ -80,7 +80,7 @@ START_TEST(charset_canonical)
 END_TEST
 
 /* More charsets than cache slots, twice: eviction and reuse give the same results. */
-START_TEST(charset_cache_eviction)
+START_TEST(test_charset_cache_eviction)
 {
 	static const char *const names[] = {"iso-8859-2",  "iso-8859-3",  "iso-8859-4",
 					    "iso-8859-5",  "iso-8859-6",  "iso-8859-7",
@@ -115,7 +115,7 @@ static void *thread_convert(void *arg)
 	return NULL; /* the thread's cache is closed by its destructor */
 }
 
-START_TEST(charset_threads)
+START_TEST(test_charset_threads)
 {
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++)
@@ -132,10 +132,10 @@ int main(void)
 {
 	Suite *s = suite_create("mail_charset");
 	TCase *tc = tcase_create("charset");
-	tcase_add_loop_test(tc, charset_table, 0, (int)CORE_NELEM(cases));
-	tcase_add_test(tc, charset_canonical);
-	tcase_add_test(tc, charset_cache_eviction);
-	tcase_add_test(tc, charset_threads);
+	tcase_add_loop_test(tc, test_charset_table, 0, (int)CORE_NELEM(cases));
+	tcase_add_test(tc, test_charset_canonical);
+	tcase_add_test(tc, test_charset_cache_eviction);
+	tcase_add_test(tc, test_charset_threads);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

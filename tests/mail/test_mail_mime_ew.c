@@ -59,7 +59,7 @@ static const struct {
 	{"", "", 0},
 };
 
-START_TEST(ew_table)
+START_TEST(test_ew_table)
 {
 	struct core_buf out = CORE_BUF_INIT;
 	int n = mail_ew_decode(cases[_i].in, strlen(cases[_i].in), &out);
@@ -72,7 +72,7 @@ START_TEST(ew_table)
 END_TEST
 
 /* Every prefix of a long input decodes to valid UTF-8 without reading past its end. */
-START_TEST(ew_prefixes)
+START_TEST(test_ew_prefixes)
 {
 	const char *in = "=?UTF-8?B?w6nDqcOp?= =?ISO-8859-1?Q?=E9_x?= tail =?UTF-8?Q?=E2=82=AC?=";
 	size_t len = strlen(in);
@@ -91,8 +91,8 @@ int main(void)
 {
 	Suite *s = suite_create("mail_mime_ew");
 	TCase *tc = tcase_create("ew");
-	tcase_add_loop_test(tc, ew_table, 0, (int)CORE_NELEM(cases));
-	tcase_add_test(tc, ew_prefixes);
+	tcase_add_loop_test(tc, test_ew_table, 0, (int)CORE_NELEM(cases));
+	tcase_add_test(tc, test_ew_prefixes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -85,7 +85,7 @@ static void render(const struct mail_mime_value *v, struct core_buf *b)
 	}
 }
 
-START_TEST(param_table)
+START_TEST(test_param_table)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct mail_mime_value v;
@@ -103,7 +103,7 @@ START_TEST(param_table)
 }
 END_TEST
 
-START_TEST(param_find_and_flags)
+START_TEST(test_param_find_and_flags)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct mail_mime_value v;
@@ -123,7 +123,7 @@ START_TEST(param_find_and_flags)
 END_TEST
 
 /* Many continuation sections in reverse order: sorted, and fast (no quadratic grouping). */
-START_TEST(param_many_sections)
+START_TEST(test_param_many_sections)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct core_buf in = CORE_BUF_INIT, want = CORE_BUF_INIT;
@@ -148,9 +148,9 @@ int main(void)
 {
 	Suite *s = suite_create("mail_mime_param");
 	TCase *tc = tcase_create("param");
-	tcase_add_loop_test(tc, param_table, 0, (int)CORE_NELEM(cases));
-	tcase_add_test(tc, param_find_and_flags);
-	tcase_add_test(tc, param_many_sections);
+	tcase_add_loop_test(tc, test_param_table, 0, (int)CORE_NELEM(cases));
+	tcase_add_test(tc, test_param_find_and_flags);
+	tcase_add_test(tc, test_param_many_sections);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

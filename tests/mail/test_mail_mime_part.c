@@ -52,7 +52,7 @@ static const char simple[] = "From: a@x.test\r\n"
 			     "--XX--\r\n"
 			     "epilogue\r\n";
 
-START_TEST(part_simple_offsets)
+START_TEST(test_part_simple_offsets)
 {
 	struct mail_message *m = parse(simple, NULL);
 	ck_assert_uint_eq(m->nparts, 3);
@@ -96,7 +96,7 @@ START_TEST(part_simple_offsets)
 END_TEST
 
 /* The same message with bare LF: same tree, offsets on the LF bytes. */
-START_TEST(part_lf_equivalence)
+START_TEST(test_part_lf_equivalence)
 {
 	char *lf = core_xstrdup(simple);
 	size_t n = 0;
@@ -123,7 +123,7 @@ START_TEST(part_lf_equivalence)
 }
 END_TEST
 
-START_TEST(part_broken_boundaries)
+START_TEST(test_part_broken_boundaries)
 {
 	/* no close delimiter: the last part runs to the end */
 	struct mail_message *m = parse("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
@@ -177,7 +177,7 @@ START_TEST(part_broken_boundaries)
 }
 END_TEST
 
-START_TEST(part_message_rfc822)
+START_TEST(test_part_message_rfc822)
 {
 	static const char msg[] = "Content-Type: message/rfc822\r\n\r\n"
 				  "Subject: inner\r\n"
@@ -209,7 +209,7 @@ START_TEST(part_message_rfc822)
 }
 END_TEST
 
-START_TEST(part_mime_fields)
+START_TEST(test_part_mime_fields)
 {
 	static const char msg[] = "Content-Type: TEXT/HTML; CHARSET=\"ISO-8859-1\"\r\n"
 				  "Content-Transfer-Encoding: Quoted-Printable (comment)\r\n"
@@ -277,7 +277,7 @@ static char *nest(int n)
 	return core_buf_detach(&b, NULL);
 }
 
-START_TEST(part_limit_depth)
+START_TEST(test_part_limit_depth)
 {
 	char *msg = nest(100);
 	struct mail_limits lim;
@@ -308,7 +308,7 @@ START_TEST(part_limit_depth)
 }
 END_TEST
 
-START_TEST(part_limit_parts)
+START_TEST(test_part_limit_parts)
 {
 	struct core_buf b = CORE_BUF_INIT;
 	core_buf_append_str(&b, "Content-Type: multipart/mixed; boundary=z\r\n\r\n");
@@ -331,7 +331,7 @@ START_TEST(part_limit_parts)
 }
 END_TEST
 
-START_TEST(part_limit_body_line)
+START_TEST(test_part_limit_body_line)
 {
 	struct core_buf b = CORE_BUF_INIT;
 	core_buf_append_str(&b, "Subject: x\r\n\r\nshort\r\n");
@@ -350,7 +350,7 @@ END_TEST
 
 /* Every prefix of a nested message parses and keeps the invariants (a message cut short
  * anywhere must not break the parser). */
-START_TEST(part_every_prefix)
+START_TEST(test_part_every_prefix)
 {
 	static const char msg[] = "Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\npre\r\n"
 				  "--o\r\nContent-Type: message/rfc822\r\n\r\n"
@@ -382,15 +382,15 @@ int main(void)
 	Suite *s = suite_create("mail_mime_part");
 	TCase *tc = tcase_create("part");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, part_simple_offsets);
-	tcase_add_test(tc, part_lf_equivalence);
-	tcase_add_test(tc, part_broken_boundaries);
-	tcase_add_test(tc, part_message_rfc822);
-	tcase_add_test(tc, part_mime_fields);
-	tcase_add_test(tc, part_limit_depth);
-	tcase_add_test(tc, part_limit_parts);
-	tcase_add_test(tc, part_limit_body_line);
-	tcase_add_test(tc, part_every_prefix);
+	tcase_add_test(tc, test_part_simple_offsets);
+	tcase_add_test(tc, test_part_lf_equivalence);
+	tcase_add_test(tc, test_part_broken_boundaries);
+	tcase_add_test(tc, test_part_message_rfc822);
+	tcase_add_test(tc, test_part_mime_fields);
+	tcase_add_test(tc, test_part_limit_depth);
+	tcase_add_test(tc, test_part_limit_parts);
+	tcase_add_test(tc, test_part_limit_body_line);
+	tcase_add_test(tc, test_part_every_prefix);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -91,7 +91,7 @@ static void render(const struct mail_addr_list *l, struct core_buf *b)
 	}
 }
 
-START_TEST(addr_table)
+START_TEST(test_addr_table)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct mail_addr_list l;
@@ -111,7 +111,7 @@ START_TEST(addr_table)
 END_TEST
 
 /* Folded input: the same result as the unfolded one. */
-START_TEST(addr_folded)
+START_TEST(test_addr_folded)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct mail_addr_list l;
@@ -125,7 +125,7 @@ START_TEST(addr_folded)
 END_TEST
 
 /* Long runs of separators and words stay linear (no rescanning per element). */
-START_TEST(addr_linear)
+START_TEST(test_addr_linear)
 {
 	static const char *const units[] = {";", ",", "a ", "a;", ":", "<", "(c)", "\"q\" "};
 	for (size_t u = 0; u < CORE_NELEM(units); u++) {
@@ -146,9 +146,9 @@ int main(void)
 {
 	Suite *s = suite_create("mail_rfc5322_addr");
 	TCase *tc = tcase_create("addr");
-	tcase_add_loop_test(tc, addr_table, 0, (int)CORE_NELEM(cases));
-	tcase_add_test(tc, addr_folded);
-	tcase_add_test(tc, addr_linear);
+	tcase_add_loop_test(tc, test_addr_table, 0, (int)CORE_NELEM(cases));
+	tcase_add_test(tc, test_addr_folded);
+	tcase_add_test(tc, test_addr_linear);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -43,7 +43,7 @@ static const struct {
 	{"A: 1\r\r\n\r\n", 9, 1, "A", " 1\r", 0},
 };
 
-START_TEST(hdr_table)
+START_TEST(test_hdr_table)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct mail_message *m;
@@ -96,7 +96,7 @@ static const struct {
 	{"", "", ""},
 };
 
-START_TEST(hdr_text)
+START_TEST(test_hdr_text)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct core_str raw = core_str_from_cstr(text_cases[_i].raw);
@@ -109,7 +109,7 @@ START_TEST(hdr_text)
 }
 END_TEST
 
-START_TEST(hdr_find)
+START_TEST(test_hdr_find)
 {
 	const char *msg = "To: a@x\r\nsubject: one\r\nTO: b@x\r\nX: 1\r\n\r\n";
 	struct core_arena *a = core_arena_new(0);
@@ -127,7 +127,7 @@ START_TEST(hdr_find)
 END_TEST
 
 /* Limits: fields beyond the limit are counted and reported, their bytes stay in the header. */
-START_TEST(hdr_limit_fields)
+START_TEST(test_hdr_limit_fields)
 {
 	struct core_buf b = CORE_BUF_INIT;
 	for (int i = 0; i < 10; i++)
@@ -152,7 +152,7 @@ START_TEST(hdr_limit_fields)
 }
 END_TEST
 
-START_TEST(hdr_limit_line)
+START_TEST(test_hdr_limit_line)
 {
 	struct core_buf b = CORE_BUF_INIT;
 	core_buf_append_str(&b, "A: 1\r\nLong: ");
@@ -178,11 +178,11 @@ int main(void)
 {
 	Suite *s = suite_create("mail_rfc5322_hdr");
 	TCase *tc = tcase_create("hdr");
-	tcase_add_loop_test(tc, hdr_table, 0, (int)CORE_NELEM(cases));
-	tcase_add_loop_test(tc, hdr_text, 0, (int)CORE_NELEM(text_cases));
-	tcase_add_test(tc, hdr_find);
-	tcase_add_test(tc, hdr_limit_fields);
-	tcase_add_test(tc, hdr_limit_line);
+	tcase_add_loop_test(tc, test_hdr_table, 0, (int)CORE_NELEM(cases));
+	tcase_add_loop_test(tc, test_hdr_text, 0, (int)CORE_NELEM(text_cases));
+	tcase_add_test(tc, test_hdr_find);
+	tcase_add_test(tc, test_hdr_limit_fields);
+	tcase_add_test(tc, test_hdr_limit_line);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -30,7 +30,7 @@ static const struct {
 	{"x@y.z>", "", true},
 };
 
-START_TEST(msgid_table)
+START_TEST(test_msgid_table)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct mail_msgid_list l;
@@ -63,7 +63,7 @@ static const struct {
 	{" not a date", CORE_ESYNTAX, 0, 0},
 };
 
-START_TEST(date_table)
+START_TEST(test_date_table)
 {
 	time_t t = 0;
 	int off = 0;
@@ -80,8 +80,8 @@ int main(void)
 {
 	Suite *s = suite_create("mail_rfc5322_msgid");
 	TCase *tc = tcase_create("msgid");
-	tcase_add_loop_test(tc, msgid_table, 0, (int)CORE_NELEM(id_cases));
-	tcase_add_loop_test(tc, date_table, 0, (int)CORE_NELEM(date_cases));
+	tcase_add_loop_test(tc, test_msgid_table, 0, (int)CORE_NELEM(id_cases));
+	tcase_add_loop_test(tc, test_date_table, 0, (int)CORE_NELEM(date_cases));
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
