@@ -166,9 +166,21 @@ static int scram_first(struct sasl_exchange *x, struct scram_state *st, const un
 	if (core_str_has_prefix(attr, "m="))
 		return scram_fail(x, SASL_FAIL_MALFORMED, "RFC 5802 §5.1",
 				  "extensions-not-supported");
+	struct core_str raw_user;
 	if (!core_str_has_prefix(attr, "n=") ||
-	    saslname_decode(x->arena, attr.p + 2, attr.len - 2, false, &st->user) < 0)
+	    saslname_decode(x->arena, attr.p + 2, attr.len - 2, false, &raw_user) < 0)
 		return scram_fail(x, SASL_FAIL_MALFORMED, "RFC 5802 §5.1", "bad username");
+	/* RFC 5802 §5.1: the server prepares the user name with SASLprep (as a query string)
+	 * for the lookup and aborts when that fails or leaves nothing; the hash calculations
+	 * use the name as received (client-first-bare is kept verbatim). */
+	struct core_buf prep = CORE_BUF_INIT;
+	if (dir_password_saslprep(raw_user.p, raw_user.len, &prep, NULL) < 0 || prep.len == 0) {
+		core_buf_fini(&prep);
+		return scram_fail(x, SASL_FAIL_MALFORMED, "RFC 5802 §5.1",
+				  "user name fails SASLprep");
+	}
+	st->user = core_str_make(core_arena_memdup(x->arena, prep.p, prep.len), prep.len);
+	core_buf_fini(&prep);
 	if (!next_attr(&rest, &r) || !core_str_has_prefix(r, "r=") ||
 	    !nonce_ok(core_str_make(r.p + 2, r.len - 2)))
 		return scram_fail(x, SASL_FAIL_MALFORMED, "RFC 5802 §5.1", "bad client nonce");
@@ -311,8 +323,11 @@ static int scram_final(struct sasl_exchange *x, struct scram_state *st, const un
 		return scram_fail(x, SASL_FAIL_TEMP, NULL, "internal error");
 	}
 	if (st->lookup_r < 0) {
+		/* Unknown and disabled accounts fail like a wrong password: the client proved
+		 * nothing, so it learns nothing (the log reason tells them apart). */
 		core_wipe(ssig, sizeof(ssig));
-		return sasl_fail_backend(x, st->lookup_r, NULL);
+		return scram_fail(x, SASL_FAIL_CREDENTIALS, "RFC 5802 §9",
+				  st->lookup_r == CORE_EPERM ? "account disabled" : "unknown user");
 	}
 	if (!match) {
 		core_wipe(ssig, sizeof(ssig));

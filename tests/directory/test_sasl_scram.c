@@ -185,6 +185,11 @@ static const struct first_bad first_bads[] = {
 	{"SCRAM-SHA-1", "n,,r=abc,n=user", SASL_FAIL_MALFORMED},
 	{"SCRAM-SHA-1", "n,,n=user,r=abc,1=x", SASL_FAIL_MALFORMED},
 	{"SCRAM-SHA-1", "n,,n=u\xc3,r=abc", SASL_FAIL_MALFORMED},
+	/* RFC 5802 §5.1: a user name that SASLprep refuses (a control character). */
+	{"SCRAM-SHA-1",
+	 "n,,n=us\x07"
+	 "er,r=abc",
+	 SASL_FAIL_MALFORMED},
 	/* RFC 5802 §5.1: a mandatory extension we do not know fails the exchange. */
 	{"SCRAM-SHA-1", "n,,m=ext,n=user,r=abc", SASL_FAIL_MALFORMED},
 	/* RFC 5802 §6: binding asked for with a non-PLUS mechanism. */
@@ -378,6 +383,10 @@ START_TEST(test_client_roundtrip_and_authzid)
 	ck_assert_int_eq(run_client("SCRAM-SHA-1", &c, "admin", "n1"), SASL_OK);
 	snprintf(c.gs2, sizeof(c.gs2), "n,a=t=2Ci=3Dm,");
 	ck_assert_int_eq(run_client("SCRAM-SHA-1", &c, "admin", "n1"), SASL_OK);
+	/* RFC 5802 §5.1: the name is looked up after SASLprep ("ad<SOFT HYPHEN>min" is
+	 * "admin"), while the proof covers the name as sent. */
+	snprintf(c.gs2, sizeof(c.gs2), "n,,");
+	ck_assert_int_eq(run_client("SCRAM-SHA-1", &c, "ad\xc2\xadmin", "n1"), SASL_OK);
 }
 END_TEST
 
