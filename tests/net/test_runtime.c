@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -862,6 +863,35 @@ START_TEST(test_starttls_refused_and_ipv6)
 }
 END_TEST
 
+START_TEST(test_many_clients)
+{
+	/* 100 clients at once, spread by the kernel over two event threads. */
+	struct srv s = {0};
+	struct net_listener_cfg lc = {.name = "many"};
+	srv_start(&s, &lc, false);
+	enum { N = 100 };
+	int fds[N];
+	char line[256], want[64];
+	for (int i = 0; i < N; i++) {
+		fds[i] = cli_connect(s.port);
+		char cmd[64];
+		snprintf(cmd, sizeof(cmd), "client %d\r\n", i);
+		cli_send(fds[i], cmd);
+	}
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_ge(cli_line(fds[i], line, sizeof(line)), 0);
+		ck_assert_str_eq(line, "HELLO many");
+		ck_assert_int_ge(cli_line(fds[i], line, sizeof(line)), 0);
+		snprintf(want, sizeof(want), "ECHO client %d", i);
+		ck_assert_str_eq(line, want);
+	}
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	srv_stop(&s);
+	ck_assert_int_eq(atomic_load(&g_opens), N);
+}
+END_TEST
+
 START_TEST(test_worker_order)
 {
 	struct srv s = {0};
@@ -1143,6 +1173,11 @@ START_TEST(test_shutdown_before_ready_and_call)
 	struct net_runtime *rt = net_runtime_new(&rc, &err);
 	ck_assert_ptr_nonnull(rt);
 	ck_assert_ptr_nonnull(net_runtime_main_base(rt));
+	/* ARCHITECTURE.md §3: the descriptor limit was raised to the hard limit (or near it
+	 * when the hard limit is unlimited). */
+	struct rlimit rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert(rl.rlim_cur == rl.rlim_max || rl.rlim_cur >= (1u << 20));
 	net_runtime_call(rt, call_stop, rt);
 	ck_assert_int_eq(net_runtime_run(rt), 0);
 	net_runtime_free(&rt);
@@ -1176,6 +1211,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_sni);
 	tcase_add_test(tc, test_starttls_injection);
 	tcase_add_test(tc, test_starttls_refused_and_ipv6);
+	tcase_add_test(tc, test_many_clients);
 	tcase_add_test(tc, test_worker_order);
 	tcase_add_test(tc, test_proxy_protocol);
 	tcase_add_test(tc, test_proxy_v2_tls_and_max_connections);
