@@ -950,8 +950,13 @@ START_TEST(test_proxy_protocol)
 	srv_start(&s, &lc, false);
 	int fd = cli_connect(s.port);
 	char line[256];
-	/* Header and a command in one packet: the command reaches the session. */
-	cli_send(fd, "PROXY TCP4 192.0.2.7 192.0.2.8 5555 25\r\nINFO\r\n");
+	/* The header in pieces, its end and a command in one packet: the command reaches the
+	 * session. */
+	cli_send(fd, "PROX");
+	usleep(20000);
+	cli_send(fd, "Y TCP4 192.0.2.7 192.0.2.8 ");
+	usleep(20000);
+	cli_send(fd, "5555 25\r\nINFO\r\n");
 	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
 	ck_assert_str_eq(line, "HELLO proxied");
 	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
@@ -964,6 +969,47 @@ START_TEST(test_proxy_protocol)
 	close(fd);
 	srv_stop(&s);
 	ck_assert_int_eq(atomic_load(&g_opens), 1);
+}
+END_TEST
+
+START_TEST(test_proxy_untrusted)
+{
+	/* 127.0.0.1 is not a trusted proxy: its connection is served directly and a PROXY line
+	 * from it is ordinary input, never an address. */
+	struct srv s = {0};
+	static const char *const trusted[] = {"10.0.0.0/8", "2001:db8::/32"};
+	struct net_listener_cfg lc = {.name = "untrusted",
+				      .proxy_protocol = true,
+				      .proxy_trusted = trusted,
+				      .nproxy_trusted = 2};
+	srv_start(&s, &lc, false);
+	int fd = cli_connect(s.port);
+	char line[256];
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "HELLO untrusted");
+	cli_send(fd, "PROXY TCP4 192.0.2.7 192.0.2.8 5555 25\r\nINFO\r\n");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "ECHO PROXY TCP4 192.0.2.7 192.0.2.8 5555 25");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_msg(strncmp(line, "INFO tls=0 version=- sni=- remote=127.0.0.1:", 44) == 0, "%s",
+		      line);
+	ck_assert_msg(strstr(line, "proxied=0") != NULL, "%s", line);
+	close(fd);
+	srv_stop(&s);
+	/* A malformed trusted list is refused at listen time. */
+	struct core_error err;
+	struct net_runtime_cfg rc = {.event_threads = 1, .worker_threads = 1};
+	struct net_runtime *rt = net_runtime_new(&rc, &err);
+	static const char *const bind[] = {"127.0.0.1:0"};
+	static const char *const bad[] = {"10.0.0.0/33"};
+	struct net_listener_cfg blc = {.name = "bad",
+				       .bind = bind,
+				       .nbind = 1,
+				       .proxy_protocol = true,
+				       .proxy_trusted = bad,
+				       .nproxy_trusted = 1};
+	ck_assert_int_eq(net_runtime_listen(rt, &blc, &echo_svc, NULL, &err), CORE_ESYNTAX);
+	net_runtime_free(&rt);
 }
 END_TEST
 
@@ -1214,6 +1260,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_many_clients);
 	tcase_add_test(tc, test_worker_order);
 	tcase_add_test(tc, test_proxy_protocol);
+	tcase_add_test(tc, test_proxy_untrusted);
 	tcase_add_test(tc, test_proxy_v2_tls_and_max_connections);
 	tcase_add_test(tc, test_graceful_shutdown);
 	tcase_add_test(tc, test_backpressure);
