@@ -22,7 +22,8 @@ enum { OA_START = 0, OA_MSG, OA_ERROR_SENT };
 struct oauth_msg {
 	struct core_str authzid; /* OAUTHBEARER a= / XOAUTH2 user= */
 	struct core_str auth;    /* value of auth= */
-	bool have_auth;
+	struct core_str host, port;
+	bool have_auth, have_host, have_port;
 };
 
 /* Parse kvpairs from p up to the closing kvsep that must end the message. */
@@ -60,7 +61,14 @@ static int parse_kvpairs(const char *p, size_t len, struct oauth_msg *m, bool xo
 			m->have_auth = true;
 		} else if (xoauth2 && core_str_eq_cstr(key, "user")) {
 			m->authzid = val;
+		} else if (!xoauth2 && core_str_eq_cstr(key, "host")) {
+			m->host = val;
+			m->have_host = true;
+		} else if (!xoauth2 && core_str_eq_cstr(key, "port")) {
+			m->port = val;
+			m->have_port = true;
 		}
+		/* RFC 7628 §3.1: unknown keys are ignored. */
 	}
 }
 
@@ -138,7 +146,20 @@ static int oauth_verify(struct sasl_exchange *x, const struct oauth_msg *m, bool
 	struct sasl_principal p = {0};
 	struct core_error e;
 	core_error_clear(&e);
-	if (m->have_auth && bearer_token(m->auth, &tok)) {
+	/* RFC 7628 §3.2: host and port must match what the server knows of the connection. */
+	bool where_ok = true;
+	if (m->have_host && x->ci->local_host != NULL &&
+	    !core_str_eq_cstr_ci(m->host, x->ci->local_host))
+		where_ok = false;
+	if (m->have_port && x->ci->local_port != 0) {
+		uint64_t port = 0;
+		if (core_str_to_u64(m->port, &port) < 0 || port != x->ci->local_port ||
+		    (m->port.len > 1 && m->port.p[0] == '0'))
+			where_ok = false;
+	}
+	if (!where_ok) {
+		status = "invalid_request";
+	} else if (m->have_auth && bearer_token(m->auth, &tok)) {
 		r = x->be->verify_token(x->be->ctx, x->mech->id, m->authzid, tok, x->arena, &p,
 					&status, &e);
 		if (r < 0 && r != CORE_ENOTFOUND)

@@ -264,6 +264,46 @@ START_TEST(test_plain_failures)
 }
 END_TEST
 
+START_TEST(test_plain_255_octets)
+{
+	/* RFC 4616 §2: authzid, authcid and passwd of 255 octets each are accepted (the
+	 * identities here are multi-byte UTF-8, 'é' is two octets). */
+	char msg[800];
+	size_t n = 0;
+	for (int i = 0; i < 127; i++) {
+		msg[n++] = (char)0xc3;
+		msg[n++] = (char)0xa9;
+	}
+	msg[n++] = 'z'; /* 255 octets of authzid */
+	msg[n++] = '\0';
+	memcpy(msg + n, "admin", 5);
+	n += 5;
+	msg[n++] = '\0';
+	memcpy(msg + n, "adminpw", 7);
+	n += 7;
+	struct sasl_exchange *x = start("PLAIN", &tls_ci);
+	ck_assert_int_eq(step(x, msg, n), SASL_OK);
+	ck_assert_uint_eq(strlen(RES(x)->authzid), 255);
+	ck_assert_str_eq(RES(x)->principal.name, "admin");
+	sasl_exchange_free(&x);
+	/* A 255-octet authcid and a 255-octet password reach the directory (and fail there as
+	 * unknown credentials, not as malformed or too long). */
+	n = 0;
+	msg[n++] = '\0';
+	memset(msg + n, 'u', 255);
+	n += 255;
+	msg[n++] = '\0';
+	memset(msg + n, 'p', 255);
+	n += 255;
+	tb.calls = 0;
+	x = start("PLAIN", &tls_ci);
+	ck_assert_int_eq(step(x, msg, n), SASL_FAIL);
+	ck_assert_int_eq(RES(x)->fail, SASL_FAIL_CREDENTIALS);
+	ck_assert_uint_eq(tb.calls, 1);
+	sasl_exchange_free(&x);
+}
+END_TEST
+
 START_TEST(test_plain_temp)
 {
 	tb.fail_temp = true;
@@ -427,21 +467,37 @@ START_TEST(test_oauthbearer_rfc7628_success)
 	/* RFC 7628 §4.1, IMAP (port 143) and SMTP (port 587) initial responses. */
 	static const char *const irs[] = {
 		"bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4YW1wbGUuY29tAXBvcnQ9MTQzAWF1dGg9Qm"
-		"Vh"
-		"cmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB",
+		"VhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB",
 		"bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4YW1wbGUuY29tAXBvcnQ9NTg3AWF1dGg9Qm"
-		"Vh"
-		"cmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB",
+		"VhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB",
 	};
+	struct sasl_exchange *x;
 	for (size_t i = 0; i < CORE_NELEM(irs); i++) {
-		struct sasl_exchange *x = start("OAUTHBEARER", &tls_ci);
+		x = start("OAUTHBEARER", &tls_ci);
 		ck_assert_int_eq(step_b64(x, irs[i], true), SASL_OK);
 		ck_assert_str_eq(RES(x)->authzid, "user@example.com");
 		ck_assert_str_eq(RES(x)->principal.name, "user@example.com");
 		sasl_exchange_free(&x);
 	}
+	/* RFC 7628 §3.2: host and port must match the connection when the server knows them:
+	 * an IMAP server on port 143 accepts the IMAP example and refuses the SMTP one. */
+	tls_ci.local_host = "SERVER.example.com";
+	tls_ci.local_port = 143;
+	for (size_t i = 0; i < CORE_NELEM(irs); i++) {
+		x = start("OAUTHBEARER", &tls_ci);
+		ck_assert_int_eq(step_b64(x, irs[i], true), i == 0 ? SASL_OK : SASL_CONTINUE);
+		if (i == 1)
+			ck_assert_str_eq(core_buf_cstr(&out), "{\"status\":\"invalid_request\"}");
+		sasl_exchange_free(&x);
+	}
+	tls_ci.local_host = "other.example.com";
+	x = start("OAUTHBEARER", &tls_ci);
+	ck_assert_int_eq(step_b64(x, irs[0], true), SASL_CONTINUE);
+	sasl_exchange_free(&x);
+	tls_ci.local_host = NULL;
+	tls_ci.local_port = 0;
 	/* Scheme is case-insensitive (RFC 7628 §4 note); no a= is fine. */
-	struct sasl_exchange *x = start("OAUTHBEARER", &tls_ci);
+	x = start("OAUTHBEARER", &tls_ci);
 	const char m[] = "n,,\x01"
 			 "auth=bEaReR vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01";
 	ck_assert_int_eq(step(x, m, sizeof(m) - 1), SASL_OK);
@@ -683,6 +739,7 @@ static Suite *sasl_suite(void)
 	tcase_add_test(tp, test_plain_rfc4616_example2);
 	tcase_add_test(tp, test_plain_authzid);
 	tcase_add_loop_test(tp, test_plain_failures, 0, (int)CORE_NELEM(plain_bads));
+	tcase_add_test(tp, test_plain_255_octets);
 	tcase_add_test(tp, test_plain_temp);
 	tcase_add_test(tp, test_plain_insecure_allowed);
 	tcase_add_test(tp, test_login);

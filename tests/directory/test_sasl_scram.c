@@ -329,12 +329,13 @@ static void client_final(struct client *c, const char *sf, struct core_buf *fina
 	core_buf_fini(&am);
 }
 
-/* Run a whole exchange; returns the final status. */
-static int run_client(const char *mech, struct client *c, const char *user, const char *nonce)
+/* Run a whole exchange with ext appended to client-first-bare; returns the final status. */
+static int run_client_ext(const char *mech, struct client *c, const char *user, const char *nonce,
+			  const char *ext)
 {
 	struct sasl_exchange *x = start(mech);
 	char first[256];
-	snprintf(c->cfirst_bare, sizeof(c->cfirst_bare), "n=%s,r=%s", user, nonce);
+	snprintf(c->cfirst_bare, sizeof(c->cfirst_bare), "n=%s,r=%s%s", user, nonce, ext);
 	snprintf(first, sizeof(first), "%s%s", c->gs2, c->cfirst_bare);
 	int r = step(x, first);
 	if (r == SASL_CONTINUE) {
@@ -359,6 +360,11 @@ static int run_client(const char *mech, struct client *c, const char *user, cons
 	last_fail = RES(x)->fail;
 	sasl_exchange_free(&x);
 	return r;
+}
+
+static int run_client(const char *mech, struct client *c, const char *user, const char *nonce)
+{
+	return run_client_ext(mech, c, user, nonce, "");
 }
 
 START_TEST(test_client_roundtrip_and_authzid)
@@ -464,6 +470,16 @@ START_TEST(test_trickle_garbage_final)
 }
 END_TEST
 
+START_TEST(test_optional_extension_ignored)
+{
+	/* RFC 5802 §5.1: unknown optional extensions are ignored (in both client messages);
+	 * the proof then covers the messages as sent. */
+	struct client c = {.h = DIR_SCRAM_SHA256, .pw = "pencil"};
+	snprintf(c.gs2, sizeof(c.gs2), "n,,");
+	ck_assert_int_eq(run_client_ext("SCRAM-SHA-256", &c, "user", "cn", ",x=future"), SASL_OK);
+}
+END_TEST
+
 static Suite *scram_suite(void)
 {
 	Suite *s = suite_create("sasl_scram");
@@ -473,6 +489,7 @@ static Suite *scram_suite(void)
 	tcase_add_test(tc, test_rfc5802_example);
 	tcase_add_test(tc, test_rfc7677_example);
 	tcase_add_test(tc, test_ack_must_be_empty);
+	tcase_add_test(tc, test_optional_extension_ignored);
 	tcase_add_test(tc, test_bad_proof);
 	tcase_add_test(tc, test_unknown_user);
 	tcase_add_loop_test(tc, test_first_failures, 0, (int)CORE_NELEM(first_bads));
