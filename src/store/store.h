@@ -382,6 +382,35 @@ int store_fts_search(struct store_fts *f, uint64_t account, const struct store_f
 		     uint64_t **docs_out, size_t *n_out, struct core_error *err);
 
 /* ------------------------------------------------------------------------------------ */
+/* Configuration: the four stores of a deployment                                       */
+/* ------------------------------------------------------------------------------------ */
+
+struct core_conf;
+
+/* The stores a server runs with (docs/storage.md). */
+struct store_set {
+	struct store_data *data;
+	struct store_blob *blob;
+	struct store_lookup *lookup;
+	struct store_fts *fts;
+	uint64_t blob_grace_ms;   /* store.blob.purge-grace */
+	uint64_t blob_reserve_ms; /* store.blob.reservation */
+};
+
+/* Register the store.* configuration keys (docs/storage.md) with core_conf. */
+void store_conf_register(void);
+
+/*
+ * Open the stores a configuration names: store.data (rocksdb, sqlite or postgresql),
+ * store.blob (fs, or "data": content in the data store), store.lookup (memory, or "data")
+ * and store.fts (data). Relative paths are taken under server.data-dir. On error nothing
+ * stays open and err names the key at fault. Close with store_set_close().
+ */
+int store_set_open(const struct core_conf *c, struct store_set *out, struct core_error *err);
+/* Close what store_set_open opened (accepts a zeroed or partly filled set). */
+void store_set_close(struct store_set *s);
+
+/* ------------------------------------------------------------------------------------ */
 /* Clock (tests may replace it to exercise TTLs and grace periods)                      */
 /* ------------------------------------------------------------------------------------ */
 
