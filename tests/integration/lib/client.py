@@ -22,10 +22,12 @@ import sys
 import time
 
 TIMEOUT = 10.0
+# The server address (a network-namespace scenario connects to the host side of a veth).
+HOST = os.environ.get("STAUNCH_TEST_HOST", "127.0.0.1")
 
 
 def connect(port, use_tls=False):
-    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    s = socket.create_connection((HOST, port), timeout=TIMEOUT)
     if use_tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
@@ -154,7 +156,7 @@ def cmd_flood(args):
     socks, refused = [], 0
     for _ in range(count):
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            s = socket.create_connection((HOST, port), timeout=TIMEOUT)
             socks.append(s)
         except OSError:
             refused += 1
@@ -181,7 +183,7 @@ def cmd_flood(args):
 def cmd_hold(args):
     port, count, seconds = int(args[0]), int(args[1]), float(args[2])
     raise_nofile()
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    socks = [socket.create_connection((HOST, port), timeout=TIMEOUT)
              for _ in range(count)]
     print("hold: %d connections open" % len(socks), flush=True)
     time.sleep(seconds)
