@@ -5,7 +5,8 @@
 #   ci/netns.sh destroy NAME
 #
 # create makes namespace NAME with loopback up and a veth pair: inside, ADDR/24 on
-# interface "eth0"; on the host, 10.99.X.254/24 on "vh-NAME" (truncated to 15 characters).
+# interface "eth0"; on the host, 10.99.X.254/24 on "vh-NAME" (interface names are limited
+# to 15 characters: keep NAME to 12 so concurrent namespaces stay distinct).
 # Only 10.99.0.0/16 is accepted: private, never routed. Run commands inside with
 #   ip netns exec NAME COMMAND
 # One namespace per 10.99.X.0/24 subnet. When namespaces cannot be used (no root, no
