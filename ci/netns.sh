@@ -6,7 +6,7 @@
 #
 # create makes namespace NAME with loopback up and a veth pair: inside, ADDR/24 on
 # interface "eth0"; on the host, 10.99.X.254/24 on "vh-NAME" (interface names are limited
-# to 15 characters: keep NAME to 12 so concurrent namespaces stay distinct).
+# to 15 characters: NAME is therefore 1-12 characters).
 # Only 10.99.0.0/16 is accepted: private, never routed. Run commands inside with
 #   ip netns exec NAME COMMAND
 # One namespace per 10.99.X.0/24 subnet. When namespaces cannot be used (no root, no
@@ -31,7 +31,7 @@ check_available() {
 cmd_create() {
   [ $# -eq 2 ] || die "usage: netns.sh create NAME ADDR"
   local name=$1 addr=$2
-  [[ $name =~ ^[A-Za-z0-9_-]{1,32}$ ]] || die "bad namespace name: $name"
+  [[ $name =~ ^[A-Za-z0-9_-]{1,12}$ ]] || die "bad namespace name (1-12 of A-Za-z0-9_-): $name"
   [[ $addr =~ ^10\.99\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || die "ADDR must be 10.99.X.Y, got $addr"
   local x=${BASH_REMATCH[1]} y=${BASH_REMATCH[2]}
   { [ "$x" -le 255 ] && [ "$y" -ge 1 ] && [ "$y" -le 253 ]; } || die "ADDR out of range: $addr"
