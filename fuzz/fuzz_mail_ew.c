@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data;
 	struct core_buf out = CORE_BUF_INIT;
-	int n = mail_ew_decode(p, size, &out);
+	int n = mail_ew_decode(p, size, size > 0 ? (data[0] & 1) : 0, &out);
 	FUZZ_CHECK(n >= 0);
 	FUZZ_CHECK(core_utf8_is_valid(out.p, out.len));
 	if (n == 0 && core_utf8_is_ascii_print(p, size) && memmem(p, size, "=?", 2) == NULL)

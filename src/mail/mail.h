@@ -97,9 +97,10 @@ size_t mail_header_count(const struct mail_header *h, const char *name);
 struct core_str mail_hdr_unfold(struct core_arena *a, struct core_str raw);
 
 /*
- * RFC 8621 §4.1.2.2 Text form: unfold, decode RFC 2047 encoded words, turn raw 8-bit into
- * UTF-8 (RFC 6532; bytes that are not UTF-8 go through the mislabel fallback of
- * mail_charset), trim white space at both ends, NFC. Arena-owned result, never fails.
+ * RFC 8621 §4.1.2.2 Text form: unfold, remove the spaces at the start, decode RFC 2047
+ * encoded words (strict placement), turn raw 8-bit into UTF-8 (RFC 6532; bytes that are not
+ * UTF-8 go through the mislabel fallback of mail_charset), NFC. Trailing white space is kept,
+ * as that section says. Arena-owned result, never fails.
  */
 struct core_str mail_hdr_text(struct core_arena *a, struct core_str raw);
 
@@ -151,14 +152,25 @@ const struct mail_param *mail_mime_param_find(const struct mail_mime_value *v, c
 /* Encoded words and charsets (mail_mime_ew.c, mail_charset.c)                           */
 /* ------------------------------------------------------------------------------------- */
 
+/* Flags of mail_ew_decode(). */
+enum mail_ew_flags {
+	/* Also decode encoded words that touch other text ("Re:=?utf-8?q?x?="), which RFC 2047
+	 * §5 forbids and RFC 8621 §4.1.2.2 says MUST NOT be decoded; used only where no standard
+	 * applies (encoded words inside MIME parameter values). */
+	MAIL_EW_LENIENT = 1 << 0,
+};
+
 /*
  * Decode RFC 2047 encoded words in unstructured text (§5 (1)) and append UTF-8 to out.
- * Adjacent encoded words separated only by white space are joined without it (§6.2), and
- * their octets are joined before charset conversion so a character split across words
- * survives. Text that is not a valid encoded word is copied. Raw 8-bit text is converted as
- * by mail_charset_to_utf8(NULL, ...). Returns the number of encoded words decoded.
+ * An encoded word is decoded when it is well-formed (§2), its charset is known to
+ * mail_charset, and it stands between white space or the ends of the text (§5 (1); RFC 8621
+ * §4.1.2.2 step 4), unless flags has MAIL_EW_LENIENT. Adjacent encoded words separated only
+ * by white space are joined without it (§6.2), and their octets are joined before charset
+ * conversion so a character split across words survives. Control characters produced by
+ * decoding are dropped (RFC 8621 §4.1.2.2). Anything else is copied; raw 8-bit text is
+ * converted as by mail_charset_to_utf8(NULL, ...). Returns the number of words decoded.
  */
-int mail_ew_decode(const char *p, size_t len, struct core_buf *out);
+int mail_ew_decode(const char *p, size_t len, unsigned flags, struct core_buf *out);
 
 enum mail_charset_result {
 	MAIL_CHARSET_OK = 0,       /* converted as declared */

@@ -68,16 +68,18 @@ static bool ew_parse(const char *p, size_t len, size_t i, struct ew *ew)
 	return true;
 }
 
+/* Raw text between encoded words: ASCII as is, 8-bit through the unknown-charset rule
+ * (RFC 6532 UTF-8, else the windows-1252 fallback). */
+static bool is_wsp(char c);
+
 static bool is_wsp_only(const char *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+		if (!is_wsp(p[i]))
 			return false;
 	return true;
 }
 
-/* Raw text between encoded words: ASCII as is, 8-bit through the unknown-charset rule
- * (RFC 6532 UTF-8, else the windows-1252 fallback). */
 static void text_append(const char *p, size_t len, struct core_buf *out)
 {
 	if (len == 0)
@@ -88,18 +90,39 @@ static void text_append(const char *p, size_t len, struct core_buf *out)
 		mail_charset_unknown_append(p, len, out);
 }
 
-static void pending_flush(char *charset, struct core_buf *pending, struct core_buf *out)
+static bool is_wsp(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Convert the joined octets of adjacent words; RFC 8621 §4.1.2.2 step 4: control characters
+ * (C0, DEL, C1) that decoding produced are dropped. */
+static void pending_flush(char *charset, struct core_buf *pending, struct core_buf *tmp,
+			  struct core_buf *out)
 {
 	if (charset[0] == '\0')
 		return;
-	mail_charset_to_utf8(charset, pending->p, pending->len, out);
+	core_buf_reset(tmp);
+	mail_charset_to_utf8(charset, pending->p != NULL ? pending->p : "", pending->len, tmp);
+	core_buf_reserve(out, tmp->len);
+	for (size_t i = 0; i < tmp->len; i++) {
+		unsigned char c = (unsigned char)tmp->p[i];
+		if (c < 0x20 || c == 0x7F)
+			continue;
+		if (c == 0xC2 && i + 1 < tmp->len && (unsigned char)tmp->p[i + 1] >= 0x80 &&
+		    (unsigned char)tmp->p[i + 1] <= 0x9F) {
+			i++;
+			continue;
+		}
+		core_buf_putc(out, (char)c);
+	}
 	core_buf_reset(pending);
 	charset[0] = '\0';
 }
 
-int mail_ew_decode(const char *p, size_t len, struct core_buf *out)
+int mail_ew_decode(const char *p, size_t len, unsigned flags, struct core_buf *out)
 {
-	struct core_buf pending = CORE_BUF_INIT;
+	struct core_buf pending = CORE_BUF_INIT, tmp = CORE_BUF_INIT;
 	char pend_cs[EW_CHARSET_MAX + 1] = "";
 	int count = 0;
 	size_t i = 0, text_start = 0;
@@ -115,14 +138,22 @@ int mail_ew_decode(const char *p, size_t len, struct core_buf *out)
 			i++;
 			continue;
 		}
+		/* RFC 2047 §5 (1): an encoded word is separated from text by white space;
+		 * RFC 8621 §4.1.2.2: only known charsets are decoded. */
+		bool placed = (i == 0 || is_wsp(p[i - 1])) && (ew.end == len || is_wsp(p[ew.end]));
+		if ((!placed && !(flags & MAIL_EW_LENIENT)) ||
+		    mail_charset_canonical(ew.charset) == NULL) {
+			i++;
+			continue;
+		}
 		/* RFC 2047 §6.2: white space between two encoded words is dropped. */
 		bool gap_is_space = is_wsp_only(p + text_start, i - text_start);
 		if (!(prev_ew && gap_is_space)) {
-			pending_flush(pend_cs, &pending, out);
+			pending_flush(pend_cs, &pending, &tmp, out);
 			text_append(p + text_start, i - text_start, out);
 		}
 		if (pend_cs[0] != '\0' && core_strcasecmp_ascii(pend_cs, ew.charset) != 0)
-			pending_flush(pend_cs, &pending, out);
+			pending_flush(pend_cs, &pending, &tmp, out);
 		if (pend_cs[0] == '\0')
 			memcpy(pend_cs, ew.charset, strlen(ew.charset) + 1);
 		if (ew.enc == 'B')
@@ -133,8 +164,9 @@ int mail_ew_decode(const char *p, size_t len, struct core_buf *out)
 		prev_ew = true;
 		i = text_start = ew.end;
 	}
-	pending_flush(pend_cs, &pending, out);
+	pending_flush(pend_cs, &pending, &tmp, out);
 	text_append(p + text_start, len - text_start, out);
 	core_buf_fini(&pending);
+	core_buf_fini(&tmp);
 	return count;
 }

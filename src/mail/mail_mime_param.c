@@ -158,7 +158,7 @@ static struct core_str plain_value(struct core_arena *a, struct core_str v, unsi
 {
 	struct core_buf b = CORE_BUF_INIT;
 	if (memmem(v.p, v.len, "=?", 2) != NULL) {
-		if (mail_ew_decode(v.p, v.len, &b) > 0)
+		if (mail_ew_decode(v.p, v.len, MAIL_EW_LENIENT, &b) > 0)
 			*flags |= MAIL_PARAM_F_EW;
 	} else if (!core_utf8_is_ascii(v.p, v.len)) {
 		if (mail_charset_unknown_append(v.p, v.len, &b) != MAIL_CHARSET_OK)
@@ -275,7 +275,9 @@ void mail_mime_value_parse(struct core_arena *a, struct core_str raw, bool want_
 		i = read_token(p, len, i);
 		struct core_str name = core_str_make(p + n0, i - n0);
 		mail_cfws_skip(p, len, &i, NULL);
-		if (name.len == 0 || i >= len || p[i] != '=') {
+		/* A name must start with a token character other than '*' (RFC 2231 §3 puts
+		 * the '*' after a name). */
+		if (name.len == 0 || name.p[0] == '*' || i >= len || p[i] != '=') {
 			if (name.len != 0 || (i < len && p[i] != ';'))
 				out->invalid = true;
 			continue;

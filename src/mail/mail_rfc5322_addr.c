@@ -127,7 +127,7 @@ static struct core_str phrase(struct core_arena *a, const struct tok *t, size_t 
 		else
 			core_buf_append(&b, t[k].text.p, t[k].text.len);
 	}
-	mail_ew_decode(b.p != NULL ? b.p : "", b.len, &d);
+	mail_ew_decode(b.p != NULL ? b.p : "", b.len, 0, &d);
 	struct core_str tr = core_str_trim(core_str_make(d.p, d.len));
 	struct core_str r = mail_utf8_nfc(a, tr.p, tr.len);
 	core_buf_fini(&b);
@@ -221,10 +221,14 @@ static bool mailbox(struct core_arena *a, const struct tok *t, size_t s, size_t 
 		if (gt == e || gt + 1 != e)
 			*invalid = true; /* no '>' or text after it */
 		size_t as = lt + 1;
-		/* RFC 5322 §4.4 obs-route: drop everything up to the last ':'. */
-		for (size_t k = lt + 1; k < gt; k++)
-			if (is_special(&t[k], ':'))
-				as = k + 1;
+		/* RFC 5322 §4.4 obs-angle-addr: an obs-route ("@a,@b:") before the addr-spec
+		 * is dropped; a ':' in anything else (a URI in a List-* field) is kept. */
+		if (lt + 1 < gt && (is_special(&t[lt + 1], '@') || is_special(&t[lt + 1], ',')))
+			for (size_t k = lt + 1; k < gt; k++)
+				if (is_special(&t[k], ':')) {
+					as = k + 1;
+					break;
+				}
 		out->email = addr_spec(a, t, as, gt);
 		out->name = phrase(a, t, s, lt);
 		out->has_name = out->name.len > 0;

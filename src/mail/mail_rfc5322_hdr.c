@@ -206,10 +206,14 @@ struct core_str mail_hdr_text(struct core_arena *a, struct core_str raw)
 {
 	struct core_buf u = CORE_BUF_INIT, d = CORE_BUF_INIT;
 	unfold_append(&u, raw);
-	struct core_str t = core_str_trim(core_str_make(u.p != NULL ? u.p : "", u.len));
-	mail_ew_decode(t.p, t.len, &d);
-	t = core_str_trim(core_str_make(d.p, d.len));
-	struct core_str s = mail_utf8_nfc(a, t.p, t.len);
+	/* RFC 8621 §4.1.2.2 steps 1-3: unfolded, no final CRLF, leading SP removed. */
+	struct core_str t = core_str_make(u.p != NULL ? u.p : "", u.len);
+	while (t.len > 0 && t.p[0] == ' ') {
+		t.p++;
+		t.len--;
+	}
+	mail_ew_decode(t.p, t.len, 0, &d);
+	struct core_str s = mail_utf8_nfc(a, d.p, d.len);
 	core_buf_fini(&u);
 	core_buf_fini(&d);
 	return s;

@@ -40,12 +40,18 @@ static const struct {
 	{"=?UTF-8?Q?has space?=", "=?UTF-8?Q?has space?=", 0},
 	/* text between words is kept when it is not only white space */
 	{"=?UTF-8?Q?a?= x =?UTF-8?Q?b?=", "a x b", 2},
-	/* encoded word touching text (not allowed by §5, decoded by real readers) */
-	{"Re:=?UTF-8?Q?=C3=A9t=C3=A9?=", "Re:\xC3\xA9t\xC3\xA9", 1},
+	/* encoded words touching text: RFC 2047 §5 (1), RFC 8621 §4.1.2.2 MUST NOT decode */
+	{"Re:=?UTF-8?Q?=C3=A9t=C3=A9?=", "Re:=?UTF-8?Q?=C3=A9t=C3=A9?=", 0},
+	{"=?UTF-8?Q?a?=b", "=?UTF-8?Q?a?=b", 0},
+	{"=?UTF-8?Q?a?==?UTF-8?Q?b?=", "=?UTF-8?Q?a?==?UTF-8?Q?b?=", 0},
+	{"(=?UTF-8?Q?a?=)", "(=?UTF-8?Q?a?=)", 0},
+	/* decoded control characters are dropped (RFC 8621 §4.1.2.2) */
+	{"=?UTF-8?Q?a=00b=0D=0Ac=7F=C2=85d?=", "abcd", 1},
 	/* windows-1252 octets labelled iso-8859-1 */
 	{"=?iso-8859-1?Q?=93quoted=94?=", "\xE2\x80\x9Cquoted\xE2\x80\x9D", 1},
-	/* unknown charset: UTF-8 octets pass through */
-	{"=?x-nonsense?Q?=C3=A9?=", "\xC3\xA9", 1},
+	/* unknown charset: not decoded (RFC 8621 §4.1.2.2 "known character set") */
+	{"=?x-nonsense?Q?=C3=A9?=", "=?x-nonsense?Q?=C3=A9?=", 0},
+	{"=?utf-8?q?a?= =?unknown-8bit?q?b?=", "a =?unknown-8bit?q?b?=", 1},
 	/* raw 8-bit text around words: UTF-8 kept, latin-1 fixed */
 	{"caf\xC3\xA9 =?UTF-8?Q?x?=", "caf\xC3\xA9 x", 1},
 	{"caf\xE9", "caf\xC3\xA9", 0},
@@ -62,7 +68,7 @@ static const struct {
 START_TEST(test_ew_table)
 {
 	struct core_buf out = CORE_BUF_INIT;
-	int n = mail_ew_decode(cases[_i].in, strlen(cases[_i].in), &out);
+	int n = mail_ew_decode(cases[_i].in, strlen(cases[_i].in), 0, &out);
 	ck_assert_msg(n == cases[_i].words, "case %d: %d words, want %d", _i, n, cases[_i].words);
 	ck_assert_msg(strcmp(core_buf_cstr(&out), cases[_i].want) == 0, "case %d: got '%s'", _i,
 		      core_buf_cstr(&out));
@@ -79,11 +85,31 @@ START_TEST(test_ew_prefixes)
 	for (size_t k = 0; k <= len; k++) {
 		char *copy = core_xstrndup(in, k);
 		struct core_buf out = CORE_BUF_INIT;
-		mail_ew_decode(copy, k, &out);
+		mail_ew_decode(copy, k, _i, &out);
 		ck_assert(core_utf8_is_valid(out.p != NULL ? out.p : "", out.len));
 		core_buf_fini(&out);
 		free(copy);
 	}
+}
+END_TEST
+
+/* MAIL_EW_LENIENT: words touching text are decoded too (MIME parameter values). */
+static const struct {
+	const char *in;
+	const char *want;
+} lenient[] = {
+	{"Re:=?UTF-8?Q?=C3=A9t=C3=A9?=", "Re:\xC3\xA9t\xC3\xA9"},
+	{"=?UTF-8?Q?a?==?UTF-8?Q?b?=", "ab"},
+	{"x=?UTF-8?B?w6k=?=.txt", "x\xC3\xA9.txt"},
+};
+
+START_TEST(test_ew_lenient)
+{
+	struct core_buf out = CORE_BUF_INIT;
+	int n = mail_ew_decode(lenient[_i].in, strlen(lenient[_i].in), MAIL_EW_LENIENT, &out);
+	ck_assert_int_ge(n, 1);
+	ck_assert_str_eq(core_buf_cstr(&out), lenient[_i].want);
+	core_buf_fini(&out);
 }
 END_TEST
 
@@ -92,7 +118,8 @@ int main(void)
 	Suite *s = suite_create("mail_mime_ew");
 	TCase *tc = tcase_create("ew");
 	tcase_add_loop_test(tc, test_ew_table, 0, (int)CORE_NELEM(cases));
-	tcase_add_test(tc, test_ew_prefixes);
+	tcase_add_loop_test(tc, test_ew_prefixes, 0, 2);
+	tcase_add_loop_test(tc, test_ew_lenient, 0, (int)CORE_NELEM(lenient));
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -67,6 +67,8 @@ static const struct {
 	{"a/b; x*0=one; x*2=three", true, "a", "b", "x=onethree{,}", false},
 	/* a name "*" alone or with a leading zero is not RFC 2231 syntax */
 	{"a/b; x*01=v", true, "a", "b", "x*01=v", false},
+	/* a name made of '*' alone is no parameter */
+	{"a/b; *=x; y=1", true, "a", "b", "y=1", true},
 	/* junk between parameters */
 	{"text/plain junk; charset=x", true, "text", "plain", "charset=x", true},
 	{"inline", false, "inline", "", "", false},

@@ -42,6 +42,9 @@ static const struct {
 	{"\"john\"@example.com", "<john@example.com>", false},
 	{"\"john smith\"@example.com", "<\"john smith\"@example.com>", false},
 	{"<\"a\\\"b\"@example.com>", "<\"a\\\"b\"@example.com>", false},
+	/* a ':' that is no obs-route stays (RFC 2369 List-* URIs) */
+	{"<mailto:list@host.test?subject=help>", "<mailto:list@host.test?subject=help>", false},
+	{"<@a.test:x@y.test>", "<x@y.test>", false},
 	/* domain literal */
 	{"user@[192.0.2.1]", "<user@[192.0.2.1]>", false},
 	/* RFC 2047 names, adjacent words joined */

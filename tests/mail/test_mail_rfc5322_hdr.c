@@ -88,7 +88,9 @@ static const struct {
 	{" a\n\tb", " a\tb", "a\tb"},
 	{" =?UTF-8?Q?caf=C3=A9?=\r\n =?UTF-8?Q?_ok?=", " =?UTF-8?Q?caf=C3=A9?= =?UTF-8?Q?_ok?=",
 	 "caf\xC3\xA9 ok"},
-	{"  spaced  ", "  spaced  ", "spaced"},
+	/* RFC 8621 §4.1.2.2: leading SP removed, trailing white space kept */
+	{"  spaced  ", "  spaced  ", "spaced  "},
+	{" \tlead tab", " \tlead tab", "\tlead tab"},
 	/* NFC: e + combining acute becomes U+00E9 (RFC 5198 via RFC 8621 §4.1.2.2) */
 	{" e\xCC\x81", " e\xCC\x81", "\xC3\xA9"},
 	/* raw latin-1 falls back to windows-1252 */
