@@ -158,7 +158,9 @@ int net_conn_printf(struct net_conn *c, const char *fmt, ...) __attribute__((for
 size_t net_conn_out_pending(const struct net_conn *c);
 bool net_conn_out_full(const struct net_conn *c);
 /* Upgrade to TLS after the queued output (the "ready to start TLS" reply) is sent. Discards
- * input buffered before the handshake. tls_done reports the result. */
+ * input buffered before the handshake. tls_done reports the result. Output written after
+ * this call is held and sent under TLS. Returns 0, CORE_EPERM (the listener is not
+ * NET_TLS_STARTTLS, or TLS is already on) or CORE_EIO (closing). */
 int net_conn_starttls(struct net_conn *c);
 /* Stop / restart delivering input to the session (a command is being processed). */
 void net_conn_pause(struct net_conn *c);

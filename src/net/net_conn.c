@@ -73,11 +73,22 @@ static void net_conn_timer_set(struct net_conn *c, uint32_t ms)
 	event_add(c->ev_timer, &tv);
 }
 
-size_t net_conn_out_pending(const struct net_conn *c)
+/* Bytes in the bufferevents only (what the STARTTLS flush waits for). */
+static size_t net_conn_wire_pending(const struct net_conn *c)
 {
 	if (c->finished || c->bev == NULL)
 		return 0;
 	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (c->bev_under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(c->bev_under));
+	return n;
+}
+
+size_t net_conn_out_pending(const struct net_conn *c)
+{
+	if (c->finished || c->bev == NULL)
+		return 0;
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev)) + c->tls_out.len;
 	if (c->bev_under != NULL)
 		n += evbuffer_get_length(bufferevent_get_output(c->bev_under));
 	return n;
@@ -129,6 +140,7 @@ void net_conn_maybe_free(struct net_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	free(c->sni);
+	core_buf_fini(&c->tls_out);
 	free(c);
 }
 
@@ -345,6 +357,13 @@ static void net_conn_starttls_go(struct net_conn *c)
 		if (c->opened && c->ls->svc.tls_done != NULL)
 			c->ls->svc.tls_done(c->session, c, false);
 		net_conn_finish(c, NET_CLOSE_ERROR);
+		return;
+	}
+	if (c->tls_out.len > 0) {
+		/* Sent once the handshake is done, encrypted. */
+		ERR_clear_error();
+		bufferevent_write(c->bev, c->tls_out.p, c->tls_out.len);
+		core_buf_fini(&c->tls_out);
 	}
 }
 
@@ -371,7 +390,7 @@ static void net_conn_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (c->state == NET_CONN_STARTTLS) {
-		if (pending == 0)
+		if (net_conn_wire_pending(c) == 0)
 			net_conn_starttls_go(c);
 		return;
 	}
@@ -395,6 +414,11 @@ int net_conn_write(struct net_conn *c, const void *p, size_t n)
 		return CORE_EIO;
 	if (n == 0)
 		return 0;
+	if (c->state == NET_CONN_STARTTLS) {
+		/* Output after the go-ahead belongs inside TLS: hold it for the handshake. */
+		core_buf_append(&c->tls_out, p, n);
+		return 0;
+	}
 	ERR_clear_error();
 	if (bufferevent_write(c->bev, p, n) != 0)
 		return CORE_EIO;
@@ -561,7 +585,7 @@ static void net_conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->want_starttls) {
 		c->want_starttls = false;
-		if (c->state == NET_CONN_STARTTLS && net_conn_out_pending(c) == 0) {
+		if (c->state == NET_CONN_STARTTLS && net_conn_wire_pending(c) == 0) {
 			net_conn_starttls_go(c);
 			return;
 		}

@@ -174,6 +174,7 @@ struct net_conn {
 	struct net_job *jobs_head, *jobs_tail; /* FIFO; the head is on the pool */
 	char remote_ip[64], local_ip[64];
 	char *sni;
+	struct core_buf tls_out; /* written between net_conn_starttls and the handshake */
 };
 
 /* Create and start a connection for an accepted socket (on ls's thread th). */

@@ -217,8 +217,11 @@ static size_t echo_input(void *session, struct net_conn *c, const char *p, size_
 		used = next;
 		if (ll == 8 && memcmp(line, "STARTTLS", 8) == 0) {
 			net_conn_printf(c, "OK begin TLS\r\n");
-			if (net_conn_starttls(c) == 0)
+			if (net_conn_starttls(c) == 0) {
+				/* Written after the go-ahead: must travel inside TLS. */
+				net_conn_printf(c, "WELCOME TLS\r\n");
 				return used; /* nothing after STARTTLS is ours to read */
+			}
 			net_conn_printf(c, "NO TLS\r\n");
 			continue;
 		}
@@ -777,8 +780,11 @@ START_TEST(test_starttls_injection)
 	ck_assert_str_eq(line, "OK begin TLS");
 	SSL_CTX *ctx = cli_tls_ctx();
 	SSL *ssl = cli_tls_start(ctx, fd, "second.test");
+	/* What the session wrote after the go-ahead comes first, encrypted. */
+	ck_assert_int_ge(cli_tls_line(ssl, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "WELCOME TLS");
 	cli_tls_send(ssl, "INFO\r\n");
-	/* The first reply under TLS answers INFO: INJECTED was dropped, never echoed. */
+	/* The next reply answers INFO: INJECTED was dropped, never echoed. */
 	ck_assert_int_ge(cli_tls_line(ssl, line, sizeof(line)), 0);
 	ck_assert_msg(strncmp(line, "INFO tls=1", 10) == 0, "%s", line);
 	ck_assert_msg(strstr(line, "sni=second.test") != NULL, "%s", line);
