@@ -139,8 +139,14 @@ static int cmd_version(const struct server_pkg *pkg)
 	       "privilege drop, control socket\n",
 	       OpenSSL_version(OPENSSL_VERSION), event_get_version(), sv ? sv->major : 0,
 	       sv ? sv->minor : 0, sv ? sv->micro : 0);
-	printf("services: placeholder refusals for smtp, submission, lmtp, imap, pop3, "
-	       "managesieve, http\n");
+	server_services_init();
+	printf("services:");
+	for (size_t i = 0; i < server_protocols_n; i++) {
+		const struct server_service_def *d = server_service_find(server_protocols[i]);
+		printf("%s %s%s", i > 0 ? "," : "", server_protocols[i],
+		       server_service_is_placeholder(d) ? " (placeholder)" : "");
+	}
+	printf("\n");
 	printf("store backends: none linked\n");
 	printf("directory backends: none linked\n");
 	return 0;

@@ -103,6 +103,41 @@ int server_placeholder_init(struct server_placeholder *p, const char *protocol,
 			    const char *hostname);
 void server_placeholder_fini(struct server_placeholder *p);
 
+/* --- services (server_services.c) --- */
+
+struct server;
+
+/*
+ * A protocol service the server can put on listeners. Protocol modules define one and call
+ * server_service_register() from server_services_init() before the listeners are bound.
+ * arg_new builds the service argument of one listener (returns NULL with err on failure);
+ * arg_free releases it after the runtime has stopped.
+ */
+struct server_service_def {
+	const char *protocol; /* a value of listener.*.protocol: "smtp", "imap", ... */
+	const struct net_service *service;
+	void *(*arg_new)(struct server *srv, const struct server_listener *l,
+			 struct core_error *err);
+	void (*arg_free)(void *arg);
+};
+
+/* Every protocol name listener.*.protocol accepts. */
+extern const char *const server_protocols[];
+extern const size_t server_protocols_n;
+
+void server_service_register(const struct server_service_def *def);
+/* Register the services of the protocol modules linked into this binary. Idempotent. */
+void server_services_init(void);
+/* The service for a protocol: the registered one, else the placeholder refusal. */
+const struct server_service_def *server_service_find(const char *protocol);
+bool server_service_is_placeholder(const struct server_service_def *def);
+
+/* A listener's service once bound. */
+struct server_bound {
+	const struct server_service_def *def;
+	void *arg;
+};
+
 /* --- privileges (server_privdrop.c) --- */
 
 struct server_creds {
@@ -136,8 +171,8 @@ struct server {
 	struct core_conf *conf;
 	struct net_runtime *rt;
 	struct server_listeners listeners;
-	struct server_placeholder *placeholders; /* one per listener */
-	const char *hostname;                    /* borrowed from conf or hostname_buf */
+	struct server_bound *bound; /* one per listener */
+	const char *hostname;       /* borrowed from conf or hostname_buf */
 	char hostname_buf[256];
 	char *data_dir, *run_dir, *spool_dir;
 	char *ports_path, *ready_path, *ctl_path;

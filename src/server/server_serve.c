@@ -190,15 +190,15 @@ static void raise_nofile(void)
 
 static int bind_listeners(struct server *srv, struct core_error *err)
 {
-	srv->placeholders =
-		core_xcalloc(srv->listeners.n ? srv->listeners.n : 1, sizeof(*srv->placeholders));
+	srv->bound = core_xcalloc(srv->listeners.n ? srv->listeners.n : 1, sizeof(*srv->bound));
 	for (size_t i = 0; i < srv->listeners.n; i++) {
 		struct server_listener *l = &srv->listeners.v[i];
 		char key[256];
-		int r = server_placeholder_init(&srv->placeholders[i], l->protocol, srv->hostname);
-		if (r < 0)
-			return core_error_set(err, r, NULL, "listener %s: unknown protocol %s",
-					      l->name, l->protocol);
+		const struct server_service_def *def = server_service_find(l->protocol);
+		void *arg = def->arg_new(srv, l, err);
+		if (arg == NULL)
+			return err->code < 0 ? err->code : CORE_EINTERNAL;
+		srv->bound[i] = (struct server_bound){def, arg};
 		struct net_listener_cfg lc = {
 			.name = l->name,
 			.bind = (const char *const *)l->bind,
@@ -216,8 +216,7 @@ static int bind_listeners(struct server *srv, struct core_error *err)
 			(uint32_t)core_conf_get_duration_ms(srv->conf, key, 10000);
 		snprintf(key, sizeof(key), "listener.%s.max-input-buffer", l->name);
 		lc.max_input_buffer = (size_t)core_conf_get_size(srv->conf, key, 1u << 20);
-		r = net_runtime_listen(srv->rt, &lc, &server_placeholder_service,
-				       &srv->placeholders[i], err);
+		int r = net_runtime_listen(srv->rt, &lc, def->service, arg, err);
 		if (r < 0)
 			return r;
 		l->port = net_runtime_listener_port(srv->rt, l->name, 0);
@@ -227,7 +226,9 @@ static int bind_listeners(struct server *srv, struct core_error *err)
 				 (unsigned)net_runtime_listener_port(srv->rt, l->name, j));
 			core_log(CORE_LOG_NOTICE, "server.listen", "listener", l->name, "protocol",
 				 l->protocol, "tls", server_tls_mode_name(l->tls), "bind",
-				 l->bind[j], "port", port, NULL);
+				 l->bind[j], "port", port, "service",
+				 server_service_is_placeholder(def) ? "placeholder" : def->protocol,
+				 NULL);
 		}
 	}
 	return 0;
@@ -248,9 +249,11 @@ static void server_fini(struct server *srv)
 			event_free(srv->sig_ev[i]);
 	}
 	net_runtime_free(&srv->rt);
-	for (size_t i = 0; srv->placeholders != NULL && i < srv->listeners.n; i++)
-		server_placeholder_fini(&srv->placeholders[i]);
-	free(srv->placeholders);
+	for (size_t i = 0; srv->bound != NULL && i < srv->listeners.n; i++) {
+		if (srv->bound[i].def != NULL)
+			srv->bound[i].def->arg_free(srv->bound[i].arg);
+	}
+	free(srv->bound);
 	server_listeners_fini(&srv->listeners);
 	free(srv->certs);
 	for (size_t i = 0; i < srv->ncert_strings; i++)
@@ -380,6 +383,7 @@ int server_serve(const struct server_pkg *pkg, const char *conf_path)
 			 "not started as root and no [listener.*] configured: the default "
 			 "listeners use port 10000 + their standard port",
 			 NULL);
+	server_services_init();
 	if (bind_listeners(&srv, &err) < 0) {
 		rc = fail("listen", &err);
 		goto out;
