@@ -122,7 +122,9 @@ struct net_runtime_cfg {
 	const char *tls_ciphers;     /* OpenSSL cipher list for TLS 1.2, NULL = default */
 };
 
-/* Create the runtime (no threads yet). Loads TLS certificates; NULL with err on failure. */
+/* Create the runtime (no threads yet). Loads TLS certificates; NULL with err on failure.
+ * Process-wide effects: RLIMIT_NOFILE is raised to its hard limit, and SIGPIPE is ignored
+ * when it still has its default action. */
 struct net_runtime *net_runtime_new(const struct net_runtime_cfg *cfg, struct core_error *err);
 void net_runtime_free(struct net_runtime **rt);
 

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -55,6 +56,25 @@ static void net_rlimit_raise(void)
 		if (want.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &want) != 0)
 			core_logf(CORE_LOG_WARN, "net.rlimit", "cannot raise RLIMIT_NOFILE: %s",
 				  strerror(errno));
+	}
+}
+
+/*
+ * A write to a socket the peer has reset raises SIGPIPE (libevent writes with writev, the
+ * OpenSSL socket BIO with write). The default action would end the process, so ignore the
+ * signal unless the program installed its own handler; the write then fails with EPIPE and
+ * the connection closes with NET_CLOSE_ERROR.
+ */
+static void net_sigpipe_ignore(void)
+{
+	struct sigaction old;
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+	    !(old.sa_flags & SA_SIGINFO)) {
+		struct sigaction ign;
+		memset(&ign, 0, sizeof(ign));
+		ign.sa_handler = SIG_IGN;
+		sigemptyset(&ign.sa_mask);
+		sigaction(SIGPIPE, &ign, NULL);
 	}
 }
 
@@ -222,6 +242,7 @@ struct net_runtime *net_runtime_new(const struct net_runtime_cfg *cfg, struct co
 		return NULL;
 	}
 	net_rlimit_raise();
+	net_sigpipe_ignore();
 	struct net_runtime *rt = core_xcalloc(1, sizeof(*rt));
 	rt->wake_pipe[0] = rt->wake_pipe[1] = -1;
 	pthread_mutex_init(&rt->tls_mu, NULL);
