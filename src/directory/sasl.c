@@ -145,6 +145,8 @@ unsigned sasl_mechs_offered(const struct sasl_config *cfg, const struct sasl_bac
 			    const struct sasl_conn_info *ci, struct core_buf *out)
 {
 	unsigned bits = 0;
+	if (cfg == NULL || be == NULL)
+		return 0;
 	for (int i = 0; i < SASL_MECH_COUNT; i++) {
 		if (mech_usable(cfg, be, ci, mech_tab[i]) != SASL_FAIL_NONE)
 			continue;
@@ -222,10 +224,17 @@ struct sasl_exchange *sasl_exchange_new(const struct sasl_config *cfg,
 					const struct sasl_conn_info *ci, const char *mech,
 					size_t mech_len)
 {
+	/* Missing settings, backend or connection facts mean "nothing enabled / known". */
+	static const struct sasl_config no_cfg;
+	static const struct sasl_backend no_be;
+	static const struct sasl_conn_info no_ci;
 	struct sasl_exchange *x = core_xcalloc(1, sizeof(*x));
-	x->cfg = cfg;
-	x->be = be;
-	x->ci = ci;
+	x->cfg = cfg != NULL ? cfg : &no_cfg;
+	x->be = be != NULL ? be : &no_be;
+	x->ci = ci != NULL ? ci : &no_ci;
+	cfg = x->cfg;
+	be = x->be;
+	ci = x->ci;
 	x->arena = core_arena_new_clean(0);
 	x->res.status = SASL_CONTINUE;
 	x->offered = sasl_mechs_offered(cfg, be, ci, NULL);

@@ -174,6 +174,18 @@ START_TEST(test_start_refused)
 	ck_assert_int_eq(sasl_mech_lookup("", 0), CORE_ENOTFOUND);
 	ck_assert_int_eq(sasl_mech_lookup("PLAINPLAINPLAINPLAINPLAIN", 25), CORE_ENOTFOUND);
 	sasl_exchange_free(&x); /* NULL is fine */
+	/* No configuration, backend or connection facts: nothing is offered or usable. */
+	ck_assert_uint_eq(sasl_mechs_offered(NULL, NULL, NULL, NULL), 0);
+	ck_assert_uint_eq(sasl_mechs_offered(&cfg, &tb.be, NULL, NULL),
+			  SASL_MECH_BIT(SASL_MECH_SCRAM_SHA_256) |
+				  SASL_MECH_BIT(SASL_MECH_SCRAM_SHA_1));
+	x = sasl_exchange_new(NULL, NULL, NULL, "PLAIN", 5);
+	ck_assert_int_eq(step(x, "\0tim\0tanstaaftanstaaf", 21), SASL_FAIL);
+	ck_assert_int_eq(RES(x)->fail, SASL_FAIL_ENCRYPT_NEEDED);
+	sasl_exchange_free(&x);
+	x = sasl_exchange_new(&cfg, &tb.be, NULL, "OAUTHBEARER", 11);
+	ck_assert_int_eq(step(x, "n,,\x01\x01", 5), SASL_FAIL);
+	sasl_exchange_free(&x);
 }
 END_TEST
 
