@@ -3,7 +3,7 @@
  * needs.
  *
  * RFC 2046 §4.1.2 (charset parameter, us-ascii default), RFC 2978 (charset registry names,
- * case-insensitive), RFC 6532 §3.3 (UTF-8 header text). Mislabel rules:
+ * case-insensitive), RFC 6532 §3.2 (UTF-8 header text). Mislabel rules:
  *  - iso-8859-1 / us-ascii declared, windows-1252 bytes: 0x80-0x9F are almost never C1
  *    controls in mail, so iso-8859-1 is read as windows-1252 (the WHATWG Encoding Standard
  *    does the same); the five octets windows-1252 leaves undefined keep their latin-1 value,
