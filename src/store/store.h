@@ -49,6 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/core_buf.h"
 #include "core/core_err.h"
@@ -109,6 +110,8 @@ const char *store_data_backend(const struct store_data *d);
 enum store_txn_mode {
 	STORE_TXN_READ = 0,  /* a consistent snapshot; writes fail with CORE_EPERM */
 	STORE_TXN_WRITE = 1, /* reads see the transaction's own writes */
+	/* A read snapshot exempt from the 5 s limit: for export (store_dump_export) only. */
+	STORE_TXN_SNAPSHOT = 2,
 };
 
 int store_txn_begin(struct store_data *d, enum store_txn_mode mode, struct store_txn **out,
@@ -409,6 +412,25 @@ void store_conf_register(void);
 int store_set_open(const struct core_conf *c, struct store_set *out, struct core_error *err);
 /* Close what store_set_open opened (accepts a zeroed or partly filled set). */
 void store_set_close(struct store_set *s);
+
+/* ------------------------------------------------------------------------------------ */
+/* Export and import (moving a deployment between backends)                             */
+/* ------------------------------------------------------------------------------------ */
+
+/*
+ * A portable, versioned dump of a data store and the blob content its links reference
+ * (docs/storage.md describes the format). Export reads one consistent snapshot of the data
+ * store; blob content is immutable, so it is read afterwards. b may be NULL (no blobs).
+ * Output is deterministic: the same content gives the same bytes on every backend.
+ */
+int store_dump_export(struct store_data *d, struct store_blob *b, FILE *out,
+		      struct core_error *err);
+/*
+ * Import a dump into an empty data store (and blob store): CORE_ECONFLICT if anything is
+ * there already. The whole file is checked (version, structure, SHA-256 trailer) before the
+ * first write; in must be seekable.
+ */
+int store_dump_import(struct store_data *d, struct store_blob *b, FILE *in, struct core_error *err);
 
 /* ------------------------------------------------------------------------------------ */
 /* Clock (tests may replace it to exercise TTLs and grace periods)                      */

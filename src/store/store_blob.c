@@ -526,3 +526,48 @@ int store_blob_purge(struct store_blob *b, uint64_t grace_ms, struct core_error 
 	core_buf_fini(&c.hashes);
 	return rc < 0 ? rc : removed;
 }
+
+/* ---------------------------------------------------------------- export / import */
+
+int store_blob_content_size(struct store_blob *b, const uint8_t hash[STORE_HASH_LEN],
+			    uint64_t *size_out, struct core_error *err)
+{
+	return b->ops->size(b->h, hash, size_out, err);
+}
+
+int store_blob_content_read(struct store_blob *b, const uint8_t hash[STORE_HASH_LEN],
+			    store_blob_read_fn fn, void *arg, struct core_error *err)
+{
+	return b->ops->read(b->h, hash, 0, UINT64_MAX, fn, arg, err);
+}
+
+int store_blob_content_list(struct store_blob *b, store_blob_list_fn fn, void *arg,
+			    struct core_error *err)
+{
+	return b->ops->list(b->h, fn, arg, err);
+}
+
+int store_blob_content_begin(struct store_blob *b, struct store_blob_writer **out,
+			     struct core_error *err)
+{
+	return store_blob_write_begin(b, out, err);
+}
+
+int store_blob_content_finish(struct store_blob_writer **wp, const uint8_t hash[STORE_HASH_LEN],
+			      struct core_error *err)
+{
+	struct store_blob_writer *w = *wp;
+	*wp = NULL;
+	uint8_t got[EVP_MAX_MD_SIZE];
+	unsigned hl = 0;
+	int rc = 0;
+	if (EVP_DigestFinal_ex(w->sha, got, &hl) != 1 || hl != STORE_HASH_LEN ||
+	    memcmp(got, hash, STORE_HASH_LEN) != 0)
+		rc = core_error_set(err, CORE_EIO, NULL, "blob content does not match its hash");
+	if (rc < 0)
+		w->b->ops->writer_abort(w->w);
+	else
+		rc = w->b->ops->writer_commit(w->w, hash, w->size, err);
+	store_blob_writer_free(w);
+	return rc;
+}

@@ -26,6 +26,7 @@ struct store_txn {
 	struct store_data *d;
 	void *bt;
 	bool write;
+	bool unlimited; /* STORE_TXN_SNAPSHOT */
 	uint64_t start;
 	size_t bytes;
 };
@@ -202,6 +203,7 @@ int store_txn_begin(struct store_data *d, enum store_txn_mode mode, struct store
 	t->d = d;
 	t->bt = bt;
 	t->write = mode == STORE_TXN_WRITE;
+	t->unlimited = mode == STORE_TXN_SNAPSHOT;
 	t->start = store_mono_ms();
 	*out = t;
 	return 0;
@@ -215,7 +217,7 @@ size_t store_txn_bytes(const struct store_txn *t)
 /* ARCHITECTURE.md §4: a transaction lasts at most 5 s. */
 static int store_txn_check_time(struct store_txn *t, struct core_error *err)
 {
-	if (store_mono_ms() - t->start > STORE_TXN_MAX_MS)
+	if (!t->unlimited && store_mono_ms() - t->start > STORE_TXN_MAX_MS)
 		return core_error_set(err, CORE_ELIMIT, "ARCHITECTURE.md §4",
 				      "transaction lasted more than %u ms", STORE_TXN_MAX_MS);
 	return 0;

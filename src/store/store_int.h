@@ -74,6 +74,19 @@ int store_txn_raw_scan(struct store_txn *t, enum store_space sp, const struct st
 int store_txn_raw_del_range(struct store_txn *t, enum store_space sp, const void *lo, size_t lol,
 			    const void *hi, size_t hil, struct core_error *err);
 
+/* Blob content access that bypasses account checks (export and import only). */
+int store_blob_content_size(struct store_blob *b, const uint8_t hash[STORE_HASH_LEN],
+			    uint64_t *size_out, struct core_error *err);
+int store_blob_content_read(struct store_blob *b, const uint8_t hash[STORE_HASH_LEN],
+			    store_blob_read_fn fn, void *arg, struct core_error *err);
+int store_blob_content_list(struct store_blob *b, store_blob_list_fn fn, void *arg,
+			    struct core_error *err);
+/* Store content whose hash is known; fails with CORE_EIO if the bytes do not match it. */
+int store_blob_content_begin(struct store_blob *b, struct store_blob_writer **out,
+			     struct core_error *err);
+int store_blob_content_finish(struct store_blob_writer **w, const uint8_t hash[STORE_HASH_LEN],
+			      struct core_error *err);
+
 /* Monotonic milliseconds (transaction age). */
 uint64_t store_mono_ms(void);
 
