@@ -5,10 +5,10 @@
  *
  * Vector sources: argon2 from the reference implementation's tests (phc-winner-argon2);
  * bcrypt from OpenBSD/Openwall crypt_blowfish; sha512/sha256/md5-crypt made with
- * `openssl passwd -6/-5/-1`; yescrypt a published shadow entry with its password; digest and
- * PBKDF2 values made with Python's hashlib (PBKDF2 ones include the RFC 6070 and the common
- * PBKDF2-HMAC-SHA256 "password"/"salt" vectors); SCRAM secrets with hashlib from the RFC
- * 5802 §5 and RFC 7677 §3 example salts.
+ * `openssl passwd -6/-5/-1`; DES crypt with Python's crypt module; yescrypt a published shadow
+ * entry with its password; digest and PBKDF2 values made with Python's hashlib (PBKDF2 ones
+ * include the RFC 6070 and the common PBKDF2-HMAC-SHA256 "password"/"salt" vectors); SCRAM
+ * secrets with hashlib from the RFC 5802 §5 and RFC 7677 §3 example salts.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -95,6 +95,8 @@ static const struct pw_vec vecs[] = {
 	 "md5-crypt"},
 	{"md5-crypt-braced", "{MD5-CRYPT}$1$saltstri$YMyguxXMBpd2TEZ.vS/3q1", "Hello world!",
 	 "md5-crypt"},
+	/* traditional DES crypt behind {CRYPT} (made with Python's crypt module) */
+	{"crypt-des-braced", "{CRYPT}abgOeLfPimXQo", "test", "crypt"},
 	/* yescrypt */
 	{"yescrypt", "$y$j9T$Qeof7nTZR1kT1cFwdlZqd0$B5.LdYzAcE8IwmEjeOUR9RwIwpalyyj/oxaiDqnryZ/",
 	 "WA7NERURoVlDegBUVyM1Kk", "yescrypt"},
