@@ -25,6 +25,8 @@
 
 #include <event2/event.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -651,6 +653,69 @@ START_TEST(test_garbage_flood)
 }
 END_TEST
 
+START_TEST(test_selfsigned)
+{
+	struct srv s = {0};
+	srv_certs(&s);
+	FILE *f = fopen(s.cert1, "r");
+	ck_assert_ptr_nonnull(f);
+	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(x);
+	ck_assert_int_eq(X509_get_version(x), 2); /* v3 */
+	/* ECDSA P-256 key */
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	ck_assert_ptr_nonnull(pk);
+	ck_assert(EVP_PKEY_is_a(pk, "EC"));
+	char group[64];
+	size_t glen = 0;
+	ck_assert_int_eq(EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group), &glen),
+			 1);
+	ck_assert_str_eq(group, "prime256v1");
+	/* Self-signed and valid about ten years from now. */
+	ck_assert_int_eq(X509_verify(x, pk), 1);
+	int days = 0, secs = 0;
+	ck_assert_int_eq(ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)), 1);
+	ck_assert_int_ge(days, 3640);
+	ck_assert_int_le(days, 3660);
+	/* The SANs: DNS:first.test, DNS:localhost, IP:127.0.0.1, IP:::1 */
+	ck_assert_int_eq(X509_check_host(x, "first.test", 0, 0, NULL), 1);
+	ck_assert_int_eq(X509_check_host(x, "localhost", 0, 0, NULL), 1);
+	ck_assert_int_eq(X509_check_host(x, "second.test", 0, 0, NULL), 0);
+	ck_assert_int_eq(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
+	ck_assert_int_eq(X509_check_ip_asc(x, "::1", 0), 1);
+	ck_assert_int_eq(X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, 0), 1);
+	/* The key file holds the matching private key. */
+	f = fopen(s.key1, "r");
+	ck_assert_ptr_nonnull(f);
+	EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(key);
+	ck_assert_int_eq(EVP_PKEY_eq(key, pk), 1);
+	EVP_PKEY_free(key);
+	X509_free(x);
+	/* Only one of the two files present: both are written again. */
+	unlink(s.cert2);
+	struct core_error err;
+	ck_assert_int_eq(net_tls_selfsigned_ensure(s.cert2, s.key2, "second.test", &err), 0);
+	ck_assert_int_eq(access(s.cert2, R_OK), 0);
+	/* Bad input: an unusable host name, a missing directory. */
+	ck_assert_int_lt(net_tls_selfsigned_ensure("/nonexistent-dir/x.crt",
+						   "/nonexistent-dir/x.key", "ok.test", &err),
+			 0);
+	char c3[160], k3[160];
+	snprintf(c3, sizeof(c3), "%s/bad.crt", s.dir);
+	snprintf(k3, sizeof(k3), "%s/bad.key", s.dir);
+	ck_assert_int_eq(net_tls_selfsigned_ensure(c3, k3, "bad,DNS:evil", &err), CORE_ESYNTAX);
+	ck_assert_int_ne(access(c3, F_OK), 0);
+	unlink(s.cert1);
+	unlink(s.key1);
+	unlink(s.cert2);
+	unlink(s.key2);
+	rmdir(s.dir);
+}
+END_TEST
+
 START_TEST(test_implicit_tls)
 {
 	struct srv s = {0};
@@ -1263,6 +1328,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_per_ip_limit);
 	tcase_add_test(tc, test_max_input);
 	tcase_add_test(tc, test_garbage_flood);
+	tcase_add_test(tc, test_selfsigned);
 	tcase_add_test(tc, test_implicit_tls);
 	tcase_add_test(tc, test_sni);
 	tcase_add_test(tc, test_starttls_injection);
