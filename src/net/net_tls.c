@@ -47,6 +47,10 @@ bool net_tls_name_match(const char *pattern, const char *name)
 	/* RFC 6125 §6.4.3: "*." matches exactly one whole left-most label. */
 	if (pattern[0] != '*' || pattern[1] != '.')
 		return false;
+	/* Not on a bare top-level label ("*.com", "*."): the rest must hold a dot itself. */
+	const char *rest = pattern + 2;
+	if (rest[0] == '\0' || rest[0] == '.' || strchr(rest, '.') == NULL)
+		return false;
 	const char *dot = strchr(name, '.');
 	if (dot == NULL || dot == name)
 		return false;
