@@ -98,7 +98,8 @@ static const struct core_conf_key listener_keys[] = {
 	{"listener.*.proxy-protocol", CORE_CONF_BOOL, "false", NULL, 0, 0, 0,
 	 "Expect a PROXY protocol v1 or v2 header first (the client address is taken from it)."},
 	{"listener.*.proxy-trusted", CORE_CONF_LIST, NULL, NULL, 0, 0, 0,
-	 "Source IP addresses allowed to send PROXY headers; connections from others are closed."},
+	 "Source IP addresses or CIDR ranges allowed to send PROXY headers; clients from other "
+	 "addresses are served directly, under their own address."},
 };
 
 static const struct core_conf_key auth_keys[] = {
