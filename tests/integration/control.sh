@@ -31,6 +31,28 @@ print(data.decode())
 PY
 )
 grep -q '^error unknown command' <<<"$reply" || fail "unknown command: $reply"
+long=$(python3 - "$SOCK" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b"x" * 100000)
+except OSError:
+    pass
+data = b""
+while True:
+    try:
+        b = s.recv(4096)
+    except OSError:
+        break
+    if not b:
+        break
+    data += b
+print(data.decode())
+PY
+)
+[ "$long" == "error request too long" ] || fail "over-long request: $long"
 grep -q '^ok .*status:' <<<"$reply" || fail "help: $reply"
 echo "ok line protocol"
 # A second server on the same run-dir refuses to start and leaves the first one alone.
