@@ -13,6 +13,8 @@ PKGS=(
   libsqlite3-dev librocksdb-dev libpq-dev postgresql libzstd-dev liblz4-dev
   # directory
   libldap2-dev libargon2-dev libcrypt-dev
+  # directory tests: a real OpenLDAP server on loopback (tests/directory/test_dir_ldap.c)
+  slapd ldap-utils
   # mail library (iconv comes with glibc); GMime is a test-only reference
   libgmime-3.0-dev
 )
