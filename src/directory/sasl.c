@@ -167,6 +167,10 @@ int sasl_fail_set(struct sasl_exchange *x, enum sasl_fail f, const char *rule, c
 		x->res.fail = f;
 		x->res.rule = rule;
 		x->res.reason = reason;
+		/* A failed exchange names nobody (SCRAM may fail after choosing a principal). */
+		x->res.authzid = NULL;
+		x->res.principal.id = NULL;
+		x->res.principal.name = NULL;
 	}
 	return SASL_FAIL;
 }

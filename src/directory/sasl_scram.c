@@ -128,12 +128,11 @@ static int scram_first(struct sasl_exchange *x, struct scram_state *st, const un
 		if (plus)
 			return scram_fail(x, SASL_FAIL_CHANNEL_BINDING, "RFC 5802 §6",
 					  "-PLUS selected without channel binding");
-		/* "y": the client could bind but thinks the server cannot; if we offered a
-		 * -PLUS mechanism this is a downgrade. */
-		unsigned plusbit = h == DIR_SCRAM_SHA1
-					   ? SASL_MECH_BIT(SASL_MECH_SCRAM_SHA_1_PLUS)
-					   : SASL_MECH_BIT(SASL_MECH_SCRAM_SHA_256_PLUS);
-		if (flag.p[0] == 'y' && (x->offered & plusbit))
+		/* "y": the client could bind but thinks the server cannot; if we offered any
+		 * -PLUS mechanism on this connection this is a downgrade. */
+		unsigned plusbits = SASL_MECH_BIT(SASL_MECH_SCRAM_SHA_1_PLUS) |
+				    SASL_MECH_BIT(SASL_MECH_SCRAM_SHA_256_PLUS);
+		if (flag.p[0] == 'y' && (x->offered & plusbits))
 			return scram_fail(x, SASL_FAIL_CHANNEL_BINDING, "RFC 5802 §6",
 					  "channel binding downgrade detected");
 	} else if (core_str_has_prefix(flag, "p=")) {

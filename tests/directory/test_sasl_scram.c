@@ -115,6 +115,9 @@ START_TEST(test_ack_must_be_empty)
 	ck_assert_int_eq(step(x, r5802_cfinal), SASL_CONTINUE);
 	ck_assert_int_eq(step(x, "x"), SASL_FAIL);
 	ck_assert_int_eq(RES(x)->fail, SASL_FAIL_MALFORMED);
+	/* The principal chosen before the failure is not reported. */
+	ck_assert_ptr_null(RES(x)->authzid);
+	ck_assert_ptr_null(RES(x)->principal.name);
 	sasl_exchange_free(&x);
 }
 END_TEST
