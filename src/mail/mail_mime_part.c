@@ -284,10 +284,12 @@ static void mime_fields(struct parser *ps, struct mail_part *p, bool digest_chil
 }
 
 static struct mail_part *part_parse(struct parser *ps, struct mail_part *parent, size_t start,
-				    size_t end, unsigned depth, bool digest_child);
+				    size_t end, size_t ext, unsigned depth, bool digest_child);
 
+/* A child's range; ext is the length of the line break after it that belongs to the next
+ * delimiter (0 when the range ends the enclosing entity). */
 struct range {
-	size_t off, end;
+	size_t off, end, ext;
 };
 
 /* Offset where the delimiter on the line at pos really starts: RFC 2046 §5.1.1, the line
@@ -321,7 +323,7 @@ static bool is_delimiter(const char *line, size_t clen, struct core_str b, bool 
 	return true;
 }
 
-static void multipart_parse(struct parser *ps, struct mail_part *p, size_t end)
+static void multipart_parse(struct parser *ps, struct mail_part *p, size_t end, size_t ext)
 {
 	struct core_str b = p->boundary;
 	const char *d = ps->d;
@@ -341,6 +343,7 @@ static void multipart_parse(struct parser *ps, struct mail_part *p, size_t end)
 				struct range *r = vec_push(&ranges);
 				r->off = child_start;
 				r->end = ds > child_start ? ds : child_start;
+				r->ext = ds >= child_start ? pos - ds : 0;
 			}
 			if (close) {
 				p->epilogue_off = next;
@@ -363,6 +366,7 @@ static void multipart_parse(struct parser *ps, struct mail_part *p, size_t end)
 			struct range *r = vec_push(&ranges);
 			r->off = child_start;
 			r->end = end;
+			r->ext = ext;
 		}
 	}
 	bool digest = core_str_eq_cstr(p->ct.subtype, "digest");
@@ -377,14 +381,14 @@ static void multipart_parse(struct parser *ps, struct mail_part *p, size_t end)
 			break;
 		}
 		kids[p->nchildren++] =
-			part_parse(ps, p, rs[i].off, rs[i].end, p->depth + 1, digest);
+			part_parse(ps, p, rs[i].off, rs[i].end, rs[i].ext, p->depth + 1, digest);
 	}
 	p->children = kids;
 	free(ranges.p);
 }
 
 static struct mail_part *part_parse(struct parser *ps, struct mail_part *parent, size_t start,
-				    size_t end, unsigned depth, bool digest_child)
+				    size_t end, size_t ext, unsigned depth, bool digest_child)
 {
 	struct mail_part *p = core_arena_zalloc(ps->a, sizeof(*p));
 	*(struct mail_part **)vec_push(&ps->parts) = p;
@@ -396,6 +400,18 @@ static struct mail_part *part_parse(struct parser *ps, struct mail_part *parent,
 	mail_hdr_split(ps->a, ps->d, start, end, &ps->lim, &hr);
 	p->header = hr.header;
 	p->header_off = start;
+	if ((hr.flags & MAIL_PART_F_NO_BLANK_LINE) && hr.len == end - start && ext > 0 &&
+	    (end == start || ps->d[end - 1] == '\n')) {
+		/* The header runs up to a delimiter whose leading line break (RFC 2046 §5.1.1)
+		 * directly follows a complete header line: that line break is read as the
+		 * header's empty line and the body is empty, as header-first readers do, so
+		 * BODY[n.MIME] ends with its empty line. */
+		hr.len += ext;
+		hr.lines++;
+		hr.flags &= ~(unsigned)MAIL_PART_F_NO_BLANK_LINE;
+		end += ext;
+		ext = 0;
+	}
 	p->header_len = hr.len;
 	p->header_lines = hr.lines;
 	p->body_off = start + hr.len;
@@ -436,7 +452,7 @@ static struct mail_part *part_parse(struct parser *ps, struct mail_part *parent,
 	size_t long_off = SIZE_MAX;
 	p->body_lines = count_lines(ps, p->body_off, p->body_len, !container, &long_off);
 	if (container && mail_part_is_multipart(p)) {
-		multipart_parse(ps, p, end);
+		multipart_parse(ps, p, end, ext);
 		count_lines(ps, p->preamble_off, p->preamble_len, true, &long_off);
 		count_lines(ps, p->epilogue_off, p->epilogue_len, true, &long_off);
 	} else if (container) {
@@ -445,8 +461,23 @@ static struct mail_part *part_parse(struct parser *ps, struct mail_part *parent,
 			problem_add(ps, MAIL_PROB_PARTS, p->body_off, p);
 		} else {
 			p->children = core_arena_alloc(ps->a, sizeof(*p->children));
-			p->children[0] = part_parse(ps, p, p->body_off, end, depth + 1, false);
+			p->children[0] = part_parse(ps, p, p->body_off, end, ext, depth + 1, false);
 			p->nchildren = 1;
+		}
+	}
+	if (p->nchildren > 0) {
+		/* A last child that took the next delimiter's line break as its empty header
+		 * line (see above) extends its ancestors up to the same point. */
+		const struct mail_part *last = p->children[p->nchildren - 1];
+		size_t cend = last->body_off + last->body_len;
+		if (cend > p->body_off + p->body_len) {
+			size_t unused = SIZE_MAX;
+			p->body_len = cend - p->body_off;
+			p->body_lines = count_lines(ps, p->body_off, p->body_len, false, &unused);
+			if (mail_part_is_multipart(p)) {
+				p->epilogue_off = cend;
+				p->epilogue_len = 0;
+			}
 		}
 	}
 	if (long_off != SIZE_MAX && !(p->flags & MAIL_PART_F_LONG_LINE)) {
@@ -479,7 +510,7 @@ int mail_message_parse(struct core_arena *a, const void *data, size_t len,
 	m->data = ps.d;
 	m->len = len;
 	m->limits = ps.lim;
-	m->root = part_parse(&ps, NULL, 0, len, 0, false);
+	m->root = part_parse(&ps, NULL, 0, len, 0, 0, false);
 	m->nparts = ps.parts.n;
 	m->parts = core_arena_memdup(a, ps.parts.p, ps.parts.n * sizeof(struct mail_part *));
 	m->nproblems = ps.problems.n;

@@ -178,6 +178,8 @@ END_TEST
 
 int main(int argc, char **argv)
 {
+	/* Line-buffered, so the per-case lines survive a failing forked test. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && strcmp(argv[1], "--render") == 0) {
 		struct core_buf out = CORE_BUF_INIT;
 		int r = render_file(argv[2], &out, true);

@@ -159,6 +159,31 @@ START_TEST(test_part_broken_boundaries)
 	ck_assert_uint_eq(m->root->nchildren, 2);
 	ck_assert_uint_eq(mail_part_len(m->root->children[0]), 0);
 
+	/* a header that ends right before a delimiter takes the delimiter's line break as its
+	 * empty line; the body is empty (header-first reading) */
+	static const char hdr_only[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+				       "--b\r\nContent-Type: text/html\r\n\r\n--b\r\n\r\n--b--\r\n";
+	m = parse(hdr_only, NULL);
+	ck_assert_uint_eq(m->root->nchildren, 2);
+	const struct mail_part *h0 = m->root->children[0], *h1 = m->root->children[1];
+	ck_assert_uint_eq(h0->header_len, strlen("Content-Type: text/html\r\n\r\n"));
+	ck_assert_uint_eq(h0->header_lines, 2);
+	ck_assert_uint_eq(h0->body_len, 0);
+	ck_assert(!(h0->flags & MAIL_PART_F_NO_BLANK_LINE));
+	ck_assert_str_eq(h0->ct.subtype.p, "html");
+	ck_assert_uint_eq(h1->header_len, 2);
+	ck_assert_uint_eq(h1->body_len, 0);
+	ck_assert_uint_eq(h1->body_off, off_of(hdr_only, "--b--"));
+
+	/* the same inside message/rfc822: the extension reaches the rfc822 part too */
+	static const char in822[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+				    "--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n"
+				    "\r\n--b--\r\n";
+	m = parse(in822, NULL);
+	ck_assert_uint_eq(m->nparts, 3);
+	ck_assert_uint_eq(m->parts[2]->header_len, strlen("Subject: x\r\n\r\n"));
+	ck_assert_uint_eq(m->parts[1]->body_off + m->parts[1]->body_len, off_of(in822, "--b--"));
+
 	/* inner multipart missing its close delimiter ends at the outer delimiter */
 	static const char nested[] = "Content-Type: multipart/mixed; boundary=outer\r\n\r\n"
 				     "--outer\r\n"
