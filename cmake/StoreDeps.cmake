@@ -23,3 +23,13 @@ set(STORE_LIBS
     PkgConfig::STORE_CRYPTO
     Threads::Threads)
 set(STORE_DEPS "")
+
+# The store benchmark (tests/store/bench_store.c; run by ci/bench): built once staunch_store
+# exists, i.e. after the top-level file has declared the module.
+function(store_add_bench)
+  if(TARGET staunch_store AND EXISTS ${PROJECT_SOURCE_DIR}/tests/store/bench_store.c)
+    add_executable(store_bench ${PROJECT_SOURCE_DIR}/tests/store/bench_store.c)
+    target_link_libraries(store_bench PRIVATE staunch_store)
+  endif()
+endfunction()
+cmake_language(DEFER CALL store_add_bench)

@@ -70,9 +70,10 @@ static const struct {
 	 2,
 	 {PG_OID_INT2_ARRAY, PG_OID_BYTEA_ARRAY}},
 	{"dr",
-	 "DELETE FROM staunch_kv WHERE s = $1 AND k >= $2 AND k < $3",
+	 "DELETE FROM staunch_kv t USING unnest($1::int2[], $2::bytea[], $3::bytea[]) "
+	 "AS r(s, lo, hi) WHERE t.s = r.s AND t.k >= r.lo AND t.k < r.hi",
 	 3,
-	 {PG_OID_INT2, PG_OID_BYTEA, PG_OID_BYTEA}},
+	 {PG_OID_INT2_ARRAY, PG_OID_BYTEA_ARRAY, PG_OID_BYTEA_ARRAY}},
 	{"sa",
 	 "SELECT k, v FROM staunch_kv WHERE s = $1 AND k >= $2 AND k < $3 ORDER BY k LIMIT 512",
 	 3,
@@ -492,15 +493,28 @@ static int store_pg_flush(struct store_pg_txn *t, struct core_error *err)
 		hs[i] = store_pg_lock_id(t->ops[i].sp, t->ops[i].k, t->ops[i].kl);
 	rc = store_pg_lock(t, hs, t->nops, err);
 	free(hs);
-	for (size_t i = 0; rc == 0 && i < t->nranges; i++) {
-		struct store_pg_range *r = &t->ranges[i];
-		uint8_t s[2] = {0, r->sp};
-		const char *vals[3] = {(const char *)s, (const char *)r->lo, (const char *)r->hi};
-		int lens[3] = {2, (int)r->lol, (int)r->hil};
+	if (rc == 0 && t->nranges > 0) {
+		/* Every buffered range delete in one statement. */
+		struct core_buf sa = CORE_BUF_INIT, la = CORE_BUF_INIT, ha = CORE_BUF_INIT;
+		store_pg_array_begin(&sa, PG_OID_INT2, t->nranges);
+		store_pg_array_begin(&la, PG_OID_BYTEA, t->nranges);
+		store_pg_array_begin(&ha, PG_OID_BYTEA, t->nranges);
+		for (size_t i = 0; i < t->nranges; i++) {
+			struct store_pg_range *r = &t->ranges[i];
+			uint8_t s[2] = {0, r->sp};
+			store_pg_array_add(&sa, s, 2);
+			store_pg_array_add(&la, r->lo, r->lol);
+			store_pg_array_add(&ha, r->hi, r->hil);
+		}
+		const char *vals[3] = {sa.p, la.p, ha.p};
+		int lens[3] = {(int)sa.len, (int)la.len, (int)ha.len};
 		PGresult *res = store_pg_run(t, "dr", 3, vals, lens);
 		rc = store_pg_ok(t, res, PGRES_COMMAND_OK, err, "delete range");
 		if (rc == 0)
 			PQclear(res);
+		core_buf_fini(&sa);
+		core_buf_fini(&la);
+		core_buf_fini(&ha);
 	}
 	for (int pass = 0; rc == 0 && pass < 2; pass++) {
 		bool del = pass == 0;

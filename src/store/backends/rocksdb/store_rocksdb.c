@@ -6,9 +6,9 @@
  * Point locks come from GetForUpdate and from every Put/Delete, held until commit; a lock
  * wait longer than lock_timeout_ms, or a detected deadlock, is CORE_ECONFLICT. Commits write
  * the WAL with sync = true, so an acknowledged commit survives a crash of the machine.
- * Read transactions read one snapshot. RocksDB allows one process per database: a running
- * server owns it and the CLI goes through the control socket.
- * Threading: the handle is shared; a transaction is used by one thread at a time.
+ * Read transactions read one snapshot straight from the database (no transaction object). RocksDB
+ * allows one process per database: a running server owns it and the CLI goes through the control
+ * socket. Threading: the handle is shared; a transaction is used by one thread at a time.
  */
 #include <rocksdb/c.h>
 #include <string.h>
@@ -27,7 +27,6 @@ struct store_rocksdb {
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_readoptions_t *ropts;
 	rocksdb_transaction_options_t *topts_write;
-	rocksdb_transaction_options_t *topts_read;
 	rocksdb_column_family_handle_t *cf[STORE_SPACE_COUNT];
 	rocksdb_block_based_table_options_t *bbto;
 	rocksdb_cache_t *cache;
@@ -68,8 +67,6 @@ static void store_rocksdb_close(void *h)
 		rocksdb_transactiondb_close(r->db);
 	if (r->topts_write != NULL)
 		rocksdb_transaction_options_destroy(r->topts_write);
-	if (r->topts_read != NULL)
-		rocksdb_transaction_options_destroy(r->topts_read);
 	if (r->wopts != NULL)
 		rocksdb_writeoptions_destroy(r->wopts);
 	if (r->ropts != NULL)
@@ -111,7 +108,6 @@ static int store_rocksdb_open(const struct store_params *p, void **h_out, struct
 	r->topts_write = rocksdb_transaction_options_create();
 	rocksdb_transaction_options_set_deadlock_detect(r->topts_write, 1);
 	rocksdb_transaction_options_set_lock_timeout(r->topts_write, lock_ms);
-	r->topts_read = rocksdb_transaction_options_create();
 
 	const rocksdb_options_t *cfo[STORE_SPACE_COUNT];
 	for (int i = 0; i < STORE_SPACE_COUNT; i++)
@@ -138,8 +134,10 @@ static int store_rocksdb_begin(void *h, bool write, void **txn_out, struct core_
 	struct store_rocksdb_txn *t = core_xcalloc(1, sizeof(*t));
 	t->r = r;
 	t->write = write;
-	t->txn = rocksdb_transaction_begin(r->db, r->wopts, write ? r->topts_write : r->topts_read,
-					   NULL);
+	/* A read transaction is only a snapshot: reads go to the database directly, which
+	 * skips the transaction's write-batch lookup on every get. */
+	if (write)
+		t->txn = rocksdb_transaction_begin(r->db, r->wopts, r->topts_write, NULL);
 	if (!write) {
 		t->snap = rocksdb_transactiondb_create_snapshot(r->db);
 		t->ro = rocksdb_readoptions_create();
@@ -164,6 +162,8 @@ static int store_rocksdb_get(void *txn, enum store_space sp, const void *k, size
 	if (lock)
 		v = rocksdb_transaction_get_for_update_cf(t->txn, t->r->ropts, t->r->cf[sp], k, kl,
 							  &vl, 1, &msg);
+	else if (t->txn == NULL)
+		v = rocksdb_transactiondb_get_cf(t->r->db, t->ro, t->r->cf[sp], k, kl, &vl, &msg);
 	else
 		v = rocksdb_transaction_get_cf(t->txn, store_rocksdb_ro(t), t->r->cf[sp], k, kl,
 					       &vl, &msg);
@@ -192,8 +192,12 @@ static int store_rocksdb_multi_get(void *txn, enum store_space sp, struct store_
 		keys[i] = v[i].key;
 		klens[i] = v[i].klen;
 	}
-	rocksdb_transaction_multi_get_cf(t->txn, store_rocksdb_ro(t), cfs, n, keys, klens, vals,
-					 vlens, errs);
+	if (t->txn == NULL)
+		rocksdb_transactiondb_multi_get_cf(t->r->db, t->ro, cfs, n, keys, klens, vals,
+						   vlens, errs);
+	else
+		rocksdb_transaction_multi_get_cf(t->txn, store_rocksdb_ro(t), cfs, n, keys, klens,
+						 vals, vlens, errs);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (errs[i] != NULL) {
@@ -233,7 +237,10 @@ static int store_rocksdb_scan(void *txn, enum store_space sp, const struct store
 {
 	struct store_rocksdb_txn *t = txn;
 	rocksdb_iterator_t *it =
-		rocksdb_transaction_create_iterator_cf(t->txn, store_rocksdb_ro(t), t->r->cf[sp]);
+		t->txn != NULL
+			? rocksdb_transaction_create_iterator_cf(t->txn, store_rocksdb_ro(t),
+								 t->r->cf[sp])
+			: rocksdb_transactiondb_create_iterator_cf(t->r->db, t->ro, t->r->cf[sp]);
 	/* The bounds are checked here rather than with iterate_upper_bound, which the
 	 * iterator over a transaction's own writes did not always honour. */
 	if (!rg->reverse) {
@@ -341,7 +348,8 @@ static void store_rocksdb_txn_free(struct store_rocksdb_txn *t)
 		rocksdb_readoptions_destroy(t->ro);
 	if (t->snap != NULL)
 		rocksdb_transactiondb_release_snapshot(t->r->db, t->snap);
-	rocksdb_transaction_destroy(t->txn);
+	if (t->txn != NULL)
+		rocksdb_transaction_destroy(t->txn);
 	free(t);
 }
 
@@ -366,7 +374,8 @@ static void store_rocksdb_abort(void *txn)
 {
 	struct store_rocksdb_txn *t = txn;
 	char *msg = NULL;
-	rocksdb_transaction_rollback(t->txn, &msg);
+	if (t->txn != NULL)
+		rocksdb_transaction_rollback(t->txn, &msg);
 	if (msg != NULL)
 		rocksdb_free(msg);
 	store_rocksdb_txn_free(t);
