@@ -47,7 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_utf8(p->ct.params[k].value);
 		if (p->nchildren == 0 && core_str_eq_cstr(p->ct.type, "text")) {
 			struct core_buf t = CORE_BUF_INIT;
-			mail_part_decode_text(m, p, &t);
+			char eff[MAIL_CHARSET_NAME_MAX];
+			mail_part_decode_text(m, p, &t, eff);
+			FUZZ_CHECK(memchr(eff, '\0', sizeof(eff)) != NULL && eff[0] != '\0');
 			FUZZ_CHECK(core_utf8_is_valid(t.p != NULL ? t.p : "", t.len));
 			core_buf_fini(&t);
 		}

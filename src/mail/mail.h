@@ -187,6 +187,17 @@ enum mail_charset_result {
  * Returns a mail_charset_result (>= 0); never fails.
  */
 int mail_charset_to_utf8(const char *charset, const void *p, size_t len, struct core_buf *out);
+
+/* Room for a charset name (RFC 2978 names are at most 40 characters). */
+#define MAIL_CHARSET_NAME_MAX 64
+
+/*
+ * As mail_charset_to_utf8(), and when eff_out is not NULL it receives the name of the charset
+ * the octets were actually read as (the effective charset): "US-ASCII", "ISO-8859-1",
+ * "WINDOWS-1252", "UTF-8" or the iconv name of the declared charset.
+ */
+int mail_charset_to_utf8_eff(const char *charset, const void *p, size_t len, struct core_buf *out,
+			     char eff_out[MAIL_CHARSET_NAME_MAX]);
 /* The iconv name used for a MIME charset name (aliases resolved), or NULL if iconv has no
  * converter for it. The returned string is static or lives in the thread cache. */
 const char *mail_charset_canonical(const char *charset);
@@ -355,9 +366,10 @@ void mail_part_decode_body(const struct mail_message *m, const struct mail_part 
 			   struct core_buf *out);
 /*
  * The body as UTF-8 text: transfer decoding, then charset conversion from the declared
- * charset (us-ascii when none, RFC 2046 §4.1.2). Returns a mail_charset_result.
+ * charset (us-ascii when none, RFC 2046 §4.1.2). Returns a mail_charset_result; eff_out (may
+ * be NULL) receives the effective charset as in mail_charset_to_utf8_eff().
  */
 int mail_part_decode_text(const struct mail_message *m, const struct mail_part *p,
-			  struct core_buf *out);
+			  struct core_buf *out, char eff_out[MAIL_CHARSET_NAME_MAX]);
 
 #endif

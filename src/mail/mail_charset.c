@@ -85,6 +85,14 @@ static bool has_utf8_sequence(const unsigned char *s, size_t len)
 	return false;
 }
 
+/* Name of what the unknown-charset rule reads p as. */
+static const char *unknown_eff(const void *p, size_t len)
+{
+	if (core_utf8_is_ascii(p, len))
+		return "US-ASCII";
+	return core_utf8_is_valid(p, len) ? "UTF-8" : "WINDOWS-1252";
+}
+
 int mail_charset_unknown_append(const void *p, size_t len, struct core_buf *out)
 {
 	if (core_utf8_is_valid(p, len)) {
@@ -348,58 +356,85 @@ static int iconv_append(iconv_t cd, const unsigned char *s, size_t len, struct c
 	return result;
 }
 
+static void eff_set(char *eff_out, const char *name)
+{
+	if (eff_out != NULL)
+		snprintf(eff_out, MAIL_CHARSET_NAME_MAX, "%s", name);
+}
+
 int mail_charset_to_utf8(const char *charset, const void *p, size_t len, struct core_buf *out)
+{
+	return mail_charset_to_utf8_eff(charset, p, len, out, NULL);
+}
+
+int mail_charset_to_utf8_eff(const char *charset, const void *p, size_t len, struct core_buf *out,
+			     char eff_out[MAIL_CHARSET_NAME_MAX])
 {
 	const unsigned char *s = p;
 	char lname[CS_NAME_MAX];
-	if (len == 0) {
-		core_buf_append(out, "", 0);
-		return MAIL_CHARSET_OK;
+	if (!cs_normalize(charset, lname)) {
+		eff_set(eff_out, unknown_eff(p, len));
+		return len == 0 ? (core_buf_append(out, "", 0), MAIL_CHARSET_OK)
+				: mail_charset_unknown_append(p, len, out);
 	}
-	if (!cs_normalize(charset, lname))
-		return mail_charset_unknown_append(p, len, out);
 	const struct cs_alias *al = cs_alias_find(lname);
 	enum cs_kind kind = al != NULL ? al->kind : CS_ICONV;
 	switch (kind) {
 	case CS_ASCII:
 		if (core_utf8_is_ascii(p, len)) {
+			eff_set(eff_out, "US-ASCII");
 			core_buf_append(out, p, len);
 			return MAIL_CHARSET_OK;
 		}
 		if (core_utf8_is_valid(p, len)) {
+			eff_set(eff_out, "UTF-8");
 			core_buf_append(out, p, len);
 			return MAIL_CHARSET_FIXED;
 		}
+		eff_set(eff_out, "WINDOWS-1252");
 		mail_charset_cp1252_append(p, len, out);
 		return MAIL_CHARSET_FIXED;
 	case CS_LATIN1: {
 		bool c1 = false;
 		for (size_t i = 0; i < len && !c1; i++)
 			c1 = s[i] >= 0x80 && s[i] < 0xA0;
+		bool declared_1252 = strcmp(lname, "windows-1252") == 0 ||
+				     strcmp(lname, "cp1252") == 0 || strcmp(lname, "x-cp1252") == 0;
+		eff_set(eff_out, c1 || declared_1252 ? "WINDOWS-1252" : "ISO-8859-1");
 		mail_charset_cp1252_append(p, len, out);
-		return c1 && strcmp(lname, "windows-1252") != 0 && strcmp(lname, "cp1252") != 0 &&
-				       strcmp(lname, "x-cp1252") != 0
-			       ? MAIL_CHARSET_FIXED
-			       : MAIL_CHARSET_OK;
+		return c1 && !declared_1252 ? MAIL_CHARSET_FIXED : MAIL_CHARSET_OK;
 	}
 	case CS_UTF8:
 		if (core_utf8_is_valid(p, len)) {
+			eff_set(eff_out, "UTF-8");
 			core_buf_append(out, p, len);
 			return MAIL_CHARSET_OK;
 		}
 		if (!has_utf8_sequence(s, len)) {
+			eff_set(eff_out, "WINDOWS-1252");
 			mail_charset_cp1252_append(p, len, out);
 			return MAIL_CHARSET_FIXED;
 		}
+		eff_set(eff_out, "UTF-8");
 		utf8_append_replacing(s, len, out);
 		return MAIL_CHARSET_REPLACED;
 	case CS_UNKNOWN:
-		return mail_charset_unknown_append(p, len, out);
+		eff_set(eff_out, unknown_eff(p, len));
+		return len == 0 ? (core_buf_append(out, "", 0), MAIL_CHARSET_OK)
+				: mail_charset_unknown_append(p, len, out);
 	case CS_ICONV:
 		break;
 	}
 	struct cs_slot *slot = cs_slot_get(lname, al != NULL ? al->iconv : lname);
-	if (slot->cd == (iconv_t)-1)
-		return mail_charset_unknown_append(p, len, out);
+	if (slot->cd == (iconv_t)-1) {
+		eff_set(eff_out, unknown_eff(p, len));
+		return len == 0 ? (core_buf_append(out, "", 0), MAIL_CHARSET_OK)
+				: mail_charset_unknown_append(p, len, out);
+	}
+	eff_set(eff_out, slot->iconv_name);
+	if (len == 0) {
+		core_buf_append(out, "", 0);
+		return MAIL_CHARSET_OK;
+	}
 	return iconv_append(slot->cd, s, len, out);
 }

@@ -579,13 +579,13 @@ void mail_part_decode_body(const struct mail_message *m, const struct mail_part 
 }
 
 int mail_part_decode_text(const struct mail_message *m, const struct mail_part *p,
-			  struct core_buf *out)
+			  struct core_buf *out, char eff_out[MAIL_CHARSET_NAME_MAX])
 {
 	struct core_buf raw = CORE_BUF_INIT;
 	mail_part_decode_body(m, p, &raw);
 	/* RFC 2046 §4.1.2: the default charset is us-ascii. */
 	const char *cs = p->charset.len > 0 ? p->charset.p : "us-ascii";
-	int r = mail_charset_to_utf8(cs, raw.p != NULL ? raw.p : "", raw.len, out);
+	int r = mail_charset_to_utf8_eff(cs, raw.p != NULL ? raw.p : "", raw.len, out, eff_out);
 	core_buf_fini(&raw);
 	return r;
 }

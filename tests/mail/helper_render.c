@@ -291,12 +291,14 @@ static void render_part(struct core_arena *a, struct jw *w, const struct mail_me
 	}
 	if (p->nchildren == 0 && core_str_eq_cstr(p->ct.type, "text")) {
 		struct core_buf t = CORE_BUF_INIT;
-		int r = mail_part_decode_text(m, p, &t);
+		char eff[MAIL_CHARSET_NAME_MAX];
+		int r = mail_part_decode_text(m, p, &t, eff);
 		jw_key(w, "text");
 		jw_str(w, t.p != NULL ? t.p : "", t.len);
 		if (r != MAIL_CHARSET_OK) {
 			jw_key(w, "charsetResult");
 			core_buf_printf(w->b, "%d", r);
+			jw_kstr(w, "charsetEffective", core_str_from_cstr(eff));
 		}
 		core_buf_fini(&t);
 	}

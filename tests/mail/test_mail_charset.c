@@ -54,11 +54,28 @@ static const struct {
 	{"iso-2022-jp", "\x1B$B$\"\x1B(B", 0, "\xE3\x81\x82", MAIL_CHARSET_OK},
 };
 
+/* The effective charset of some of the cases above (index, name). */
+static const struct {
+	int i;
+	const char *eff;
+} effs[] = {
+	{0, "US-ASCII"},     {1, "UTF-8"},          {2, "WINDOWS-1252"},  {3, "ISO-8859-1"},
+	{4, "WINDOWS-1252"}, {6, "WINDOWS-1252"},   {8, "UTF-8"},         {10, "WINDOWS-1252"},
+	{11, "UTF-8"},       {12, "UTF-8"},         {13, "WINDOWS-1252"}, {14, "WINDOWS-1252"},
+	{17, "ISO-8859-2"},  {18, "KOI8-R"},        {21, "CP949"},        {22, "GB18030"},
+	{28, "EUC-JP"},      {29, "ISO-2022-JP-2"},
+};
+
 START_TEST(test_charset_table)
 {
 	struct core_buf out = CORE_BUF_INIT;
 	size_t len = cases[_i].len ? cases[_i].len : strlen(cases[_i].in);
-	int r = mail_charset_to_utf8(cases[_i].charset, cases[_i].in, len, &out);
+	char eff[MAIL_CHARSET_NAME_MAX] = "";
+	int r = mail_charset_to_utf8_eff(cases[_i].charset, cases[_i].in, len, &out, eff);
+	for (size_t k = 0; k < CORE_NELEM(effs); k++)
+		if (effs[k].i == _i)
+			ck_assert_msg(strcmp(eff, effs[k].eff) == 0, "case %d: effective %s", _i,
+				      eff);
 	ck_assert_msg(r == cases[_i].result, "case %d: result %d, want %d", _i, r,
 		      cases[_i].result);
 	ck_assert_msg(out.len == strlen(cases[_i].want) &&
