@@ -431,6 +431,9 @@ int store_dump_export(struct store_data *d, struct store_blob *b, FILE *out,
  * first write; in must be seekable.
  */
 int store_dump_import(struct store_data *d, struct store_blob *b, FILE *in, struct core_error *err);
+/* Check a dump (structure, limits, record count, SHA-256 trailer) without writing
+ * anything. Returns 0 or CORE_ESYNTAX. Pure over the bytes of in (fuzzed). */
+int store_dump_check(FILE *in, struct core_error *err);
 
 /* ------------------------------------------------------------------------------------ */
 /* Clock (tests may replace it to exercise TTLs and grace periods)                      */

@@ -360,3 +360,8 @@ int store_dump_import(struct store_data *d, struct store_blob *b, FILE *in, stru
 		return core_error_set(err, CORE_EIO, NULL, "dump file is not seekable");
 	return dump_walk(d, b, in, true, err);
 }
+
+int store_dump_check(FILE *in, struct core_error *err)
+{
+	return dump_walk(NULL, NULL, in, false, err);
+}
