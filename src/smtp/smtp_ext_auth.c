@@ -28,13 +28,14 @@ static bool auth_ehlo(struct smtp_session *s, struct core_buf *out)
 		return false;
 	struct sasl_conn_info ci;
 	conn_info(s, &ci);
-	size_t mark = out->len;
-	core_buf_append_str(out, "AUTH ");
-	if (sasl_mechs_offered(s->cfg.sasl_cfg, s->cfg.sasl_backend, &ci, out) == 0) {
-		core_buf_truncate(out, mark);
-		return false;
-	}
-	return true;
+	struct core_buf mechs = CORE_BUF_INIT;
+	unsigned offered = sasl_mechs_offered(s->cfg.sasl_cfg, s->cfg.sasl_backend, &ci, &mechs);
+	struct core_str list = core_str_trim(core_str_make(core_buf_cstr(&mechs), mechs.len));
+	/* RFC 4954 §3: "AUTH" SP mechanism names separated by SP. */
+	if (offered != 0 && list.len > 0)
+		core_buf_printf(out, "AUTH %.*s", CORE_STR_FMT(list));
+	core_buf_fini(&mechs);
+	return offered != 0 && list.len > 0;
 }
 
 static void auth_fail_reply(struct smtp_session *s, const struct sasl_result *r)
