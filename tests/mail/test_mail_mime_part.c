@@ -404,6 +404,38 @@ START_TEST(test_part_every_prefix)
 }
 END_TEST
 
+START_TEST(test_part_names_and_defaults)
+{
+	struct mail_limits lim;
+	mail_limits_default(&lim);
+	ck_assert_uint_eq(lim.max_header_fields, 1000);
+	ck_assert_uint_eq(lim.max_line_len, 998);
+	ck_assert_uint_eq(lim.max_depth, 64);
+	ck_assert_uint_eq(lim.max_parts, 10000);
+	ck_assert_str_eq(mail_problem_name(MAIL_PROB_HEADER_FIELDS), "header-fields");
+	ck_assert_str_eq(mail_problem_name(MAIL_PROB_LINE_LENGTH), "line-length");
+	ck_assert_str_eq(mail_problem_name(MAIL_PROB_DEPTH), "depth");
+	ck_assert_str_eq(mail_problem_name(MAIL_PROB_PARTS), "parts");
+	ck_assert_str_eq(mail_problem_name((enum mail_problem_kind)99), "unknown");
+	ck_assert_str_eq(mail_cte_name(MAIL_CTE_7BIT), "7bit");
+	ck_assert_str_eq(mail_cte_name(MAIL_CTE_8BIT), "8bit");
+	ck_assert_str_eq(mail_cte_name(MAIL_CTE_BINARY), "binary");
+	ck_assert_str_eq(mail_cte_name(MAIL_CTE_QP), "quoted-printable");
+	ck_assert_str_eq(mail_cte_name(MAIL_CTE_BASE64), "base64");
+	/* an empty message is one empty text/plain part */
+	struct mail_message *m = parse("", NULL);
+	ck_assert_uint_eq(m->nparts, 1);
+	ck_assert_uint_eq(m->root->header_len + m->root->body_len, 0);
+	ck_assert(m->root->flags & MAIL_PART_F_CT_DEFAULT);
+	/* max_parts 0 is read as 1: the root alone */
+	lim.max_parts = 0;
+	m = parse("Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n", &lim);
+	ck_assert_uint_eq(m->nparts, 1);
+	ck_assert(m->root->flags & MAIL_PART_F_PARTS);
+	ck_assert_uint_eq(m->nproblems, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mail_mime_part");
@@ -418,6 +450,7 @@ int main(void)
 	tcase_add_test(tc, test_part_limit_parts);
 	tcase_add_test(tc, test_part_limit_body_line);
 	tcase_add_test(tc, test_part_every_prefix);
+	tcase_add_test(tc, test_part_names_and_defaults);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -26,6 +26,8 @@ static const struct {
 	{"", "", false},
 	{"<unclosed@x", "unclosed@x", true},
 	{"<>", "", false},
+	/* RFC 6532 §3.3: UTF-8 in ids is kept as octets */
+	{"<caf\xC3\xA9@ex.test>", "caf\xC3\xA9@ex.test", false},
 	/* a stray '>' is not part of a bare id */
 	{"x@y.z>", "", true},
 };
