@@ -3,6 +3,7 @@
  * (ARCHITECTURE.md §4). Every case runs against the backend of store_test_env.
  */
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +60,51 @@ void store_test_reopen(void)
 	int rc = store_data_open(store_test_env->data_backend, &store_test_params, &store_test_data,
 				 &err);
 	ck_assert_msg(rc == 0, "reopen: %s", err.msg);
+}
+
+const char *store_test_pg_conninfo(const char *dbname)
+{
+	static char conninfo[1024];
+	const char *base = getenv("STAUNCH_TEST_PG");
+	if (base == NULL || base[0] == '\0')
+		return NULL;
+	/* Called from main, outside any test: report problems on stderr, not with ck_assert. */
+	PGconn *c = PQconnectdb(base);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "STAUNCH_TEST_PG: cannot connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		exit(1);
+	}
+	char sql[200];
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM pg_database WHERE datname = '%s'", dbname);
+	PGresult *r = PQexec(c, sql);
+	bool exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	PQclear(r);
+	if (!exists) {
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "STAUNCH_TEST_PG: create database %s: %s", dbname,
+				PQerrorMessage(c));
+			exit(1);
+		}
+		PQclear(r);
+	}
+	PQfinish(c);
+	/* In a libpq connection string a repeated keyword takes its last value. */
+	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", base, dbname);
+	return conninfo;
+}
+
+void store_test_pg_reset(const char *conninfo)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
+	PGresult *r = PQexec(c, "SET client_min_messages = warning; "
+				"DROP TABLE IF EXISTS staunch_kv");
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "drop: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
 }
 
 /* ---------------------------------------------------------------- small helpers */

@@ -41,4 +41,13 @@ void store_test_teardown(void);
 /* Reopen the data store (persistence checks). */
 void store_test_reopen(void);
 
+/*
+ * A connection string for a database of this test binary alone (created on first use in
+ * the server STAUNCH_TEST_PG names), so test binaries may run in parallel. NULL when
+ * STAUNCH_TEST_PG is unset. The string is static.
+ */
+const char *store_test_pg_conninfo(const char *dbname);
+/* Drop the staunch_kv table in that database (an empty store). */
+void store_test_pg_reset(const char *conninfo);
+
 #endif

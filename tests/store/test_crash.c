@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "helper_store.h"
 #include "store/store.h"
 
 #define BIG_LEN (3u * STORE_CHUNK_SIZE + 123u)
@@ -158,13 +159,7 @@ static void make_dir(char *dir, size_t len)
 
 static void pg_reset(void)
 {
-	PGconn *c = PQconnectdb(getenv("STAUNCH_TEST_PG"));
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
-	PGresult *r = PQexec(c, "SET client_min_messages = warning; "
-				"DROP TABLE IF EXISTS staunch_kv");
-	ck_assert(PQresultStatus(r) == PGRES_COMMAND_OK);
-	PQclear(r);
-	PQfinish(c);
+	store_test_pg_reset(getenv("STAUNCH_TEST_PG"));
 }
 
 /* Start argv with stdout on a pipe; returns the pid and the read end. */
@@ -544,6 +539,9 @@ int main(int argc, char **argv)
 	if (n <= 0)
 		return 1;
 	self_exe[n] = '\0';
+	/* A database of this binary alone (the writer inherits it through the environment). */
+	if (getenv("STAUNCH_TEST_PG") != NULL)
+		setenv("STAUNCH_TEST_PG", store_test_pg_conninfo("staunch_test_crash"), 1);
 	Suite *s = suite_create("crash");
 	TCase *k = tcase_create("kill9");
 	tcase_set_timeout(k, 240);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "helper_store.h"
 #include "store/store.h"
 
 static char dir[256];
@@ -54,11 +55,7 @@ static void deploy_open(struct deploy *x, const char *backend, const char *name)
 	snprintf(x->bpath, sizeof(x->bpath), "%s/%s-blobs", dir, name);
 	if (strcmp(backend, "postgresql") == 0) {
 		p.conninfo = getenv("STAUNCH_TEST_PG");
-		PGconn *c = PQconnectdb(p.conninfo);
-		ck_assert(PQstatus(c) == CONNECTION_OK);
-		PQclear(PQexec(c, "SET client_min_messages = warning; "
-				  "DROP TABLE IF EXISTS staunch_kv"));
-		PQfinish(c);
+		store_test_pg_reset(p.conninfo);
 	} else {
 		p.path = x->path;
 	}
@@ -282,6 +279,9 @@ END_TEST
 
 int main(void)
 {
+	/* A database of this binary alone, so store tests may run in parallel. */
+	if (getenv("STAUNCH_TEST_PG") != NULL)
+		setenv("STAUNCH_TEST_PG", store_test_pg_conninfo("staunch_test_dump"), 1);
 	Suite *s = suite_create("store-dump");
 	TCase *tc = tcase_create("dump");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -21,13 +21,7 @@ static bool pg_params(struct store_params *p, const char *dir)
 {
 	(void)dir;
 	/* Every test starts from an empty table. */
-	PGconn *c = PQconnectdb(pg_conninfo);
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
-	PGresult *r =
-		PQexec(c, "SET client_min_messages = warning; DROP TABLE IF EXISTS staunch_kv");
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "drop: %s", PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
+	store_test_pg_reset(pg_conninfo);
 	p->conninfo = pg_conninfo;
 	p->pool_size = 16;
 	return true;
@@ -103,11 +97,11 @@ static Suite *pg_suite_failure(void)
 
 int main(void)
 {
-	pg_conninfo = getenv("STAUNCH_TEST_PG");
-	if (pg_conninfo == NULL || pg_conninfo[0] == '\0') {
+	if (getenv("STAUNCH_TEST_PG") == NULL || getenv("STAUNCH_TEST_PG")[0] == '\0') {
 		printf("SKIP: STAUNCH_TEST_PG unset (start a server with ci/pg.sh start DIR)\n");
 		return 0;
 	}
+	pg_conninfo = store_test_pg_conninfo("staunch_test_pgsql");
 	return store_test_run(&pg_env, store_suite_data(), store_suite_lookup(), store_suite_blob(),
 			      store_suite_fts(), pg_suite_failure(), NULL);
 }
