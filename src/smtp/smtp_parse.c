@@ -516,7 +516,9 @@ static void data_flush(struct smtp_data_reader *r)
 {
 	if (r->nstage == 0)
 		return;
-	if (r->sink_err == 0 && r->sink.write != NULL && !smtp_data_reader_failed(r)) {
+	/* Bytes staged before a failure are still written, so the sink sees the same octets
+	 * however the input was split (the session drops the spool of a failed message). */
+	if (r->sink_err == 0 && r->sink.write != NULL) {
 		int rc = r->sink.write(r->sink.arg, r->stage, r->nstage);
 		if (rc < 0) {
 			r->sink_err = rc;
@@ -530,8 +532,8 @@ static void data_out(struct smtp_data_reader *r, const char *p, size_t n)
 {
 	if (r->max_size > 0 && r->size + n > r->max_size) {
 		/* RFC 1870 §6: keep reading to the end, then refuse with 552. */
+		data_flush(r);
 		r->flags |= SMTP_BODY_TOO_BIG;
-		r->nstage = 0;
 		return;
 	}
 	r->size += n;
