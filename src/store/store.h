@@ -525,6 +525,9 @@ struct store_blob_ops {
 		    struct core_error *err);
 	int (*remove)(void *h, const uint8_t hash[STORE_HASH_LEN], struct core_error *err);
 	int (*list)(void *h, store_blob_list_fn fn, void *arg, struct core_error *err);
+	/* Optional: remove leftovers of writes that never committed (a crashed writer's temp
+	 * files) last touched before cutoff_ms. Returns how many it removed. */
+	int (*sweep)(void *h, uint64_t cutoff_ms, struct core_error *err);
 };
 
 /* What a backend provides; any member may be NULL. */

@@ -524,6 +524,12 @@ int store_blob_purge(struct store_blob *b, uint64_t grace_ms, struct core_error 
 			rc = 0;
 	}
 	core_buf_fini(&c.hashes);
+	/* 3. Leftovers of writes that never committed. */
+	if (rc >= 0 && b->ops->sweep != NULL) {
+		int swept = b->ops->sweep(b->h, c.cutoff, err);
+		if (swept < 0)
+			rc = swept;
+	}
 	return rc < 0 ? rc : removed;
 }
 

@@ -262,6 +262,34 @@ START_TEST(blob_reservation_expiry_and_purge)
 }
 END_TEST
 
+START_TEST(blob_crash_leftovers_purged)
+{
+	/* A writer that died before committing leaves a temp file (fs) or nothing visible; purge
+	 * removes the leftovers once they are older than the grace period. */
+	char path[700];
+	snprintf(path, sizeof(path), "%s/tmp/blob-crashed", blob_dir);
+	if (strcmp(store_test_env->blob_backend, "fs") == 0) {
+		FILE *f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs("half a message", f);
+		fclose(f);
+	}
+	struct store_blob_writer *w = NULL;
+	ck_assert_int_eq(store_blob_write_begin(bs, &w, NULL), 0);
+	ck_assert_int_eq(store_blob_write(w, "in flight", 9, NULL), 0);
+	/* Young leftovers stay (a write may still be going on). */
+	ck_assert_int_eq(store_blob_purge(bs, 3600 * 1000, NULL), 0);
+	if (strcmp(store_test_env->blob_backend, "fs") == 0)
+		ck_assert_int_eq(access(path, F_OK), 0);
+	usleep(20 * 1000);
+	ck_assert_int_eq(store_blob_purge(bs, 0, NULL), 0);
+	if (strcmp(store_test_env->blob_backend, "fs") == 0)
+		ck_assert_int_eq(access(path, F_OK), -1);
+	store_blob_write_abort(&w);
+	ck_assert_uint_eq(content_count(), 0);
+}
+END_TEST
+
 START_TEST(blob_account_scoped)
 {
 	/* ARCHITECTURE.md §4: account B cannot read, import or copy A's blob by its hash. */
@@ -411,6 +439,7 @@ Suite *store_suite_blob(void)
 	tcase_add_test(tc, blob_empty_and_abort);
 	tcase_add_test(tc, blob_dedup_and_references);
 	tcase_add_test(tc, blob_reservation_expiry_and_purge);
+	tcase_add_test(tc, blob_crash_leftovers_purged);
 	tcase_add_test(tc, blob_account_scoped);
 	tcase_add_test(tc, blob_50mb_stream);
 	tcase_add_test(tc, blob_compression);

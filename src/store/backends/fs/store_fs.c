@@ -341,6 +341,32 @@ static int store_fs_list(void *h, store_blob_list_fn fn, void *arg, struct core_
 	return rc;
 }
 
+static int store_fs_sweep(void *h, uint64_t cutoff_ms, struct core_error *err)
+{
+	struct store_fs *fs = h;
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s/tmp", fs->root);
+	DIR *d = opendir(tmp);
+	if (d == NULL)
+		return store_fs_errno(err, "open directory", tmp);
+	int removed = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "blob-", 5) != 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000u +
+			      (uint64_t)st.st_mtim.tv_nsec / 1000000u;
+		if (mt <= cutoff_ms && unlinkat(dirfd(d), e->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
 const struct store_blob_ops store_fs_blob = {
 	.open = store_fs_open,
 	.close = store_fs_close,
@@ -352,4 +378,5 @@ const struct store_blob_ops store_fs_blob = {
 	.size = store_fs_size,
 	.remove = store_fs_remove,
 	.list = store_fs_list,
+	.sweep = store_fs_sweep,
 };
