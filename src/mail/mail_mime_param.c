@@ -262,14 +262,22 @@ void mail_mime_value_parse(struct core_arena *a, struct core_str raw, bool want_
 		if (i >= len)
 			break;
 		if (p[i] != ';') {
-			/* Junk where a ';' belongs: skip to the next one. */
 			out->invalid = true;
-			const char *semi = memchr(p + i, ';', len - i);
-			if (semi == NULL)
-				break;
-			i = (size_t)(semi - p);
+			/* A "name=" where the ';' belongs (a forgotten separator, common after a
+			 * folded type) still starts a parameter; other junk is skipped up to the
+			 * next ';'. */
+			size_t k = read_token(p, len, i);
+			size_t e = k;
+			mail_cfws_skip(p, len, &e, NULL);
+			if (k == i || e >= len || p[e] != '=') {
+				const char *semi = memchr(p + i, ';', len - i);
+				if (semi == NULL)
+					break;
+				i = (size_t)(semi - p) + 1;
+			}
+		} else {
+			i++;
 		}
-		i++;
 		mail_cfws_skip(p, len, &i, NULL);
 		size_t n0 = i;
 		i = read_token(p, len, i);

@@ -69,6 +69,10 @@ static const struct {
 	{"a/b; x*01=v", true, "a", "b", "x*01=v", false},
 	/* a name made of '*' alone is no parameter */
 	{"a/b; *=x; y=1", true, "a", "b", "y=1", true},
+	/* a forgotten ';' before a parameter */
+	{"multipart/mixed\r\n\tboundary=\"b\"", true, "multipart", "mixed", "boundary=b", true},
+	{"text/plain charset=utf-8; format=flowed", true, "text", "plain",
+	 "charset=utf-8|format=flowed", true},
 	/* junk between parameters */
 	{"text/plain junk; charset=x", true, "text", "plain", "charset=x", true},
 	{"inline", false, "inline", "", "", false},
