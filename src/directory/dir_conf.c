@@ -99,6 +99,10 @@ static const struct core_conf_key dir_keys[] = {
 	 "Query for the names of groups listing a principal ($1 id, $2 name), one column."},
 	{"directory.sql.query.domain", CORE_CONF_STRING, NULL, NULL, 0, 0, 0,
 	 "Query for a local domain ($1); columns name, catch_all (empty: directory.domains)."},
+	{"directory.sql.query.app-passwords", CORE_CONF_STRING, NULL, NULL, 0, 0, 0,
+	 "Query for the app passwords of a principal id ($1); columns label, hash."},
+	{"directory.sql.scram-secrets", CORE_CONF_BOOL, "false", NULL, 0, 0, 0,
+	 "The principal queries return scram_sha256 and scram_sha1 columns: offer SCRAM."},
 	/* Brute-force protection */
 	{"auth.ban.ip-failures", CORE_CONF_INT, "10", NULL, 0, 1000000, 0,
 	 "Failed logins from one IP within the window that ban it (0: never)."},

@@ -119,6 +119,7 @@ static void register_builtin(void)
 {
 	pthread_mutex_lock(&reg_lock);
 	register_locked("internal", &dir_internal_ops);
+	register_locked("sql", &dir_sql_ops);
 	pthread_mutex_unlock(&reg_lock);
 }
 
@@ -727,7 +728,7 @@ void dir_sasl_init(struct dir_sasl *s, struct dir *d, const struct dir_auth_ctx 
 		s->ctx = *ctx;
 	struct sasl_backend *be = &s->be;
 	be->ctx = s;
-	be->caps = d->ops->caps;
+	be->caps = d->ops->sasl_caps != NULL ? d->ops->sasl_caps(d->h) : d->ops->caps;
 	be->verify_plain = glue_verify_plain;
 	if (d->ops->bind_verify == NULL)
 		be->scram_lookup = glue_scram_lookup;

@@ -112,6 +112,8 @@ struct dir_backend_ops {
 		    struct core_error *err);
 	void (*close)(void *h);
 	unsigned caps; /* SASL_BACKEND_* bits of sasl.h */
+	/* Optional: the SASL_BACKEND_* bits of this instance (overrides caps). */
+	unsigned (*sasl_caps)(void *h);
 	int (*by_id)(void *h, struct core_str id, struct core_arena *a, struct dir_principal **out,
 		     struct core_error *err);
 	int (*by_name)(void *h, struct core_str name, struct core_arena *a,
