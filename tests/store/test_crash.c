@@ -183,7 +183,7 @@ static pid_t spawn(char *const argv[], int *fd_out)
 
 struct acks {
 	unsigned long n;   /* acknowledgements read */
-	char ids[512][72]; /* blob ids of the first 512 (fs) */
+	char ids[512][80]; /* blob ids of the first 512 (fs) */
 };
 
 /* Read ACK lines until want acks arrived (0: until EOF). */
