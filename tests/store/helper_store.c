@@ -627,6 +627,32 @@ START_TEST(data_persistence)
 }
 END_TEST
 
+START_TEST(data_lock_wait_times_out)
+{
+	/* A transaction that waits for a point lock (or, on SQLite, for the one writer) longer
+	 * than lock_timeout_ms fails with a retryable error and writes nothing. */
+	store_test_params.lock_timeout_ms = 300;
+	store_test_reopen();
+	struct store_txn *a = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_assert(a, "lk", 2, NULL, 0, NULL), 0);
+	ck_assert_int_eq(store_txn_put(a, "lk", 2, "A", 1, NULL), 0);
+	struct store_txn *b = NULL;
+	struct core_error err;
+	core_error_clear(&err);
+	uint64_t t0 = store_mono_ms();
+	int rc = store_txn_begin(store_test_data, STORE_TXN_WRITE, &b, &err);
+	if (rc == 0)
+		rc = store_txn_assert(b, "lk", 2, NULL, 0, &err);
+	uint64_t waited = store_mono_ms() - t0;
+	ck_assert_msg(rc == CORE_ECONFLICT || rc == CORE_ETEMP, "rc %d: %s", rc, err.msg);
+	ck_assert_uint_ge(waited, 250);
+	ck_assert_uint_lt(waited, 4000);
+	store_txn_abort(&b);
+	commit(&a);
+	check_value("lk", "A");
+}
+END_TEST
+
 /* ---------------------------------------------------------------- concurrency */
 
 #define CONC_THREADS 8
@@ -739,6 +765,7 @@ Suite *store_suite_data(void)
 	tcase_add_test(tc, data_counters_and_ids);
 	tcase_add_test(tc, data_persistence);
 	tcase_add_test(tc, data_conflict_detected);
+	tcase_add_test(tc, data_lock_wait_times_out);
 	tcase_add_test(tc, data_concurrency_no_lost_update);
 	suite_add_tcase(s, tc);
 	return s;
