@@ -129,6 +129,9 @@ static void run_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	struct smtp_verdict v = {0};
 	smtp_txn_reset(s);
 	smtp_path_copy(s->txn, &cmd->path, &s->env.from);
+	/* The sender check may need who is submitting (ownership of the address). */
+	s->env.helo = s->helo;
+	s->env.auth_user = s->auth_user;
 	for (size_t i = 0; i < cmd->nparams; i++) {
 		struct smtp_param pa;
 		param_copy(s->txn, &cmd->params[i], &pa);

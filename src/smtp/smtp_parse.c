@@ -261,7 +261,7 @@ int smtp_path_parse(struct core_str s, bool reverse, struct smtp_path *out, stru
 		if (dlen > SMTP_DOMAIN_MAX)
 			return core_error_set(err, CORE_ELIMIT, "RFC 5321 §4.5.3.1.2",
 					      "domain too long");
-		if (scan_domain(d, dlen, &out->utf8) != dlen)
+		if (dlen == 0 || scan_domain(d, dlen, &out->utf8) != dlen)
 			return core_error_set(err, CORE_ESYNTAX, "RFC 5321 §4.1.2", "bad domain");
 	}
 	out->domain = core_str_make(d, dlen);

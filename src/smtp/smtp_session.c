@@ -435,10 +435,8 @@ void smtp_body_end(struct smtp_session *s, unsigned flags, uint64_t size)
 		/* RFC 5321 §2.3.8: CR and LF only as CRLF. */
 		fail = (struct smtp_verdict){550, "5.6.0",
 					     "Bare CR or LF in message data (RFC 5321 2.3.8)"};
-	else if ((flags & SMTP_BODY_8BIT) && s->env.body == SMTP_BODY_7BIT && !s->env.smtputf8)
-		/* RFC 6152 §3: 8-bit octets need BODY=8BITMIME; we accept them, as most servers
-		 * do, and only record the fact. */
-		fail.code = 0;
+	/* RFC 6152 §3: 8-bit octets without BODY=8BITMIME are accepted (as most servers do);
+	 * SMTP_BODY_8BIT records the fact for later stages. */
 	if (fail.code != 0) {
 		if (s->cfg.lmtp) {
 			for (size_t i = 0; i < s->env.nrcpts; i++)

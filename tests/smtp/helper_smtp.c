@@ -59,6 +59,9 @@ static int svc_sender(void *ctx, const struct smtp_envelope *env, struct smtp_ve
 	struct fake *f = ctx;
 	if (contains(env->from.addr, f->reject_sender))
 		return answer(f, out, (struct smtp_verdict){553, "5.7.1", "Sender refused"});
+	if (f->owner_check && env->auth_user != NULL &&
+	    !core_str_eq_cstr(env->from.local, env->auth_user))
+		return answer(f, out, (struct smtp_verdict){553, "5.7.1", "Not your address"});
 	return answer(f, out, (struct smtp_verdict){250, NULL, "Sender OK"});
 }
 
@@ -286,6 +289,8 @@ int fake_set(struct fake *f, const char *kv, struct core_buf *diag)
 		f->cfg.sasl_backend = n ? &f->sasl_be : NULL;
 	} else if (!strcmp(key, "auth_tls_only"))
 		f->cfg.require_tls_for_auth = n != 0;
+	else if (!strcmp(key, "owner_check"))
+		f->owner_check = n != 0;
 	else if (!strcmp(key, "async"))
 		f->async = n != 0;
 	else if (!strcmp(key, "reject_rcpt"))

@@ -705,6 +705,14 @@ static const char *const auth[] = {
 	"S: 250\n"
 	"E~ user=alice\n"
 	"M~ with ESMTPA id\n",
+	/* The sender check sees the authenticated user (submission ownership policy). */
+	"@set auth=1 submission=1 owner_check=1\n"
+	"S: 220\n"
+	"C: EHLO x\n"
+	"C: AUTH PLAIN AGFsaWNlAHNlY3JldA==\n"
+	"C: MAIL FROM:<bob@b.c>\n"
+	"C: MAIL FROM:<alice@b.c>\n"
+	"S: 250 235 553 250\n",
 	/* Without an initial response, then LOGIN, cancel, errors. */
 	"@set auth=1\n"
 	"S: 220\n"
