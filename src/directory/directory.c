@@ -120,6 +120,7 @@ static void register_builtin(void)
 	pthread_mutex_lock(&reg_lock);
 	register_locked("internal", &dir_internal_ops);
 	register_locked("sql", &dir_sql_ops);
+	register_locked("ldap", &dir_ldap_ops);
 	pthread_mutex_unlock(&reg_lock);
 }
 

@@ -88,6 +88,7 @@ struct dir_principal {
 	enum dir_role role;
 	bool disabled;
 	const char *catch_all; /* domain: address that receives mail for unknown local parts */
+	const char *ext;       /* backend reference (LDAP: the entry's DN), NULL for none */
 };
 
 /* ------------------------------------------------------------------------------------ */
