@@ -1,0 +1,465 @@
+/*
+ * mailstore.h: the JMAP-native mail model shared by every protocol (ARCHITECTURE.md §4).
+ * IMAP, POP3, JMAP and SMTP delivery read and write mail only through this interface; none
+ * keeps its own copy of mail state. docs/mailstore.md describes the key schema, the value
+ * encodings and the guarantees.
+ *
+ * RFCs: RFC 8621 (JMAP for Mail: Mailbox, Thread, Email objects, keywords, roles, threading),
+ * RFC 8620 §5.2 (/changes and state strings), RFC 9051 §2.3.1.1 (UIDs, UIDVALIDITY, UIDNEXT),
+ * RFC 7162 (CONDSTORE/QRESYNC: MODSEQ, HIGHESTMODSEQ, VANISHED), RFC 6154 (special-use
+ * roles), RFC 9208 (QUOTA: STORAGE and MESSAGE resources), RFC 5322 (parsed header fields).
+ *
+ * Model:
+ *   - an account (numeric id from the directory) owns mailboxes, emails and threads; its
+ *     record holds the one change counter (modseq) that gives JMAP state strings and IMAP
+ *     MODSEQ values, and the quota usage;
+ *   - every write is one data-store transaction that first asserts (compare-and-set) the
+ *     account record it read and then rewrites it with modseq + 1; so the change counter is
+ *     read and advanced inside the committing transaction and writers of one account are
+ *     serialised (conflicts are retried here);
+ *   - a mailbox has an id, a parent id (0 at the top), a name (NFC, no '/'), a role, sort
+ *     order, subscription, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and exact counts;
+ *   - an email has an id, a blob (shared by copies), size, receivedAt, keywords, a thread
+ *     id, a modseq and one (mailbox, UID) membership per mailbox holding it; its parsed
+ *     fields are stored once at delivery so listing never re-parses a blob.
+ *
+ * Threading: a struct mailstore is thread-safe (the stores under it are). Every call is a
+ * complete operation (it commits or leaves nothing behind) and may block on the store.
+ *
+ * Ownership: strings and arrays passed in are borrowed for the call. Results that hold
+ * strings or arrays are allocated from the caller's arena (arena-owned) and live until it is
+ * reset or freed. struct store_data and struct store_blob given to mailstore_open are
+ * borrowed and must outlive the mail store.
+ */
+#ifndef STAUNCH_MAILSTORE_MAILSTORE_H
+#define STAUNCH_MAILSTORE_MAILSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+/* Limits (docs/mailstore.md §Limits). */
+#define MAILSTORE_NAME_MAX 200u     /* bytes of one mailbox name (one hierarchy level) */
+#define MAILSTORE_DEPTH_MAX 32u     /* mailbox hierarchy depth */
+#define MAILSTORE_MAILBOXES_MAX 32u /* mailboxes one email may be in */
+#define MAILSTORE_KEYWORDS_MAX 128u /* keywords on one email */
+#define MAILSTORE_KEYWORD_MAX 100u  /* bytes of one keyword */
+#define MAILSTORE_TARGETS_MAX 64u   /* accounts of one delivery */
+#define MAILSTORE_MESSAGE_MAX (256u * 1024u * 1024u)
+/* RFC 9051 §2.3.1.1: the hierarchy separator of IMAP names. */
+#define MAILSTORE_SEP '/'
+
+struct mailstore;
+struct mailstore_bus;
+
+struct mailstore_options {
+	/* Tombstones (destroyed ids, expunged UIDs) older than this are purged by
+	 * mailstore_tombstones_purge(); 0 = 30 days. */
+	uint64_t tombstone_ms;
+	/* Quota given to accounts when they are created; 0 = unlimited. */
+	uint64_t quota_bytes;
+	uint64_t quota_messages;
+	/* Attempts of a transaction that meets conflicts; 0 = 200. */
+	unsigned max_attempts;
+	/* Upload reservation of a delivered blob until it is linked; 0 = 1 hour. */
+	uint64_t reserve_ms;
+	/* Change notifications (may be NULL): borrowed, must outlive the mail store. */
+	struct mailstore_bus *bus;
+};
+
+/* Open the mail store over a data store and a blob store (both borrowed). o may be NULL. */
+int mailstore_open(struct store_data *d, struct store_blob *b, const struct mailstore_options *o,
+		   struct mailstore **out, struct core_error *err);
+/* Free; accepts NULL. */
+void mailstore_free(struct mailstore **ms);
+
+/* ------------------------------------------------------------------------------------ */
+/* Accounts and quotas                                                                  */
+/* ------------------------------------------------------------------------------------ */
+
+struct mailstore_account {
+	uint64_t modseq;         /* the change counter: JMAP state, IMAP MODSEQ */
+	uint64_t changes_floor;  /* changes after this modseq are still known (tombstones) */
+	uint64_t used_bytes;     /* RFC 9208 STORAGE usage, in octets */
+	uint64_t used_messages;  /* RFC 9208 MESSAGE usage */
+	uint64_t quota_bytes;    /* 0 = unlimited */
+	uint64_t quota_messages; /* 0 = unlimited */
+};
+
+/*
+ * Create the account if it does not exist, with its special-use mailboxes (RFC 8621 §2:
+ * Inbox, Drafts, Sent, Junk, Trash, Archive). Every write creates the account first when
+ * needed, so calling this is optional. Returns 0 (created or present).
+ */
+int mailstore_account_ensure(struct mailstore *ms, uint64_t account, struct core_error *err);
+/* Read the account record. CORE_ENOTFOUND if it was never created. */
+int mailstore_account_get(struct mailstore *ms, uint64_t account, struct mailstore_account *out,
+			  struct core_error *err);
+/* Set the quota (0 = unlimited). Usage above a lowered quota only blocks new mail. */
+int mailstore_quota_set(struct mailstore *ms, uint64_t account, uint64_t bytes, uint64_t messages,
+			struct core_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Mailboxes                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/* RFC 8621 §2 roles (from the IANA registry of RFC 8457 / RFC 6154 special-use). */
+enum mailstore_role {
+	MAILSTORE_ROLE_NONE = 0,
+	MAILSTORE_ROLE_INBOX,
+	MAILSTORE_ROLE_DRAFTS,
+	MAILSTORE_ROLE_SENT,
+	MAILSTORE_ROLE_JUNK,
+	MAILSTORE_ROLE_TRASH,
+	MAILSTORE_ROLE_ARCHIVE,
+	MAILSTORE_ROLE_COUNT,
+};
+/* "inbox", "drafts", ... (RFC 8621 role names), NULL for NONE. */
+const char *mailstore_role_name(enum mailstore_role r);
+
+struct mailstore_mailbox {
+	uint64_t id;
+	uint64_t parent_id; /* 0: top level */
+	const char *name;   /* arena-owned NFC UTF-8, one level (no separator) */
+	enum mailstore_role role;
+	uint32_t sort_order;
+	bool subscribed;
+	uint32_t uidvalidity; /* RFC 9051 §2.3.1.1 */
+	uint32_t uidnext;
+	uint64_t highest_modseq; /* RFC 7162 §3.1.1: highest modseq of anything in it */
+	uint64_t created_modseq;
+	uint64_t updated_modseq; /* last change of its own properties or counts */
+	uint64_t total;          /* emails in it (RFC 8621 totalEmails), exact */
+	uint64_t unread;         /* emails without $seen (unreadEmails), exact */
+	uint64_t size;           /* octets of the emails in it */
+};
+
+/*
+ * Create a mailbox under parent_id (0: top level). name is UTF-8; it is normalised to NFC
+ * and must be 1..MAILSTORE_NAME_MAX bytes with no '/' and no control character; a top-level
+ * name equal to "INBOX" in any case is the Inbox's (RFC 9051 §5.1). role NONE or a role no
+ * other mailbox holds. Returns 0 with *id_out, CORE_ECONFLICT (name or role taken),
+ * CORE_ENOTFOUND (parent), CORE_ESYNTAX (name), CORE_ELIMIT (depth).
+ */
+int mailstore_mailbox_create(struct mailstore *ms, uint64_t account, uint64_t parent_id,
+			     const char *name, enum mailstore_role role, uint64_t *id_out,
+			     struct core_error *err);
+/*
+ * IMAP CREATE (RFC 9051 §6.3.4): create a '/'-separated path, creating missing superior
+ * levels. CORE_ECONFLICT if the full path exists. *id_out (may be NULL) gets the new id.
+ */
+int mailstore_mailbox_create_path(struct mailstore *ms, uint64_t account, const char *path,
+				  uint64_t *id_out, struct core_error *err);
+int mailstore_mailbox_get(struct mailstore *ms, uint64_t account, uint64_t id, struct core_arena *a,
+			  struct mailstore_mailbox *out, struct core_error *err);
+/* Every mailbox of the account, ordered by id. *out arena-owned. */
+int mailstore_mailbox_list(struct mailstore *ms, uint64_t account, struct core_arena *a,
+			   struct mailstore_mailbox **out, size_t *n_out, struct core_error *err);
+/* Resolve a '/'-separated path ("INBOX" case-insensitive at the top). */
+int mailstore_mailbox_find(struct mailstore *ms, uint64_t account, const char *path,
+			   uint64_t *id_out, struct core_error *err);
+int mailstore_mailbox_find_role(struct mailstore *ms, uint64_t account, enum mailstore_role role,
+				uint64_t *id_out, struct core_error *err);
+/* The full '/'-separated path of a mailbox, appended to out. */
+int mailstore_mailbox_path(struct mailstore *ms, uint64_t account, uint64_t id,
+			   struct core_buf *out, struct core_error *err);
+/*
+ * Move and/or rename (JMAP parentId/name, IMAP RENAME). Children keep their parent id, so a
+ * whole subtree follows in one change. CORE_ECONFLICT if the target name is taken,
+ * CORE_EPERM when new_parent is the mailbox itself or one of its descendants.
+ */
+int mailstore_mailbox_rename(struct mailstore *ms, uint64_t account, uint64_t id,
+			     uint64_t new_parent, const char *new_name, struct core_error *err);
+/* IMAP RENAME by paths, creating missing superior levels of the new path. */
+int mailstore_mailbox_rename_path(struct mailstore *ms, uint64_t account, const char *from,
+				  const char *to, struct core_error *err);
+/* Properties that change without moving: NULL pointers leave a property alone. */
+struct mailstore_mailbox_patch {
+	const uint32_t *sort_order;
+	const bool *subscribed;
+	const enum mailstore_role *role;
+};
+int mailstore_mailbox_update(struct mailstore *ms, uint64_t account, uint64_t id,
+			     const struct mailstore_mailbox_patch *p, struct core_error *err);
+/*
+ * Delete a mailbox with no children (CORE_ECONFLICT: RFC 8621 mailboxHasChild). A mailbox
+ * holding emails needs remove_emails (CORE_ECONFLICT otherwise: mailboxHasEmail); then its
+ * emails leave it, and those in no other mailbox are destroyed.
+ */
+int mailstore_mailbox_destroy(struct mailstore *ms, uint64_t account, uint64_t id,
+			      bool remove_emails, struct core_error *err);
+
+/* One message of a mailbox in UID order. */
+typedef int (*mailstore_uid_fn)(void *arg, uint32_t uid, uint64_t email_id, uint64_t modseq);
+/*
+ * Visit messages with UID in [uid_lo, uid_hi] (uid_hi 0: no upper bound) in UID order. The
+ * callback returns 0 to go on, 1 to stop, negative to fail. Returns the number visited.
+ */
+int mailstore_mailbox_uids(struct mailstore *ms, uint64_t account, uint64_t mailbox,
+			   uint32_t uid_lo, uint32_t uid_hi, mailstore_uid_fn fn, void *arg,
+			   struct core_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Emails                                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+/* Keywords are stored lower-case (RFC 8621 §4.1.1: case-insensitive). IMAP system flags
+ * map to $seen, $answered, $flagged, $draft; \Deleted to $deleted. */
+#define MAILSTORE_KW_SEEN "$seen"
+
+struct mailstore_member {
+	uint64_t mailbox;
+	uint32_t uid;
+};
+
+struct mailstore_email {
+	uint64_t id;
+	uint64_t thread_id;
+	struct store_blob_id blob;
+	uint64_t size;       /* RFC822.SIZE, octets */
+	int64_t received_at; /* seconds since the epoch (JMAP receivedAt, IMAP INTERNALDATE) */
+	uint64_t modseq;     /* last change (RFC 7162 MODSEQ) */
+	uint64_t created_modseq;
+	const char **keywords; /* arena-owned, lower-case, sorted */
+	size_t nkeywords;
+	struct mailstore_member *members; /* arena-owned, ordered by mailbox id */
+	size_t nmembers;
+};
+
+/* Address of a parsed header field (RFC 8621 §4.1.2.3 EmailAddress; groups flattened). */
+struct mailstore_addr {
+	const char *name;  /* arena-owned, decoded display name, NULL if none */
+	const char *email; /* arena-owned addr-spec */
+};
+
+/* One MIME part in pre-order (enough for IMAP BODYSTRUCTURE and JMAP bodyStructure). */
+struct mailstore_part {
+	uint32_t nchildren; /* parts that follow in pre-order as its direct children */
+	uint64_t header_off, header_len, body_off, body_len;
+	uint64_t body_lines;
+	const char *type, *subtype;               /* arena-owned, lower-case */
+	const char **param_names, **param_values; /* Content-Type parameters (decoded) */
+	size_t nparams;
+	const char *cte;         /* as declared (lower-case) or NULL */
+	const char *content_id;  /* without angle brackets, or NULL */
+	const char *description; /* decoded, or NULL */
+	const char *disposition; /* lower-case, or NULL */
+	const char **disp_names, **disp_values;
+	size_t ndisp;
+	const char *language; /* Content-Language tags joined by ", ", or NULL */
+	const char *location; /* or NULL */
+	const char *charset;  /* declared charset (lower-case), or NULL */
+};
+
+/* Fields of one message header (the root, or a message/rfc822 part's child). */
+struct mailstore_envelope {
+	/* Raw unfolded values (IMAP ENVELOPE nstrings), NULL if the field is absent. */
+	const char *date_raw, *subject_raw, *message_id_raw, *in_reply_to_raw;
+	const char *from_raw, *sender_raw, *reply_to_raw, *to_raw, *cc_raw, *bcc_raw;
+};
+
+struct mailstore_parsed {
+	unsigned version;    /* record version it was read from */
+	const char *subject; /* RFC 8621 Text form, or NULL */
+	int64_t sent_at;     /* Date: seconds, 0 if absent or invalid */
+	int sent_offset;     /* Date: zone, minutes east of UTC */
+	bool has_sent_at;
+	const char **message_ids, **in_reply_to, **references; /* without brackets */
+	size_t nmessage_ids, nin_reply_to, nreferences;
+	struct mailstore_addr *from, *sender, *reply_to, *to, *cc, *bcc;
+	size_t nfrom, nsender, nreply_to, nto, ncc, nbcc;
+	const char *preview; /* up to 256 characters of the first text part, or NULL */
+	bool has_attachment;
+	struct mailstore_envelope envelope;
+	struct mailstore_part *parts; /* pre-order; parts[0] is the root */
+	size_t nparts;
+	/* Envelope of each message/rfc822 part's encapsulated message, by part index (NULL
+	 * for other parts), for IMAP BODYSTRUCTURE. */
+	struct mailstore_envelope **part_envelopes;
+};
+
+/* Where one delivery goes: an account, mailboxes in it, initial keywords. */
+struct mailstore_target {
+	uint64_t account;
+	const uint64_t *mailboxes; /* 1..MAILSTORE_MAILBOXES_MAX */
+	size_t nmailboxes;
+	const char *const *keywords;
+	size_t nkeywords;
+};
+
+struct mailstore_delivered {
+	uint64_t email_id;
+	uint64_t thread_id;
+	uint64_t modseq;
+	uint32_t uids[MAILSTORE_MAILBOXES_MAX]; /* UID in target mailboxes[i] */
+	struct store_blob_id blob;
+};
+
+/*
+ * Deliver one message to several accounts and mailboxes at once (SMTP/LMTP delivery, IMAP
+ * APPEND, JMAP Email/import): the bytes are stored once as a blob, parsed once, and every
+ * target gets its own Email in one transaction: all targets or none. received_at 0 means
+ * now. A quota overrun in any target fails the whole delivery with CORE_ELIMIT (RFC 9208
+ * §5.1 OVERQUOTA). out (ntargets entries) receives the new ids and UIDs.
+ */
+int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
+		      const struct mailstore_target *targets, size_t ntargets, int64_t received_at,
+		      struct mailstore_delivered *out, struct core_error *err);
+/* One target: mailstore_deliver() with a single account. */
+int mailstore_email_append(struct mailstore *ms, uint64_t account, const void *data, size_t len,
+			   const uint64_t *mailboxes, size_t nmailboxes,
+			   const char *const *keywords, size_t nkeywords, int64_t received_at,
+			   struct mailstore_delivered *out, struct core_error *err);
+
+int mailstore_email_get(struct mailstore *ms, uint64_t account, uint64_t id, struct core_arena *a,
+			struct mailstore_email *out, struct core_error *err);
+/* The fields parsed at delivery (never re-parses the blob). */
+int mailstore_email_parsed(struct mailstore *ms, uint64_t account, uint64_t id,
+			   struct core_arena *a, struct mailstore_parsed *out,
+			   struct core_error *err);
+/* Stream the message bytes (from the blob store; offset/len as store_blob_read). */
+int mailstore_email_read(struct mailstore *ms, uint64_t account, uint64_t id, uint64_t offset,
+			 uint64_t len, store_blob_read_fn fn, void *arg, struct core_error *err);
+
+/*
+ * IMAP COPY (RFC 9051 §6.4.7): a new Email in mailbox `to`, with its own id and the source's
+ * keywords, sharing the blob and the thread. Returns 0 with *id_out and *uid_out.
+ */
+int mailstore_email_copy(struct mailstore *ms, uint64_t account, uint64_t id, uint64_t to,
+			 uint64_t *id_out, uint32_t *uid_out, struct core_error *err);
+/*
+ * IMAP MOVE (RFC 6851): the same Email leaves `from` (its UID is expunged there) and enters
+ * `to` with a new UID. CORE_ENOTFOUND if it is not in `from`.
+ */
+int mailstore_email_move(struct mailstore *ms, uint64_t account, uint64_t id, uint64_t from,
+			 uint64_t to, uint32_t *uid_out, struct core_error *err);
+/*
+ * Set the mailboxes of an email (JMAP mailboxIds): new ones get a UID, left ones an expunge
+ * tombstone; at least one mailbox (CORE_ESYNTAX otherwise).
+ */
+int mailstore_email_set_mailboxes(struct mailstore *ms, uint64_t account, uint64_t id,
+				  const uint64_t *mailboxes, size_t n, struct core_error *err);
+
+enum mailstore_kw_op {
+	MAILSTORE_KW_ADD = 0,     /* IMAP +FLAGS, JMAP keywords/x: true */
+	MAILSTORE_KW_REMOVE = 1,  /* IMAP -FLAGS, JMAP keywords/x: null */
+	MAILSTORE_KW_REPLACE = 2, /* IMAP FLAGS, JMAP keywords */
+};
+/*
+ * Change keywords. unchanged_since != 0 is RFC 7162 §3.2 UNCHANGEDSINCE: CORE_ECONFLICT when
+ * the email's modseq is above it. A change that changes nothing advances no modseq. Returns
+ * 0 with the email's modseq in *modseq_out (may be NULL).
+ */
+int mailstore_email_keywords(struct mailstore *ms, uint64_t account, uint64_t id,
+			     enum mailstore_kw_op op, const char *const *kw, size_t n,
+			     uint64_t unchanged_since, uint64_t *modseq_out,
+			     struct core_error *err);
+/*
+ * IMAP EXPUNGE / UID EXPUNGE: remove the given UIDs from a mailbox (missing UIDs are
+ * skipped); an email left in no mailbox is destroyed. Returns the number removed.
+ */
+int mailstore_mailbox_expunge(struct mailstore *ms, uint64_t account, uint64_t mailbox,
+			      const uint32_t *uids, size_t n, struct core_error *err);
+/* JMAP Email/set destroy: remove the email from every mailbox and drop its blob link. */
+int mailstore_email_destroy(struct mailstore *ms, uint64_t account, uint64_t id,
+			    struct core_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Threads                                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+/* Email ids of a thread, in order of arrival (RFC 8621 §3: Thread/get emailIds). */
+int mailstore_thread_get(struct mailstore *ms, uint64_t account, uint64_t thread_id,
+			 struct core_arena *a, uint64_t **ids_out, size_t *n_out,
+			 struct core_error *err);
+/*
+ * The base subject used to join threads (RFC 8621 §3 suggestion, RFC 5256 §2.1 rules):
+ * leading "Re:", "Fwd:", "Fw:" and "[tag]" prefixes and trailing "(fwd)" removed, white
+ * space collapsed, case folded. Appended to out.
+ */
+void mailstore_subject_base(const char *subject, size_t len, struct core_buf *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Changes and tombstones                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+enum mailstore_type {
+	MAILSTORE_T_MAILBOX = 1,
+	MAILSTORE_T_EMAIL = 2,
+	MAILSTORE_T_THREAD = 4,
+};
+
+/* RFC 8620 §5.2 /changes result; arrays arena-owned and ascending. */
+struct mailstore_changes {
+	uint64_t old_state, new_state;
+	bool has_more;
+	uint64_t *created, *updated, *destroyed;
+	size_t ncreated, nupdated, ndestroyed;
+};
+
+/*
+ * Changes of one type after state `since` (a modseq). max_changes 0: no limit; otherwise
+ * the answer stops at a modseq boundary once it holds max_changes ids and sets has_more.
+ * An id created and destroyed within the window is left out. CORE_ELIMIT
+ * (cannotCalculateChanges) when since is below the account's changes floor or above its
+ * modseq.
+ */
+int mailstore_changes_get(struct mailstore *ms, uint64_t account, enum mailstore_type type,
+			  uint64_t since, size_t max_changes, struct core_arena *a,
+			  struct mailstore_changes *out, struct core_error *err);
+
+/* One expunged UID (RFC 7162 §3.2.10 VANISHED). */
+typedef int (*mailstore_vanished_fn)(void *arg, uint32_t uid, uint64_t modseq);
+/*
+ * UIDs expunged from a mailbox after modseq since, in modseq order. CORE_ELIMIT when since
+ * is below the changes floor (the caller falls back to VANISHED (EARLIER) of every UID it
+ * cannot see). Returns the number visited.
+ */
+int mailstore_mailbox_vanished(struct mailstore *ms, uint64_t account, uint64_t mailbox,
+			       uint64_t since, mailstore_vanished_fn fn, void *arg,
+			       struct core_error *err);
+/*
+ * Purge tombstones and change-log entries older than the configured period (measured with
+ * store_now_ms()); raises the account's changes floor. Returns the number of entries removed.
+ */
+int mailstore_tombstones_purge(struct mailstore *ms, uint64_t account, struct core_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Change bus (ARCHITECTURE.md §3): "account X changed at modseq N"                     */
+/* ------------------------------------------------------------------------------------ */
+
+/* A notification: types is a mask of enum mailstore_type that changed. */
+typedef void (*mailstore_bus_fn)(void *arg, uint64_t account, unsigned types, uint64_t modseq);
+
+/*
+ * A transport carrying notifications to other nodes (a cluster implements it over the lookup
+ * store or a message bus); publish is called after each commit on this node, and the
+ * transport calls mailstore_bus_deliver() for notifications from other nodes.
+ */
+struct mailstore_bus_transport {
+	void (*publish)(void *arg, uint64_t account, unsigned types, uint64_t modseq);
+	void *arg;
+};
+
+/* An in-process bus; thread-safe. Caller frees with mailstore_bus_free(). */
+struct mailstore_bus *mailstore_bus_new(void);
+void mailstore_bus_free(struct mailstore_bus **bus);
+/* Set (or clear with NULL) the transport; t is copied. */
+void mailstore_bus_set_transport(struct mailstore_bus *bus,
+				 const struct mailstore_bus_transport *t);
+/*
+ * Subscribe to one account (account 0: every account). fn runs on the committing thread,
+ * after the commit, and must not block nor call back into the bus. Returns a handle > 0.
+ */
+int mailstore_bus_subscribe(struct mailstore_bus *bus, uint64_t account, mailstore_bus_fn fn,
+			    void *arg);
+/* Remove a subscription; after it returns, fn is not running and never runs again. */
+void mailstore_bus_unsubscribe(struct mailstore_bus *bus, int handle);
+/* Deliver a notification to the local subscribers (also used by a transport). */
+void mailstore_bus_deliver(struct mailstore_bus *bus, uint64_t account, unsigned types,
+			   uint64_t modseq);
+
+#endif

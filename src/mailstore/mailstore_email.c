@@ -1,0 +1,858 @@
+/*
+ * mailstore_email.c: emails (RFC 8621 §4) and their IMAP view: delivery and APPEND
+ * (RFC 9051 §6.3.12), COPY (§6.4.7) as a new Email sharing the blob, MOVE (RFC 6851) as the
+ * same Email with a new UID, keywords and flags (RFC 8621 §4.1.1, RFC 9051 §2.3.2),
+ * UNCHANGEDSINCE (RFC 7162 §3.2), EXPUNGE with tombstones (RFC 7162 §3.2.10), destroy, and
+ * quotas checked inside the inserting transaction (RFC 9208 §5.1).
+ *
+ * Every membership is a (mailbox, UID) pair kept twice: in the email record and as a
+ * per-mailbox UID index entry; both change in the same transaction, together with the
+ * mailbox's UIDNEXT, counts and HIGHESTMODSEQ.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailstore/mailstore_int.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Keywords                                                                           */
+/* ---------------------------------------------------------------------------------- */
+
+static int ms_str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int ms_keywords_norm(struct core_arena *a, const char *const *kw, size_t n, const char ***out,
+		     size_t *n_out, struct core_error *err)
+{
+	if (n > MAILSTORE_KEYWORDS_MAX)
+		return core_error_set(err, CORE_ELIMIT, NULL, "too many keywords");
+	const char **v = core_arena_zalloc(a, (n + 1) * sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		const char *k = kw[i];
+		size_t len = k != NULL ? strlen(k) : 0;
+		if (len == 0 || len > MAILSTORE_KEYWORD_MAX)
+			return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.1",
+					      "keyword must be 1-%u bytes", MAILSTORE_KEYWORD_MAX);
+		char *l = core_arena_alloc(a, len + 1);
+		for (size_t j = 0; j < len; j++) {
+			unsigned char c = (unsigned char)k[j];
+			/* RFC 8621 §4.1.1: keywords use IMAP atom characters (RFC 9051 §9
+			 * flag-keyword); '\' only as the system-flag prefix is mapped by
+			 * callers, so it is refused here. */
+			if (c < 0x21 || c > 0x7e || strchr("(){]%*\"\\", c) != NULL)
+				return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.1",
+						      "keyword holds a forbidden character");
+			l[j] = core_ascii_lower((char)c);
+		}
+		l[len] = '\0';
+		v[i] = l;
+	}
+	qsort(v, n, sizeof(*v), ms_str_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || strcmp(v[m - 1], v[i]) != 0)
+			v[m++] = v[i];
+	*out = v;
+	*n_out = m;
+	return 0;
+}
+
+bool ms_keywords_has(const char *const *kw, size_t n, const char *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kw[i], k) == 0)
+			return true;
+	return false;
+}
+
+static bool ms_unread(const struct mailstore_email *e)
+{
+	return !ms_keywords_has(e->keywords, e->nkeywords, MAILSTORE_KW_SEEN);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Records                                                                            */
+/* ---------------------------------------------------------------------------------- */
+
+int ms_email_load(struct ms_tx *tx, uint64_t account, uint64_t id, struct mailstore_email *out,
+		  struct core_buf *scratch)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, account, MS_F_EMAIL, id);
+	int rc = ms_get(tx, k, kl, scratch);
+	if (rc == CORE_ENOTFOUND)
+		return ms_tx_fail(tx, CORE_ENOTFOUND, NULL, "no such email");
+	if (rc < 0)
+		return rc;
+	out->id = id;
+	if (ms_email_decode(scratch->p, scratch->len, tx->a, out) < 0)
+		return core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt email record");
+	return 0;
+}
+
+int ms_email_store(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, account, MS_F_EMAIL, e->id);
+	struct core_buf v = CORE_BUF_INIT;
+	ms_email_encode(e, &v);
+	int rc = ms_put(tx, k, kl, v.p, v.len);
+	core_buf_fini(&v);
+	return rc;
+}
+
+static size_t ms_uid_key(uint8_t *k, uint64_t account, uint64_t mailbox, uint32_t uid)
+{
+	size_t kl = ms_key_id(k, account, MS_F_UID, mailbox);
+	ms_be32(k + kl, uid);
+	return kl + 4;
+}
+
+static int ms_uid_put(struct ms_tx *tx, uint64_t account, uint64_t mailbox, uint32_t uid,
+		      uint64_t email, uint64_t modseq)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_uid_key(k, account, mailbox, uid);
+	struct core_buf v = CORE_BUF_INIT;
+	ms_put_u64(&v, email);
+	ms_put_u64(&v, modseq);
+	int rc = ms_put(tx, k, kl, v.p, v.len);
+	core_buf_fini(&v);
+	return rc;
+}
+
+/* The email changed: new modseq on it and on every UID entry, HIGHESTMODSEQ of every
+ * mailbox holding it raised (ARCHITECTURE.md §4), and logged once. */
+static int ms_email_changed(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
+			    bool counts, bool log)
+{
+	e->modseq = ac->modseq;
+	for (size_t i = 0; i < e->nmembers; i++) {
+		struct ms_tx_mbox *mb;
+		int rc = ms_tx_mbox(tx, ac->account, e->members[i].mailbox, &mb);
+		if (rc < 0)
+			return rc;
+		ms_tx_mbox_touch(tx, mb, counts);
+		rc = ms_uid_put(tx, ac->account, e->members[i].mailbox, e->members[i].uid, e->id,
+				e->modseq);
+		if (rc < 0)
+			return rc;
+	}
+	if (log)
+		ms_tx_log(tx, ac, MAILSTORE_T_EMAIL, MS_OP_UPDATED, e->id);
+	return ms_email_store(tx, ac->account, e);
+}
+
+static struct mailstore_member *ms_member_find(struct mailstore_email *e, uint64_t mailbox)
+{
+	for (size_t i = 0; i < e->nmembers; i++)
+		if (e->members[i].mailbox == mailbox)
+			return &e->members[i];
+	return NULL;
+}
+
+/*
+ * Put e into a mailbox with the mailbox's next UID (RFC 9051 §2.3.1.1: strictly ascending,
+ * never reused). Counts and HIGHESTMODSEQ follow. The caller stores e afterwards. The
+ * members array has room for one more (decoders and creators allocate it so).
+ */
+static int ms_email_join(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
+			 uint64_t mailbox, uint32_t *uid_out)
+{
+	struct mailstore_member *have = ms_member_find(e, mailbox);
+	if (have != NULL) {
+		if (uid_out != NULL)
+			*uid_out = have->uid;
+		return 0;
+	}
+	if (e->nmembers >= MAILSTORE_MAILBOXES_MAX)
+		return ms_tx_fail(tx, CORE_ELIMIT, NULL, "email is in too many mailboxes");
+	struct ms_tx_mbox *mb;
+	int rc = ms_tx_mbox(tx, ac->account, mailbox, &mb);
+	if (rc == CORE_ENOTFOUND)
+		return ms_tx_fail(tx, CORE_ENOTFOUND, "RFC 8621 §4.6", "no such mailbox");
+	if (rc < 0)
+		return rc;
+	if (mb->m.uidnext == 0 || mb->m.uidnext == UINT32_MAX)
+		return ms_tx_fail(tx, CORE_ELIMIT, "RFC 9051 §2.3.1.1", "mailbox UIDs exhausted");
+	uint32_t uid = mb->m.uidnext++;
+	mb->m.total++;
+	if (ms_unread(e))
+		mb->m.unread++;
+	mb->m.size += e->size;
+	ms_tx_mbox_touch(tx, mb, true);
+	/* Keep members ordered by mailbox id. */
+	size_t pos = e->nmembers;
+	while (pos > 0 && e->members[pos - 1].mailbox > mailbox) {
+		e->members[pos] = e->members[pos - 1];
+		pos--;
+	}
+	e->members[pos] = (struct mailstore_member){mailbox, uid};
+	e->nmembers++;
+	e->modseq = ac->modseq;
+	if (uid_out != NULL)
+		*uid_out = uid;
+	return ms_uid_put(tx, ac->account, mailbox, uid, e->id, ac->modseq);
+}
+
+static int ms_email_destroy_in(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, ac->account, MS_F_EMAIL, e->id);
+	int rc = ms_del(tx, k, kl);
+	if (rc < 0)
+		return rc;
+	kl = ms_key_id(k, ac->account, MS_F_PARSED, e->id);
+	if ((rc = ms_del(tx, k, kl)) < 0)
+		return rc;
+	if ((rc = ms_thread_remove(tx, ac, e->thread_id, e->id)) < 0)
+		return rc;
+	ac->rec.used_bytes = ac->rec.used_bytes > e->size ? ac->rec.used_bytes - e->size : 0;
+	ac->rec.used_messages = ac->rec.used_messages > 0 ? ac->rec.used_messages - 1 : 0;
+	ms_tx_log(tx, ac, MAILSTORE_T_EMAIL, MS_OP_DESTROYED, e->id);
+	ms_tx_unlink(tx, ac->account, e->id, &e->blob);
+	return 0;
+}
+
+int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
+		   uint64_t mailbox, bool *destroyed_out)
+{
+	struct mailstore_member *m = ms_member_find(e, mailbox);
+	if (destroyed_out != NULL)
+		*destroyed_out = false;
+	if (m == NULL)
+		return ms_tx_fail(tx, CORE_ENOTFOUND, NULL, "email is not in this mailbox");
+	uint32_t uid = m->uid;
+	struct ms_tx_mbox *mb;
+	int rc = ms_tx_mbox(tx, ac->account, mailbox, &mb);
+	if (rc < 0)
+		return rc;
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_uid_key(k, ac->account, mailbox, uid);
+	if ((rc = ms_del(tx, k, kl)) < 0)
+		return rc;
+	/* RFC 7162 §3.2.10 / ARCHITECTURE.md §4: the tombstone of an expunge keeps mailbox,
+	 * modseq and UID so QRESYNC can report VANISHED. */
+	kl = ms_key_id(k, ac->account, MS_F_EXPUNGE, mailbox);
+	ms_be64(k + kl, ac->modseq);
+	ms_be32(k + kl + 8, uid);
+	if ((rc = ms_put(tx, k, kl + 12, "", 0)) < 0)
+		return rc;
+	mb->m.total--;
+	if (ms_unread(e))
+		mb->m.unread--;
+	mb->m.size -= e->size;
+	ms_tx_mbox_touch(tx, mb, true);
+	size_t i = (size_t)(m - e->members);
+	memmove(&e->members[i], &e->members[i + 1], (e->nmembers - i - 1) * sizeof(*m));
+	e->nmembers--;
+	if (e->nmembers == 0) {
+		if (destroyed_out != NULL)
+			*destroyed_out = true;
+		return ms_email_destroy_in(tx, ac, e);
+	}
+	return ms_email_changed(tx, ac, e, false, true);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Delivery                                                                           */
+/* ---------------------------------------------------------------------------------- */
+
+struct ms_deliver_ctx {
+	const struct mailstore_target *targets;
+	size_t n;
+	const char ***kw; /* normalised keywords per target */
+	size_t *nkw;
+	uint64_t *ids;
+	struct store_blob_id blob;
+	uint64_t size;
+	int64_t received_at;
+	const struct mailstore_parsed *parsed;
+	const struct core_buf *parsed_enc;
+	struct mailstore_delivered *out;
+};
+
+/* Quota (RFC 9208 §5.1): checked against the usage read in this transaction. */
+static int ms_quota_check(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t size)
+{
+	if (ac->rec.quota_bytes != 0 && ac->rec.used_bytes + size > ac->rec.quota_bytes)
+		return ms_tx_fail(tx, CORE_ELIMIT, "RFC 9208 §5.1",
+				  "OVERQUOTA: storage quota exceeded");
+	if (ac->rec.quota_messages != 0 && ac->rec.used_messages + 1 > ac->rec.quota_messages)
+		return ms_tx_fail(tx, CORE_ELIMIT, "RFC 9208 §5.1",
+				  "OVERQUOTA: message quota exceeded");
+	return 0;
+}
+
+/* A new email record in the transaction: keywords copied, members room allocated. */
+static int ms_email_insert(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
+			   const uint64_t *mailboxes, size_t nmb, uint32_t *uids_out)
+{
+	int rc = ms_quota_check(tx, ac, e->size);
+	if (rc < 0)
+		return rc;
+	e->members = core_arena_zalloc(tx->a, (MAILSTORE_MAILBOXES_MAX + 1) * sizeof(*e->members));
+	e->nmembers = 0;
+	e->modseq = e->created_modseq = ac->modseq;
+	for (size_t i = 0; i < nmb; i++)
+		if ((rc = ms_email_join(tx, ac, e, mailboxes[i], &uids_out[i])) < 0)
+			return rc;
+	ac->rec.used_bytes += e->size;
+	ac->rec.used_messages++;
+	ms_tx_log(tx, ac, MAILSTORE_T_EMAIL, MS_OP_CREATED, e->id);
+	return ms_email_store(tx, ac->account, e);
+}
+
+static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_deliver_ctx *c = ctx;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct mailstore_target *t = &c->targets[i];
+		struct ms_tx_acct *ac = ms_tx_acct(tx, t->account);
+		struct mailstore_email e = {0};
+		e.id = c->ids[i];
+		e.blob = c->blob;
+		e.size = c->size;
+		e.received_at = c->received_at;
+		e.keywords = c->kw[i];
+		e.nkeywords = c->nkw[i];
+		int rc = ms_thread_assign(tx, ac, c->parsed, e.id, &e.thread_id);
+		if (rc < 0)
+			return rc;
+		struct mailstore_delivered *o = &c->out[i];
+		memset(o, 0, sizeof(*o));
+		if ((rc = ms_email_insert(tx, ac, &e, t->mailboxes, t->nmailboxes, o->uids)) < 0)
+			return rc;
+		uint8_t k[STORE_KEY_MAX];
+		size_t kl = ms_key_id(k, t->account, MS_F_PARSED, e.id);
+		if ((rc = ms_put(tx, k, kl, c->parsed_enc->p, c->parsed_enc->len)) < 0)
+			return rc;
+		o->email_id = e.id;
+		o->thread_id = e.thread_id;
+		o->modseq = ac->modseq;
+		o->blob = c->blob;
+	}
+	return 0;
+}
+
+/* Allocate one email id per account entry in a short transaction of its own, so blob
+ * links can name the email before the delivery transaction runs. */
+static int ms_ids_alloc(struct mailstore *ms, const uint64_t *accounts, size_t n, uint64_t *ids,
+			struct core_error *err)
+{
+	int rc = 0;
+	for (unsigned attempt = 0; attempt < ms->o.max_attempts; attempt++) {
+		struct store_txn *t = NULL;
+		rc = store_txn_begin(ms->d, STORE_TXN_WRITE, &t, err);
+		for (size_t i = 0; i < n && rc >= 0; i++)
+			rc = store_txn_id_next(t, accounts[i], MS_COLL_EMAIL, &ids[i], err);
+		if (rc >= 0)
+			rc = store_txn_commit(&t, err);
+		else
+			store_txn_abort(&t);
+		if (rc != CORE_ECONFLICT && rc != CORE_ETEMP)
+			break;
+	}
+	return rc;
+}
+
+static void ms_unlink_all(struct mailstore *ms, const uint64_t *accounts, const uint64_t *ids,
+			  size_t n, const struct store_blob_id *blob)
+{
+	for (size_t i = 0; i < n; i++) {
+		char owner[32];
+		struct core_error e;
+		ms_link_owner(ids[i], owner);
+		(void)store_blob_unlink(ms->b, accounts[i], blob, owner, &e);
+	}
+}
+
+/* Link the blob to each new email (before the transaction: a crash in between leaves a
+ * link without an email, a leak the purge of links reclaims, never a lost message). */
+static int ms_link_all(struct mailstore *ms, const uint64_t *accounts, const uint64_t *ids,
+		       size_t n, uint64_t from, const struct store_blob_id *blob,
+		       struct core_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char owner[32];
+		int rc = 0;
+		if (accounts[i] != from)
+			rc = store_blob_copy(ms->b, from, accounts[i], blob, ms->o.reserve_ms, err);
+		ms_link_owner(ids[i], owner);
+		if (rc >= 0)
+			rc = store_blob_link(ms->b, accounts[i], blob, owner, err);
+		if (rc < 0) {
+			ms_unlink_all(ms, accounts, ids, i, blob);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
+		      const struct mailstore_target *targets, size_t ntargets, int64_t received_at,
+		      struct mailstore_delivered *out, struct core_error *err)
+{
+	core_error_clear(err);
+	if (ntargets == 0 || ntargets > MAILSTORE_TARGETS_MAX)
+		return core_error_set(err, CORE_ELIMIT, NULL, "1-%u delivery targets",
+				      MAILSTORE_TARGETS_MAX);
+	if (data == NULL && len > 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "no message");
+	if (len > MAILSTORE_MESSAGE_MAX)
+		return core_error_set(err, CORE_ELIMIT, NULL, "message too large");
+	struct core_arena *a = core_arena_new(0);
+	struct ms_deliver_ctx c = {.targets = targets, .n = ntargets, .out = out};
+	c.kw = core_arena_zalloc(a, ntargets * sizeof(*c.kw));
+	c.nkw = core_arena_zalloc(a, ntargets * sizeof(*c.nkw));
+	c.ids = core_arena_zalloc(a, ntargets * sizeof(*c.ids));
+	uint64_t *accts = core_arena_zalloc(a, ntargets * sizeof(*accts));
+	int rc = 0;
+	for (size_t i = 0; i < ntargets && rc >= 0; i++) {
+		const struct mailstore_target *t = &targets[i];
+		accts[i] = t->account;
+		if (t->account == 0)
+			rc = core_error_set(err, CORE_ESYNTAX, NULL, "account id 0");
+		else if (t->nmailboxes == 0 || t->mailboxes == NULL)
+			rc = core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.1",
+					    "an email needs at least one mailbox");
+		else if (t->nmailboxes > MAILSTORE_MAILBOXES_MAX)
+			rc = core_error_set(err, CORE_ELIMIT, NULL, "too many mailboxes");
+		else
+			rc = ms_keywords_norm(a, t->keywords, t->keywords ? t->nkeywords : 0,
+					      &c.kw[i], &c.nkw[i], err);
+	}
+	/* Parse once; everything later protocols list is stored with the email. */
+	struct mailstore_parsed parsed;
+	struct core_buf enc = CORE_BUF_INIT;
+	if (rc >= 0)
+		rc = ms_parsed_build(a, data, len, &parsed, err);
+	if (rc >= 0) {
+		ms_parsed_encode(&parsed, &enc);
+		c.parsed = &parsed;
+		c.parsed_enc = &enc;
+		c.size = len;
+		c.received_at = received_at != 0 ? received_at : (int64_t)(store_now_ms() / 1000);
+	}
+	/* One blob for every target (ARCHITECTURE.md §4: content-addressed, stored once). */
+	struct store_blob_writer *w = NULL;
+	if (rc >= 0)
+		rc = store_blob_write_begin(ms->b, &w, err);
+	if (rc >= 0 && len > 0)
+		rc = store_blob_write(w, data, len, err);
+	if (rc >= 0)
+		rc = store_blob_write_finish(&w, accts[0], ms->o.reserve_ms, &c.blob, err);
+	else
+		store_blob_write_abort(&w);
+	if (rc >= 0)
+		rc = ms_ids_alloc(ms, accts, ntargets, c.ids, err);
+	bool linked = false;
+	if (rc >= 0) {
+		rc = ms_link_all(ms, accts, c.ids, ntargets, accts[0], &c.blob, err);
+		linked = rc >= 0;
+	}
+	if (rc >= 0)
+		rc = ms_tx_run(ms, accts, ntargets, ms_deliver_fn, &c, err);
+	if (rc < 0 && linked) {
+		struct core_error keep = *err;
+		ms_unlink_all(ms, accts, c.ids, ntargets, &c.blob);
+		*err = keep;
+	}
+	core_buf_fini(&enc);
+	core_arena_free(&a);
+	return rc;
+}
+
+int mailstore_email_append(struct mailstore *ms, uint64_t account, const void *data, size_t len,
+			   const uint64_t *mailboxes, size_t nmailboxes,
+			   const char *const *keywords, size_t nkeywords, int64_t received_at,
+			   struct mailstore_delivered *out, struct core_error *err)
+{
+	struct mailstore_target t = {account, mailboxes, nmailboxes, keywords, nkeywords};
+	return mailstore_deliver(ms, data, len, &t, 1, received_at, out, err);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Reading                                                                            */
+/* ---------------------------------------------------------------------------------- */
+
+struct ms_email_ctx {
+	uint64_t account, id, from, to;
+	struct core_arena *a;
+	struct mailstore_email *out;
+	struct mailstore_parsed *parsed;
+	uint64_t new_id;
+	uint32_t uid;
+	const uint64_t *mailboxes;
+	size_t n;
+	enum mailstore_kw_op op;
+	const char **kw;
+	size_t nkw;
+	uint64_t unchanged_since, modseq;
+	const uint32_t *uids;
+	struct store_blob_id blob;
+};
+
+static int ms_email_get_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, c->account, MS_F_EMAIL, c->id);
+	struct core_buf v = CORE_BUF_INIT;
+	int rc = ms_get(tx, k, kl, &v);
+	if (rc == CORE_ENOTFOUND)
+		rc = core_error_set(tx->err, rc, NULL, "no such email");
+	if (rc >= 0) {
+		c->out->id = c->id;
+		if (ms_email_decode(v.p, v.len, c->a, c->out) < 0)
+			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt email record");
+	}
+	core_buf_fini(&v);
+	return rc;
+}
+
+int mailstore_email_get(struct mailstore *ms, uint64_t account, uint64_t id, struct core_arena *a,
+			struct mailstore_email *out, struct core_error *err)
+{
+	struct ms_email_ctx c = {.account = account, .id = id, .a = a, .out = out};
+	return ms_tx_read(ms, ms_email_get_fn, &c, err);
+}
+
+static int ms_parsed_get_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, c->account, MS_F_PARSED, c->id);
+	struct core_buf v = CORE_BUF_INIT;
+	int rc = ms_get(tx, k, kl, &v);
+	if (rc == CORE_ENOTFOUND)
+		rc = core_error_set(tx->err, rc, NULL, "no such email");
+	if (rc >= 0 && ms_parsed_decode(v.p, v.len, c->a, c->parsed) < 0)
+		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt parsed record");
+	core_buf_fini(&v);
+	return rc;
+}
+
+int mailstore_email_parsed(struct mailstore *ms, uint64_t account, uint64_t id,
+			   struct core_arena *a, struct mailstore_parsed *out,
+			   struct core_error *err)
+{
+	struct ms_email_ctx c = {.account = account, .id = id, .a = a, .parsed = out};
+	return ms_tx_read(ms, ms_parsed_get_fn, &c, err);
+}
+
+int mailstore_email_read(struct mailstore *ms, uint64_t account, uint64_t id, uint64_t offset,
+			 uint64_t len, store_blob_read_fn fn, void *arg, struct core_error *err)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct mailstore_email e;
+	int rc = mailstore_email_get(ms, account, id, a, &e, err);
+	if (rc >= 0)
+		rc = store_blob_read(ms->b, account, &e.blob, offset, len, fn, arg, err);
+	core_arena_free(&a);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Copy, move, mailboxes                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+static int ms_copy_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct core_buf v = CORE_BUF_INIT;
+	struct mailstore_email src = {0};
+	int rc = ms_email_load(tx, c->account, c->id, &src, &v);
+	if (rc >= 0 && memcmp(src.blob.hash, c->blob.hash, STORE_HASH_LEN) != 0)
+		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "email blob changed");
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, c->account, MS_F_PARSED, c->id);
+	if (rc >= 0)
+		rc = ms_get(tx, k, kl, &v);
+	if (rc == CORE_ENOTFOUND)
+		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "email without parsed record");
+	if (rc >= 0) {
+		/* RFC 9051 §6.4.7: the copy keeps flags and internal date; RFC 8621 §3: it is
+		 * the same message, so it stays in the same thread. */
+		struct mailstore_email e = {0};
+		e.id = c->new_id;
+		e.thread_id = src.thread_id;
+		e.blob = src.blob;
+		e.size = src.size;
+		e.received_at = src.received_at;
+		e.keywords = src.keywords;
+		e.nkeywords = src.nkeywords;
+		kl = ms_key_id(k, c->account, MS_F_PARSED, c->new_id);
+		rc = ms_put(tx, k, kl, v.p, v.len);
+		if (rc >= 0)
+			rc = ms_thread_add(tx, ac, e.thread_id, e.id);
+		if (rc >= 0)
+			rc = ms_email_insert(tx, ac, &e, &c->to, 1, &c->uid);
+	}
+	core_buf_fini(&v);
+	return rc;
+}
+
+int mailstore_email_copy(struct mailstore *ms, uint64_t account, uint64_t id, uint64_t to,
+			 uint64_t *id_out, uint32_t *uid_out, struct core_error *err)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct mailstore_email src;
+	int rc = mailstore_email_get(ms, account, id, a, &src, err);
+	struct ms_email_ctx c = {.account = account, .id = id, .to = to};
+	if (rc >= 0) {
+		c.blob = src.blob;
+		rc = ms_ids_alloc(ms, &account, 1, &c.new_id, err);
+	}
+	bool linked = false;
+	if (rc >= 0) {
+		rc = ms_link_all(ms, &account, &c.new_id, 1, account, &c.blob, err);
+		linked = rc >= 0;
+	}
+	if (rc >= 0)
+		rc = ms_tx_run(ms, &account, 1, ms_copy_fn, &c, err);
+	if (rc < 0 && linked) {
+		struct core_error keep = *err;
+		ms_unlink_all(ms, &account, &c.new_id, 1, &c.blob);
+		*err = keep;
+	}
+	if (rc >= 0) {
+		if (id_out != NULL)
+			*id_out = c.new_id;
+		if (uid_out != NULL)
+			*uid_out = c.uid;
+	}
+	core_arena_free(&a);
+	return rc;
+}
+
+static int ms_move_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct core_buf v = CORE_BUF_INIT;
+	struct mailstore_email e = {0};
+	int rc = ms_email_load(tx, c->account, c->id, &e, &v);
+	core_buf_fini(&v);
+	if (rc < 0)
+		return rc;
+	if (ms_member_find(&e, c->from) == NULL)
+		return ms_tx_fail(tx, CORE_ENOTFOUND, "RFC 6851 §3.3",
+				  "email is not in the source");
+	if (c->from == c->to) {
+		c->uid = ms_member_find(&e, c->from)->uid;
+		return 0;
+	}
+	/* RFC 6851 §3.3 / ARCHITECTURE.md: the same Email, a new UID in the target; join
+	 * first so the email never has zero mailboxes. */
+	bool already = ms_member_find(&e, c->to) != NULL;
+	if ((rc = ms_email_join(tx, ac, &e, c->to, &c->uid)) < 0)
+		return rc;
+	(void)already;
+	return ms_email_leave(tx, ac, &e, c->from, NULL);
+}
+
+int mailstore_email_move(struct mailstore *ms, uint64_t account, uint64_t id, uint64_t from,
+			 uint64_t to, uint32_t *uid_out, struct core_error *err)
+{
+	struct ms_email_ctx c = {.account = account, .id = id, .from = from, .to = to};
+	int rc = ms_tx_run(ms, &account, 1, ms_move_fn, &c, err);
+	if (rc >= 0 && uid_out != NULL)
+		*uid_out = c.uid;
+	return rc;
+}
+
+static int ms_set_mb_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct core_buf v = CORE_BUF_INIT;
+	struct mailstore_email e = {0};
+	int rc = ms_email_load(tx, c->account, c->id, &e, &v);
+	core_buf_fini(&v);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < c->n; i++)
+		if ((rc = ms_email_join(tx, ac, &e, c->mailboxes[i], NULL)) < 0)
+			return rc;
+	/* Leave every mailbox not in the new set (back to front: leave shifts the array). */
+	for (size_t i = e.nmembers; i-- > 0;) {
+		bool keep = false;
+		for (size_t j = 0; j < c->n && !keep; j++)
+			keep = e.members[i].mailbox == c->mailboxes[j];
+		if (!keep && (rc = ms_email_leave(tx, ac, &e, e.members[i].mailbox, NULL)) < 0)
+			return rc;
+	}
+	/* Joins alone were not yet written to the email record. */
+	if (ac->dirty)
+		return ms_email_changed(tx, ac, &e, false, true);
+	return 0;
+}
+
+int mailstore_email_set_mailboxes(struct mailstore *ms, uint64_t account, uint64_t id,
+				  const uint64_t *mailboxes, size_t n, struct core_error *err)
+{
+	if (n == 0 || mailboxes == NULL)
+		return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.1",
+				      "an email needs at least one mailbox");
+	if (n > MAILSTORE_MAILBOXES_MAX)
+		return core_error_set(err, CORE_ELIMIT, NULL, "too many mailboxes");
+	struct ms_email_ctx c = {.account = account, .id = id, .mailboxes = mailboxes, .n = n};
+	return ms_tx_run(ms, &account, 1, ms_set_mb_fn, &c, err);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Keywords, expunge, destroy                                                         */
+/* ---------------------------------------------------------------------------------- */
+
+static int ms_kw_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct core_buf v = CORE_BUF_INIT;
+	struct mailstore_email e = {0};
+	int rc = ms_email_load(tx, c->account, c->id, &e, &v);
+	core_buf_fini(&v);
+	if (rc < 0)
+		return rc;
+	c->modseq = e.modseq;
+	/* RFC 7162 §3.2: UNCHANGEDSINCE fails for a message whose modseq is greater. */
+	if (c->unchanged_since != 0 && e.modseq > c->unchanged_since)
+		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 7162 §3.2",
+				  "MODIFIED: changed since the given modseq");
+	const char **nk = core_arena_zalloc(tx->a, (e.nkeywords + c->nkw + 1) * sizeof(*nk));
+	size_t n = 0;
+	if (c->op == MAILSTORE_KW_REPLACE) {
+		for (size_t i = 0; i < c->nkw; i++)
+			nk[n++] = c->kw[i];
+	} else {
+		for (size_t i = 0; i < e.nkeywords; i++)
+			if (c->op != MAILSTORE_KW_REMOVE ||
+			    !ms_keywords_has(c->kw, c->nkw, e.keywords[i]))
+				nk[n++] = e.keywords[i];
+		if (c->op == MAILSTORE_KW_ADD)
+			for (size_t i = 0; i < c->nkw; i++)
+				if (!ms_keywords_has(e.keywords, e.nkeywords, c->kw[i]))
+					nk[n++] = c->kw[i];
+	}
+	if (n > MAILSTORE_KEYWORDS_MAX)
+		return ms_tx_fail(tx, CORE_ELIMIT, NULL, "too many keywords");
+	qsort(nk, n, sizeof(*nk), ms_str_cmp);
+	bool same = n == e.nkeywords;
+	for (size_t i = 0; same && i < n; i++)
+		same = strcmp(nk[i], e.keywords[i]) == 0;
+	if (same)
+		return 0;
+	bool was_unread = ms_unread(&e);
+	e.keywords = nk;
+	e.nkeywords = n;
+	bool unread = ms_unread(&e);
+	if (was_unread != unread) {
+		/* RFC 8621 §2 unreadEmails stays exact in every mailbox holding it. */
+		for (size_t i = 0; i < e.nmembers; i++) {
+			struct ms_tx_mbox *mb;
+			if ((rc = ms_tx_mbox(tx, c->account, e.members[i].mailbox, &mb)) < 0)
+				return rc;
+			if (unread)
+				mb->m.unread++;
+			else
+				mb->m.unread--;
+		}
+	}
+	rc = ms_email_changed(tx, ac, &e, was_unread != unread, true);
+	c->modseq = e.modseq;
+	return rc;
+}
+
+int mailstore_email_keywords(struct mailstore *ms, uint64_t account, uint64_t id,
+			     enum mailstore_kw_op op, const char *const *kw, size_t n,
+			     uint64_t unchanged_since, uint64_t *modseq_out, struct core_error *err)
+{
+	if ((unsigned)op > MAILSTORE_KW_REPLACE)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "bad keyword operation");
+	struct core_arena *a = core_arena_new(0);
+	struct ms_email_ctx c = {
+		.account = account, .id = id, .op = op, .unchanged_since = unchanged_since};
+	int rc = ms_keywords_norm(a, kw, kw != NULL ? n : 0, &c.kw, &c.nkw, err);
+	if (rc >= 0)
+		rc = ms_tx_run(ms, &account, 1, ms_kw_fn, &c, err);
+	if (rc >= 0 && modseq_out != NULL)
+		*modseq_out = c.modseq;
+	core_arena_free(&a);
+	return rc;
+}
+
+static int ms_expunge_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct ms_tx_mbox *mb;
+	int rc = ms_tx_mbox(tx, c->account, c->to, &mb);
+	if (rc < 0)
+		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+	struct core_buf v = CORE_BUF_INIT;
+	int removed = 0;
+	for (size_t i = 0; i < c->n && rc >= 0; i++) {
+		uint8_t k[STORE_KEY_MAX];
+		size_t kl = ms_uid_key(k, c->account, c->to, c->uids[i]);
+		rc = ms_get(tx, k, kl, &v);
+		if (rc == CORE_ENOTFOUND) {
+			/* RFC 9051 §6.4.9: UIDs that are gone already are ignored. */
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		struct ms_dec d;
+		ms_dec_init(&d, v.p, v.len);
+		uint64_t eid = ms_get_u64(&d);
+		if (d.bad) {
+			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt UID index");
+			break;
+		}
+		struct mailstore_email e = {0};
+		rc = ms_email_load(tx, c->account, eid, &e, &v);
+		if (rc >= 0)
+			rc = ms_email_leave(tx, ac, &e, c->to, NULL);
+		if (rc >= 0)
+			removed++;
+	}
+	core_buf_fini(&v);
+	return rc < 0 ? rc : removed;
+}
+
+int mailstore_mailbox_expunge(struct mailstore *ms, uint64_t account, uint64_t mailbox,
+			      const uint32_t *uids, size_t n, struct core_error *err)
+{
+	if (n == 0)
+		return 0;
+	struct ms_email_ctx c = {.account = account, .to = mailbox, .uids = uids, .n = n};
+	return ms_tx_run(ms, &account, 1, ms_expunge_fn, &c, err);
+}
+
+static int ms_destroy_email_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct core_buf v = CORE_BUF_INIT;
+	struct mailstore_email e = {0};
+	int rc = ms_email_load(tx, c->account, c->id, &e, &v);
+	core_buf_fini(&v);
+	while (rc >= 0 && e.nmembers > 0) {
+		bool gone;
+		rc = ms_email_leave(tx, ac, &e, e.members[e.nmembers - 1].mailbox, &gone);
+		if (gone)
+			break;
+	}
+	return rc;
+}
+
+int mailstore_email_destroy(struct mailstore *ms, uint64_t account, uint64_t id,
+			    struct core_error *err)
+{
+	struct ms_email_ctx c = {.account = account, .id = id};
+	return ms_tx_run(ms, &account, 1, ms_destroy_email_fn, &c, err);
+}

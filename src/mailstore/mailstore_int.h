@@ -1,0 +1,230 @@
+/*
+ * mailstore_int.h: private parts of src/mailstore: key schema, compact binary codec, the
+ * transaction runner that advances the account's change counter by compare-and-set, and the
+ * per-transaction caches. docs/mailstore.md describes every key family and value encoding.
+ *
+ * Ownership: a struct ms_tx lives for one attempt of one operation; everything it decodes is
+ * allocated from its arena (tx->a), which is reset between attempts.
+ */
+#ifndef STAUNCH_MAILSTORE_MAILSTORE_INT_H
+#define STAUNCH_MAILSTORE_MAILSTORE_INT_H
+
+#include "mailstore/mailstore.h"
+
+/* Key families: 'M' + be64 account + family byte + ... (docs/mailstore.md §Keys). */
+#define MS_KEY_PREFIX 'M'
+#define MS_F_ACCOUNT 'A' /* -> account record */
+#define MS_F_MAILBOX 'B' /* be64 mailbox -> mailbox record */
+#define MS_F_NAME 'N'    /* be64 parent, name -> be64 mailbox (uniqueness point key) */
+#define MS_F_ROLE 'R'    /* role byte -> be64 mailbox (one mailbox per role) */
+#define MS_F_EMAIL 'E'   /* be64 email -> email record (mutable part) */
+#define MS_F_PARSED 'P'  /* be64 email -> parsed fields (immutable) */
+#define MS_F_UID 'U'     /* be64 mailbox, be32 uid -> email id, modseq */
+#define MS_F_CHANGE 'C'  /* be64 modseq -> change-log entry */
+#define MS_F_EXPUNGE 'X' /* be64 mailbox, be64 modseq, be32 uid -> tombstone */
+#define MS_F_THREAD 'T'  /* be64 thread -> thread record */
+#define MS_F_MSGID 'I'   /* 16 bytes of SHA-256(message id) -> thread candidates */
+
+/* store_txn_id_next collections (per account, ARCHITECTURE.md §4). */
+#define MS_COLL_MAILBOX 1u
+#define MS_COLL_EMAIL 2u
+#define MS_COLL_THREAD 3u
+
+/* Versions of the stored records (docs/mailstore.md §Values). */
+#define MS_V_ACCOUNT 1u
+#define MS_V_MAILBOX 1u
+#define MS_V_EMAIL 1u
+#define MS_V_PARSED 1u
+#define MS_V_CHANGE 1u
+#define MS_V_THREAD 1u
+#define MS_V_MSGID 1u
+
+/* Change-log operations. */
+#define MS_OP_CREATED 1u
+#define MS_OP_UPDATED 2u
+#define MS_OP_DESTROYED 3u
+
+struct mailstore {
+	struct store_data *d;
+	struct store_blob *b;
+	struct mailstore_options o;
+};
+
+/* ---------------------------------------------------------------------------------- */
+/* Codec: varints (LEB128), zigzag, length-prefixed bytes                             */
+/* ---------------------------------------------------------------------------------- */
+
+void ms_put_u64(struct core_buf *b, uint64_t v);
+void ms_put_i64(struct core_buf *b, int64_t v);
+void ms_put_bytes(struct core_buf *b, const void *p, size_t n);
+void ms_put_str(struct core_buf *b, const char *s); /* NULL stored as absent */
+
+struct ms_dec {
+	const uint8_t *p;
+	size_t len, off;
+	bool bad; /* set on the first read past the end or a malformed varint */
+};
+void ms_dec_init(struct ms_dec *d, const void *p, size_t len);
+uint64_t ms_get_u64(struct ms_dec *d);
+uint32_t ms_get_u32(struct ms_dec *d); /* a varint that must fit 32 bits */
+int64_t ms_get_i64(struct ms_dec *d);
+/* Length-prefixed bytes as a view into the input. */
+const uint8_t *ms_get_bytes(struct ms_dec *d, size_t *n_out);
+/* As ms_get_bytes, copied into the arena NUL-terminated (NULL for an absent string). */
+const char *ms_get_str(struct ms_dec *d, struct core_arena *a);
+bool ms_get_raw(struct ms_dec *d, void *out, size_t n);
+
+/* Big-endian fixed-width (keys). */
+void ms_be64(uint8_t *p, uint64_t v);
+void ms_be32(uint8_t *p, uint32_t v);
+uint64_t ms_rd_be64(const uint8_t *p);
+uint32_t ms_rd_be32(const uint8_t *p);
+
+/* Key builders: return the key length; k has STORE_KEY_MAX bytes. */
+size_t ms_key(uint8_t *k, uint64_t account, char family);
+size_t ms_key_id(uint8_t *k, uint64_t account, char family, uint64_t id);
+
+/* ---------------------------------------------------------------------------------- */
+/* Records                                                                            */
+/* ---------------------------------------------------------------------------------- */
+
+struct ms_account_rec {
+	uint64_t modseq, floor, used_bytes, used_messages, quota_bytes, quota_messages;
+	uint32_t last_uidvalidity;
+};
+void ms_account_encode(const struct ms_account_rec *r, struct core_buf *out);
+int ms_account_decode(const void *p, size_t n, struct ms_account_rec *out);
+
+void ms_mailbox_encode(const struct mailstore_mailbox *m, struct core_buf *out);
+int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mailstore_mailbox *out);
+
+void ms_email_encode(const struct mailstore_email *e, struct core_buf *out);
+int ms_email_decode(const void *p, size_t n, struct core_arena *a, struct mailstore_email *out);
+
+/* Parsed fields (mailstore_parse.c). */
+int ms_parsed_build(struct core_arena *a, const void *data, size_t len,
+		    struct mailstore_parsed *out, struct core_error *err);
+void ms_parsed_encode(const struct mailstore_parsed *p, struct core_buf *out);
+int ms_parsed_decode(const void *p, size_t n, struct core_arena *a, struct mailstore_parsed *out);
+
+/* ---------------------------------------------------------------------------------- */
+/* Transactions                                                                       */
+/* ---------------------------------------------------------------------------------- */
+
+/* An account touched by a transaction. */
+struct ms_tx_acct {
+	uint64_t account;
+	struct ms_account_rec rec; /* as read (asserted) and then as changed */
+	uint64_t modseq;           /* the modseq this transaction writes (rec.modseq + 1) */
+	bool dirty;                /* something changed: write the record and the log */
+	bool rec_dirty;            /* the record changed without a logged change */
+	unsigned types;            /* enum mailstore_type mask of logged changes */
+	struct core_buf log;       /* encoded (type, op, id) entries */
+	uint32_t nlog;
+};
+
+/* A mailbox read by the transaction, written back at the end when dirty. */
+struct ms_tx_mbox {
+	uint64_t account;
+	struct mailstore_mailbox m;
+	bool dirty, logged, destroyed;
+};
+
+#define MS_TX_ACCTS MAILSTORE_TARGETS_MAX
+#define MS_TX_MBOXES 64u
+
+struct ms_tx {
+	struct mailstore *ms;
+	struct store_txn *t;
+	struct core_arena *a;
+	struct core_error *err;
+	struct ms_tx_acct acct[MS_TX_ACCTS];
+	size_t nacct;
+	struct ms_tx_mbox mbox[MS_TX_MBOXES];
+	size_t nmbox;
+	/* Set with an error that a retry cannot change (a name taken, a failed
+	 * UNCHANGEDSINCE): the runner returns it instead of retrying. */
+	bool final;
+	/* Blob links to drop once the transaction committed (destroyed emails); the blob
+	 * store keeps its own transactions, so this happens after ours. */
+	struct ms_unlink *unlinks; /* arena-owned */
+	size_t nunlinks, capunlinks;
+};
+
+struct ms_unlink {
+	uint64_t account, email;
+	struct store_blob_id blob;
+};
+
+/* Queue the drop of an email's blob link for after the commit. */
+void ms_tx_unlink(struct ms_tx *tx, uint64_t account, uint64_t email,
+		  const struct store_blob_id *blob);
+/* The blob-link owner name of an email ("m/<id>"). */
+void ms_link_owner(uint64_t email, char out[32]);
+
+/* Return a final (not retried) error from an operation. */
+int ms_tx_fail(struct ms_tx *tx, int code, const char *rule, const char *msg);
+
+typedef int (*ms_tx_fn)(struct ms_tx *tx, void *ctx);
+
+/*
+ * Run fn in a write transaction over the given accounts (sorted and de-duplicated here, then
+ * each account record is read, asserted and created when missing, in account order), then
+ * write the dirty mailboxes, account records and change-log entries and commit. Conflicts
+ * retry the whole attempt (fn must only change ctx through fields it resets itself).
+ * Notifies the bus after the commit.
+ */
+int ms_tx_run(struct mailstore *ms, const uint64_t *accounts, size_t n, ms_tx_fn fn, void *ctx,
+	      struct core_error *err);
+/* Run fn in a read transaction (one account record need not exist). */
+int ms_tx_read(struct mailstore *ms, ms_tx_fn fn, void *ctx, struct core_error *err);
+
+struct ms_tx_acct *ms_tx_acct(struct ms_tx *tx, uint64_t account);
+/* Record a change of an object (mailbox, email, thread) at this transaction's modseq. */
+void ms_tx_log(struct ms_tx *tx, struct ms_tx_acct *ac, enum mailstore_type type, unsigned op,
+	       uint64_t id);
+
+/* Mailbox cache: load (CORE_ENOTFOUND if absent), mark dirty after changing. */
+int ms_tx_mbox(struct ms_tx *tx, uint64_t account, uint64_t id, struct ms_tx_mbox **out);
+/* Add a new mailbox to the cache (written at commit). */
+struct ms_tx_mbox *ms_tx_mbox_add(struct ms_tx *tx, uint64_t account,
+				  const struct mailstore_mailbox *m);
+/* A change inside a mailbox (email added, removed, changed): raises HIGHESTMODSEQ; counts
+ * changed means the Mailbox object itself changed (logged once). */
+void ms_tx_mbox_touch(struct ms_tx *tx, struct ms_tx_mbox *mb, bool counts);
+
+/* Helpers over the store. */
+int ms_get(struct ms_tx *tx, const uint8_t *k, size_t kl, struct core_buf *v);
+int ms_put(struct ms_tx *tx, const uint8_t *k, size_t kl, const void *v, size_t vl);
+int ms_del(struct ms_tx *tx, const uint8_t *k, size_t kl);
+/* Delete every key of a range; returns the number deleted. */
+int ms_del_range(struct ms_tx *tx, const struct store_range *r);
+
+/* Mailbox internals shared with email code (mailstore_mailbox.c). */
+int ms_mailbox_create_in(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t parent, const char *name,
+			 enum mailstore_role role, uint64_t *id_out);
+int ms_account_init(struct ms_tx *tx, struct ms_tx_acct *ac);
+
+/* Email internals (mailstore_email.c). */
+int ms_email_load(struct ms_tx *tx, uint64_t account, uint64_t id, struct mailstore_email *out,
+		  struct core_buf *scratch);
+int ms_email_store(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e);
+/* Remove the membership in mailbox (tombstone), destroying the email when none is left. */
+int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
+		   uint64_t mailbox, bool *destroyed_out);
+
+/* Threads (mailstore_thread.c). */
+int ms_thread_assign(struct ms_tx *tx, struct ms_tx_acct *ac, const struct mailstore_parsed *p,
+		     uint64_t email_id, uint64_t *thread_out);
+int ms_thread_add(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t thread, uint64_t email_id);
+int ms_thread_remove(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t thread, uint64_t email_id);
+
+/* Keywords: normalise (lower-case, validate, sort, de-duplicate) into an arena array. */
+int ms_keywords_norm(struct core_arena *a, const char *const *kw, size_t n, const char ***out,
+		     size_t *n_out, struct core_error *err);
+bool ms_keywords_has(const char *const *kw, size_t n, const char *k);
+
+/* Notify the bus (mailstore.c). */
+void ms_bus_publish(struct mailstore *ms, uint64_t account, unsigned types, uint64_t modseq);
+
+#endif

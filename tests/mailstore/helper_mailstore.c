@@ -1,0 +1,984 @@
+/*
+ * helper_mailstore.c: mail-store cases run on every data backend: accounts and special-use
+ * mailboxes, mailbox names (NFC, hierarchy, INBOX), rename with children, delete, UIDs,
+ * counts, HIGHESTMODSEQ, delivery with parsed fields, keywords with UNCHANGEDSINCE, copy,
+ * move, expunge with VANISHED, destroy, /changes with tombstones and their expiry, quotas,
+ * threads, multi-account delivery, the change bus, and concurrent writers.
+ */
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "helper_mailstore.h"
+
+const struct ms_test_env *ms_test_env;
+
+static char dir[256];
+static struct store_params params;
+static struct store_data *data;
+static struct store_blob *blob;
+static struct mailstore *ms;
+static struct mailstore_bus *bus;
+static struct core_arena *arena;
+static struct core_error err;
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static char blob_path[300];
+
+/* The store clock, moved forward by tests to let reservations expire. */
+static uint64_t clock_skew_ms;
+static uint64_t test_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + clock_skew_ms;
+}
+
+static void setup(void)
+{
+	clock_skew_ms = 0;
+	store_clock_set(test_clock);
+	snprintf(dir, sizeof(dir), "/tmp/staunch-mailstore-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&params, 0, sizeof(params));
+	ck_assert(ms_test_env->params(&params, dir));
+	params.no_sync = true;
+	core_error_clear(&err);
+	int rc = store_data_open(ms_test_env->data_backend, &params, &data, &err);
+	ck_assert_msg(rc == 0, "open: %s", err.msg);
+	struct store_params bp = params;
+	if (strcmp(ms_test_env->blob_backend, "fs") == 0) {
+		snprintf(blob_path, sizeof(blob_path), "%s/blobs", dir);
+		bp.path = blob_path;
+	}
+	rc = store_blob_open(ms_test_env->blob_backend, &bp, data, &blob, &err);
+	ck_assert_msg(rc == 0, "blob open: %s", err.msg);
+	bus = mailstore_bus_new();
+	struct mailstore_options o = {.bus = bus};
+	ck_assert_int_eq(mailstore_open(data, blob, &o, &ms, &err), 0);
+	arena = core_arena_new(0);
+}
+
+static void teardown(void)
+{
+	mailstore_free(&ms);
+	mailstore_bus_free(&bus);
+	store_blob_free(&blob);
+	store_data_free(&data);
+	core_arena_free(&arena);
+	store_clock_set(NULL);
+	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#define OK(expr)                                                           \
+	do {                                                               \
+		int rc_ = (expr);                                          \
+		ck_assert_msg(rc_ >= 0, "%s: %d %s", #expr, rc_, err.msg); \
+	} while (0)
+#define FAILS(code, expr)                                                                   \
+	do {                                                                                \
+		int rc_ = (expr);                                                           \
+		ck_assert_msg(rc_ == (code), "%s: want %d got %d (%s)", #expr, (code), rc_, \
+			      err.msg);                                                     \
+	} while (0)
+
+static const char msg1[] = "From: Alice <alice@example.org>\r\n"
+			   "To: Bob <bob@example.net>, carol@example.net\r\n"
+			   "Subject: Hello there\r\n"
+			   "Date: Tue, 3 Mar 2026 10:00:00 +0100\r\n"
+			   "Message-ID: <one@example.org>\r\n"
+			   "MIME-Version: 1.0\r\n"
+			   "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+			   "\r\n"
+			   "--b1\r\n"
+			   "Content-Type: text/plain; charset=utf-8\r\n"
+			   "\r\n"
+			   "Hi Bob,\r\n  how   are you?\r\n"
+			   "--b1\r\n"
+			   "Content-Type: application/pdf; name=\"a.pdf\"\r\n"
+			   "Content-Disposition: attachment; filename=\"a.pdf\"\r\n"
+			   "Content-Transfer-Encoding: base64\r\n"
+			   "\r\n"
+			   "JVBERi0=\r\n"
+			   "--b1--\r\n";
+
+static char *make_msg(const char *msgid, const char *subject, const char *irt)
+{
+	return core_xasprintf("From: a@example.org\r\nSubject: %s\r\nMessage-ID: <%s>\r\n%s%s%s"
+			      "\r\nbody of %s\r\n",
+			      subject, msgid, irt ? "In-Reply-To: <" : "", irt ? irt : "",
+			      irt ? ">\r\n" : "", msgid);
+}
+
+static uint64_t role_id(uint64_t acct, enum mailstore_role r)
+{
+	uint64_t id = 0;
+	OK(mailstore_mailbox_find_role(ms, acct, r, &id, &err));
+	return id;
+}
+
+static struct mailstore_mailbox mbox(uint64_t acct, uint64_t id)
+{
+	struct mailstore_mailbox m;
+	OK(mailstore_mailbox_get(ms, acct, id, arena, &m, &err));
+	return m;
+}
+
+static uint64_t append(uint64_t acct, uint64_t mb, const char *text, const char *kw,
+		       uint32_t *uid_out)
+{
+	struct mailstore_delivered d;
+	const char *kws[1] = {kw};
+	OK(mailstore_email_append(ms, acct, text, strlen(text), &mb, 1, kws, kw ? 1 : 0, 0, &d,
+				  &err));
+	if (uid_out != NULL)
+		*uid_out = d.uids[0];
+	return d.email_id;
+}
+
+static uint64_t state(uint64_t acct)
+{
+	struct mailstore_account a;
+	OK(mailstore_account_get(ms, acct, &a, &err));
+	return a.modseq;
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+START_TEST(account_roles)
+{
+	FAILS(CORE_ENOTFOUND, mailstore_account_get(ms, 7, &(struct mailstore_account){0}, &err));
+	OK(mailstore_account_ensure(ms, 7, &err));
+	uint64_t s1 = state(7);
+	ck_assert_uint_gt(s1, 0);
+	OK(mailstore_account_ensure(ms, 7, &err));
+	ck_assert_uint_eq(state(7), s1); /* nothing changed: no new state */
+	struct mailstore_mailbox *l;
+	size_t n;
+	OK(mailstore_mailbox_list(ms, 7, arena, &l, &n, &err));
+	ck_assert_uint_eq(n, 6);
+	bool seen[MAILSTORE_ROLE_COUNT] = {0};
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_ne(l[i].role, MAILSTORE_ROLE_NONE);
+		ck_assert(!seen[l[i].role]);
+		seen[l[i].role] = true;
+		ck_assert_uint_eq(l[i].uidnext, 1);
+		ck_assert_uint_gt(l[i].uidvalidity, 0);
+		ck_assert(l[i].subscribed);
+	}
+	uint64_t inbox = role_id(7, MAILSTORE_ROLE_INBOX), id;
+	OK(mailstore_mailbox_find(ms, 7, "iNbOx", &id, &err));
+	ck_assert_uint_eq(id, inbox);
+	struct core_buf p = CORE_BUF_INIT;
+	OK(mailstore_mailbox_path(ms, 7, inbox, &p, &err));
+	ck_assert_str_eq(core_buf_cstr(&p), "INBOX");
+	core_buf_fini(&p);
+	ck_assert_str_eq(mailstore_role_name(MAILSTORE_ROLE_JUNK), "junk");
+	/* Other accounts are separate. */
+	FAILS(CORE_ENOTFOUND,
+	      mailstore_mailbox_get(ms, 8, inbox, arena, &(struct mailstore_mailbox){0}, &err));
+	/* A top-level "INBOX" in another case is the Inbox's name. */
+	FAILS(CORE_ECONFLICT,
+	      mailstore_mailbox_create(ms, 7, 0, "inbox", MAILSTORE_ROLE_NONE, &id, &err));
+	FAILS(CORE_ECONFLICT,
+	      mailstore_mailbox_create(ms, 7, 0, "Stuff", MAILSTORE_ROLE_TRASH, &id, &err));
+}
+END_TEST
+
+START_TEST(mailbox_names_and_hierarchy)
+{
+	uint64_t a, b, c, id;
+	OK(mailstore_mailbox_create_path(ms, 1, "a/b/c", &c, &err));
+	OK(mailstore_mailbox_find(ms, 1, "a", &a, &err));
+	OK(mailstore_mailbox_find(ms, 1, "a/b", &b, &err));
+	ck_assert_uint_eq(mbox(1, c).parent_id, b);
+	ck_assert_uint_eq(mbox(1, b).parent_id, a);
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_create_path(ms, 1, "a/b/c", &id, &err));
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_create_path(ms, 1, "a/b/", &id, &err));
+	/* RFC 9051 §6.3.4: a trailing separator is allowed for a new name. */
+	OK(mailstore_mailbox_create_path(ms, 1, "a/d/", &id, &err));
+	FAILS(CORE_ESYNTAX,
+	      mailstore_mailbox_create(ms, 1, 0, "x/y", MAILSTORE_ROLE_NONE, &id, &err));
+	FAILS(CORE_ESYNTAX, mailstore_mailbox_create(ms, 1, 0, "", MAILSTORE_ROLE_NONE, &id, &err));
+	FAILS(CORE_ESYNTAX,
+	      mailstore_mailbox_create(ms, 1, 0, "bad\x01", MAILSTORE_ROLE_NONE, &id, &err));
+	FAILS(CORE_ESYNTAX,
+	      mailstore_mailbox_create(ms, 1, 0, "bad\xff", MAILSTORE_ROLE_NONE, &id, &err));
+	FAILS(CORE_ENOTFOUND,
+	      mailstore_mailbox_create(ms, 1, 9999, "x", MAILSTORE_ROLE_NONE, &id, &err));
+	char longname[MAILSTORE_NAME_MAX + 2];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	FAILS(CORE_ELIMIT,
+	      mailstore_mailbox_create(ms, 1, 0, longname, MAILSTORE_ROLE_NONE, &id, &err));
+	/* Names are NFC: a decomposed and a precomposed spelling are one name. */
+	uint64_t cafe;
+	OK(mailstore_mailbox_create(ms, 1, 0, "Cafe\xcc\x81", MAILSTORE_ROLE_NONE, &cafe, &err));
+	ck_assert_str_eq(mbox(1, cafe).name, "Caf\xc3\xa9");
+	OK(mailstore_mailbox_find(ms, 1, "Caf\xc3\xa9", &id, &err));
+	ck_assert_uint_eq(id, cafe);
+	FAILS(CORE_ECONFLICT,
+	      mailstore_mailbox_create(ms, 1, 0, "Caf\xc3\xa9", MAILSTORE_ROLE_NONE, &id, &err));
+	/* Too deep. */
+	char deep[4 * (MAILSTORE_DEPTH_MAX + 2)];
+	deep[0] = '\0';
+	for (unsigned i = 0; i < MAILSTORE_DEPTH_MAX + 1; i++)
+		strcat(deep, i ? "/d" : "d");
+	FAILS(CORE_ELIMIT, mailstore_mailbox_create_path(ms, 1, deep, &id, &err));
+	FAILS(CORE_ENOTFOUND, mailstore_mailbox_find(ms, 1, "d", &id, &err));
+}
+END_TEST
+
+START_TEST(mailbox_rename_with_children)
+{
+	uint64_t c, a, id;
+	OK(mailstore_mailbox_create_path(ms, 1, "a/b/c", &c, &err));
+	OK(mailstore_mailbox_find(ms, 1, "a", &a, &err));
+	uint32_t uid;
+	uint64_t e = append(1, c, msg1, NULL, &uid);
+	uint32_t uv = mbox(1, c).uidvalidity;
+	uint64_t s0 = state(1);
+	/* RFC 9051 §6.3.6: superior levels of the new name are created; inferiors follow. */
+	OK(mailstore_mailbox_rename_path(ms, 1, "a", "x/y", &err));
+	FAILS(CORE_ENOTFOUND, mailstore_mailbox_find(ms, 1, "a/b/c", &id, &err));
+	OK(mailstore_mailbox_find(ms, 1, "x/y/b/c", &id, &err));
+	ck_assert_uint_eq(id, c);
+	OK(mailstore_mailbox_find(ms, 1, "x/y", &id, &err));
+	ck_assert_uint_eq(id, a);
+	struct core_buf p = CORE_BUF_INIT;
+	OK(mailstore_mailbox_path(ms, 1, c, &p, &err));
+	ck_assert_str_eq(core_buf_cstr(&p), "x/y/b/c");
+	core_buf_fini(&p);
+	/* Messages and UIDVALIDITY stay with the mailbox. */
+	struct mailstore_mailbox m = mbox(1, c);
+	ck_assert_uint_eq(m.uidvalidity, uv);
+	ck_assert_uint_eq(m.total, 1);
+	struct mailstore_email em;
+	OK(mailstore_email_get(ms, 1, e, arena, &em, &err));
+	ck_assert_uint_eq(em.members[0].uid, uid);
+	/* Mailbox/changes: the renamed one updated, "x" created. */
+	struct mailstore_changes ch;
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_MAILBOX, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.nupdated, 1);
+	ck_assert_uint_eq(ch.updated[0], a);
+	ck_assert_uint_eq(ch.ncreated, 1);
+	/* No moving below itself or its descendants. */
+	uint64_t b;
+	OK(mailstore_mailbox_find(ms, 1, "x/y/b", &b, &err));
+	FAILS(CORE_EPERM, mailstore_mailbox_rename(ms, 1, a, b, "z", &err));
+	FAILS(CORE_EPERM, mailstore_mailbox_rename(ms, 1, a, a, "z", &err));
+	/* Target taken; same name is an IMAP error; JMAP rename to the same is a no-op. */
+	uint64_t other;
+	OK(mailstore_mailbox_create(ms, 1, 0, "other", MAILSTORE_ROLE_NONE, &other, &err));
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_rename_path(ms, 1, "other", "x", &err));
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_rename_path(ms, 1, "other", "other", &err));
+	uint64_t s1 = state(1);
+	OK(mailstore_mailbox_rename(ms, 1, other, 0, "other", &err));
+	ck_assert_uint_eq(state(1), s1);
+	/* The old name is free again. */
+	OK(mailstore_mailbox_create_path(ms, 1, "a", &id, &err));
+	ck_assert_uint_gt(mbox(1, id).uidvalidity, uv);
+}
+END_TEST
+
+START_TEST(mailbox_update_and_destroy)
+{
+	uint64_t f, g, id;
+	OK(mailstore_mailbox_create_path(ms, 1, "f/g", &g, &err));
+	OK(mailstore_mailbox_find(ms, 1, "f", &f, &err));
+	uint32_t so = 5;
+	bool sub = true;
+	enum mailstore_role r = MAILSTORE_ROLE_ARCHIVE;
+	struct mailstore_mailbox_patch p = {.sort_order = &so, .subscribed = &sub};
+	OK(mailstore_mailbox_update(ms, 1, g, &p, &err));
+	ck_assert_uint_eq(mbox(1, g).sort_order, 5);
+	ck_assert(mbox(1, g).subscribed);
+	p = (struct mailstore_mailbox_patch){.role = &r};
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_update(ms, 1, g, &p, &err));
+	uint64_t arch = role_id(1, MAILSTORE_ROLE_ARCHIVE);
+	enum mailstore_role none = MAILSTORE_ROLE_NONE;
+	p.role = &none;
+	OK(mailstore_mailbox_update(ms, 1, arch, &p, &err));
+	p.role = &r;
+	OK(mailstore_mailbox_update(ms, 1, g, &p, &err));
+	ck_assert_uint_eq(role_id(1, MAILSTORE_ROLE_ARCHIVE), g);
+	/* RFC 8621 §2: no destroying a parent, nor a mailbox holding mail without asking. */
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_destroy(ms, 1, f, false, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX);
+	uint64_t only = append(1, g, msg1, NULL, NULL);
+	struct mailstore_delivered d;
+	uint64_t both[2] = {g, inbox};
+	OK(mailstore_email_append(ms, 1, msg1, strlen(msg1), both, 2, NULL, 0, 0, &d, &err));
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_destroy(ms, 1, g, false, &err));
+	uint64_t s0 = state(1);
+	OK(mailstore_mailbox_destroy(ms, 1, g, true, &err));
+	FAILS(CORE_ENOTFOUND, mailstore_mailbox_find(ms, 1, "f/g", &id, &err));
+	FAILS(CORE_ENOTFOUND,
+	      mailstore_mailbox_find_role(ms, 1, MAILSTORE_ROLE_ARCHIVE, &id, &err));
+	struct mailstore_email e;
+	FAILS(CORE_ENOTFOUND, mailstore_email_get(ms, 1, only, arena, &e, &err));
+	OK(mailstore_email_get(ms, 1, d.email_id, arena, &e, &err));
+	ck_assert_uint_eq(e.nmembers, 1);
+	ck_assert_uint_eq(e.members[0].mailbox, inbox);
+	struct mailstore_mailbox in = mbox(1, inbox);
+	ck_assert_uint_eq(in.total, 1);
+	struct mailstore_changes ch;
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ndestroyed, 1);
+	ck_assert_uint_eq(ch.destroyed[0], only);
+	ck_assert_uint_eq(ch.nupdated, 1);
+	ck_assert_uint_eq(ch.updated[0], d.email_id);
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_MAILBOX, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ndestroyed, 1);
+	ck_assert_uint_eq(ch.destroyed[0], g);
+	/* Now the parent has no child. */
+	OK(mailstore_mailbox_destroy(ms, 1, f, false, &err));
+	/* Re-created name: UIDVALIDITY greater, UIDs start over. */
+	OK(mailstore_mailbox_create_path(ms, 1, "f", &id, &err));
+	ck_assert_uint_eq(mbox(1, id).uidnext, 1);
+	FAILS(CORE_ENOTFOUND, mailstore_mailbox_destroy(ms, 1, 424242, true, &err));
+}
+END_TEST
+
+static int collect_bytes(void *arg, const void *p, size_t n)
+{
+	core_buf_append(arg, p, n);
+	return 0;
+}
+
+START_TEST(deliver_parsed_fields)
+{
+	uint64_t inbox;
+	OK(mailstore_account_ensure(ms, 3, &err));
+	inbox = role_id(3, MAILSTORE_ROLE_INBOX);
+	uint64_t s0 = state(3);
+	struct mailstore_delivered d;
+	const char *kw[] = {"$Seen", "Custom", "$seen"};
+	OK(mailstore_email_append(ms, 3, msg1, strlen(msg1), &inbox, 1, kw, 3, 1700000000, &d,
+				  &err));
+	ck_assert_uint_eq(d.uids[0], 1);
+	ck_assert_uint_eq(d.modseq, s0 + 1);
+	ck_assert_uint_eq(state(3), s0 + 1);
+	struct mailstore_email e;
+	OK(mailstore_email_get(ms, 3, d.email_id, arena, &e, &err));
+	ck_assert_uint_eq(e.size, strlen(msg1));
+	ck_assert_int_eq(e.received_at, 1700000000);
+	ck_assert_uint_eq(e.nkeywords, 2);
+	ck_assert_str_eq(e.keywords[0], "$seen");
+	ck_assert_str_eq(e.keywords[1], "custom");
+	ck_assert_uint_eq(e.thread_id, d.thread_id);
+	ck_assert_uint_eq(e.modseq, d.modseq);
+	struct mailstore_mailbox m = mbox(3, inbox);
+	ck_assert_uint_eq(m.total, 1);
+	ck_assert_uint_eq(m.unread, 0);
+	ck_assert_uint_eq(m.uidnext, 2);
+	ck_assert_uint_eq(m.size, strlen(msg1));
+	ck_assert_uint_eq(m.highest_modseq, d.modseq);
+	struct mailstore_parsed p;
+	OK(mailstore_email_parsed(ms, 3, d.email_id, arena, &p, &err));
+	ck_assert_str_eq(p.subject, "Hello there");
+	ck_assert(p.has_sent_at);
+	ck_assert_int_eq(p.sent_offset, 60);
+	ck_assert_int_eq(p.sent_at, 1772528400);
+	ck_assert_uint_eq(p.nmessage_ids, 1);
+	ck_assert_str_eq(p.message_ids[0], "one@example.org");
+	ck_assert_uint_eq(p.nfrom, 1);
+	ck_assert_str_eq(p.from[0].name, "Alice");
+	ck_assert_str_eq(p.from[0].email, "alice@example.org");
+	ck_assert_uint_eq(p.nto, 2);
+	ck_assert_ptr_null(p.to[1].name);
+	ck_assert_str_eq(p.to[1].email, "carol@example.net");
+	ck_assert_str_eq(p.envelope.subject_raw, "Hello there");
+	ck_assert_str_eq(p.envelope.message_id_raw, "<one@example.org>");
+	ck_assert_ptr_null(p.envelope.bcc_raw);
+	ck_assert_str_eq(p.preview, "Hi Bob, how are you?");
+	ck_assert(p.has_attachment);
+	ck_assert_uint_eq(p.nparts, 3);
+	ck_assert_uint_eq(p.parts[0].nchildren, 2);
+	ck_assert_str_eq(p.parts[0].type, "multipart");
+	ck_assert_str_eq(p.parts[2].subtype, "pdf");
+	ck_assert_str_eq(p.parts[2].disposition, "attachment");
+	ck_assert_str_eq(p.parts[2].cte, "base64");
+	ck_assert_str_eq(p.parts[1].charset, "utf-8");
+	ck_assert_uint_eq(p.parts[2].ndisp, 1);
+	ck_assert_str_eq(p.parts[2].disp_values[0], "a.pdf");
+	/* Offsets point into the stored bytes. */
+	ck_assert(memcmp(msg1 + p.parts[2].body_off, "JVBERi0=", 8) == 0);
+	struct core_buf b = CORE_BUF_INIT;
+	OK(mailstore_email_read(ms, 3, d.email_id, 0, UINT64_MAX, collect_bytes, &b, &err));
+	ck_assert_uint_eq(b.len, strlen(msg1));
+	ck_assert(memcmp(b.p, msg1, b.len) == 0);
+	core_buf_fini(&b);
+	/* Bad input is refused with nothing stored. */
+	FAILS(CORE_ESYNTAX,
+	      mailstore_email_append(ms, 3, msg1, 10, &inbox, 0, NULL, 0, 0, &d, &err));
+	const char *bad[] = {"a b"};
+	FAILS(CORE_ESYNTAX,
+	      mailstore_email_append(ms, 3, msg1, 10, &inbox, 1, bad, 1, 0, &d, &err));
+	uint64_t nowhere = 9999;
+	FAILS(CORE_ENOTFOUND,
+	      mailstore_email_append(ms, 3, msg1, 10, &nowhere, 1, NULL, 0, 0, &d, &err));
+	ck_assert_uint_eq(mbox(3, inbox).total, 1);
+	ck_assert_uint_eq(state(3), s0 + 1);
+	/* An empty message is a message. */
+	OK(mailstore_email_append(ms, 3, "", 0, &inbox, 1, NULL, 0, 0, &d, &err));
+	ck_assert_uint_eq(d.uids[0], 2);
+}
+END_TEST
+
+START_TEST(keywords_and_modseq)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX),
+		 arch = role_id(1, MAILSTORE_ROLE_ARCHIVE);
+	struct mailstore_delivered d;
+	uint64_t both[2] = {inbox, arch};
+	OK(mailstore_email_append(ms, 1, msg1, strlen(msg1), both, 2, NULL, 0, 0, &d, &err));
+	ck_assert_uint_eq(mbox(1, inbox).unread, 1);
+	ck_assert_uint_eq(mbox(1, arch).unread, 1);
+	uint64_t s0 = state(1), ms1;
+	const char *seen[] = {"$seen"};
+	OK(mailstore_email_keywords(ms, 1, d.email_id, MAILSTORE_KW_ADD, seen, 1, 0, &ms1, &err));
+	ck_assert_uint_eq(ms1, s0 + 1);
+	/* RFC 7162 §3.1.1: HIGHESTMODSEQ of every mailbox holding it rises. */
+	ck_assert_uint_eq(mbox(1, inbox).highest_modseq, ms1);
+	ck_assert_uint_eq(mbox(1, arch).highest_modseq, ms1);
+	ck_assert_uint_eq(mbox(1, inbox).unread, 0);
+	ck_assert_uint_eq(mbox(1, arch).unread, 0);
+	/* Setting what is there already changes nothing. */
+	uint64_t ms2;
+	OK(mailstore_email_keywords(ms, 1, d.email_id, MAILSTORE_KW_ADD, seen, 1, 0, &ms2, &err));
+	ck_assert_uint_eq(ms2, ms1);
+	ck_assert_uint_eq(state(1), ms1);
+	/* UNCHANGEDSINCE below the email's modseq fails, at or above works. */
+	const char *fl[] = {"$flagged"};
+	FAILS(CORE_ECONFLICT, mailstore_email_keywords(ms, 1, d.email_id, MAILSTORE_KW_ADD, fl, 1,
+						       ms1 - 1, NULL, &err));
+	OK(mailstore_email_keywords(ms, 1, d.email_id, MAILSTORE_KW_ADD, fl, 1, ms1, &ms2, &err));
+	ck_assert_uint_gt(ms2, ms1);
+	struct mailstore_email e;
+	OK(mailstore_email_get(ms, 1, d.email_id, arena, &e, &err));
+	ck_assert_uint_eq(e.nkeywords, 2);
+	ck_assert_uint_eq(e.modseq, ms2);
+	/* The UID index carries the modseq (CONDSTORE FETCH). */
+	const char *rep[] = {"Junk", "$Answered"};
+	OK(mailstore_email_keywords(ms, 1, d.email_id, MAILSTORE_KW_REPLACE, rep, 2, 0, &ms2,
+				    &err));
+	OK(mailstore_email_get(ms, 1, d.email_id, arena, &e, &err));
+	ck_assert_uint_eq(e.nkeywords, 2);
+	ck_assert_str_eq(e.keywords[0], "$answered");
+	ck_assert_str_eq(e.keywords[1], "junk");
+	ck_assert_uint_eq(mbox(1, inbox).unread, 1);
+	const char *rm[] = {"JUNK"};
+	OK(mailstore_email_keywords(ms, 1, d.email_id, MAILSTORE_KW_REMOVE, rm, 1, 0, NULL, &err));
+	OK(mailstore_email_get(ms, 1, d.email_id, arena, &e, &err));
+	ck_assert_uint_eq(e.nkeywords, 1);
+	const char *bad[] = {"with space"};
+	FAILS(CORE_ESYNTAX,
+	      mailstore_email_keywords(ms, 1, d.email_id, MAILSTORE_KW_ADD, bad, 1, 0, NULL, &err));
+	FAILS(CORE_ENOTFOUND,
+	      mailstore_email_keywords(ms, 1, 999, MAILSTORE_KW_ADD, seen, 1, 0, NULL, &err));
+	struct mailstore_changes ch;
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.nupdated, 1);
+	ck_assert_uint_eq(ch.ncreated + ch.ndestroyed, 0);
+}
+END_TEST
+
+struct uid_list {
+	uint32_t uid[256];
+	uint64_t email[256], modseq[256];
+	size_t n;
+};
+
+static int uid_cb(void *arg, uint32_t uid, uint64_t email, uint64_t modseq)
+{
+	struct uid_list *l = arg;
+	if (l->n < 256) {
+		l->uid[l->n] = uid;
+		l->email[l->n] = email;
+		l->modseq[l->n] = modseq;
+		l->n++;
+	}
+	return 0;
+}
+
+static int vanished_cb(void *arg, uint32_t uid, uint64_t modseq)
+{
+	return uid_cb(arg, uid, 0, modseq);
+}
+
+START_TEST(copy_move_expunge)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX), trash = role_id(1, MAILSTORE_ROLE_TRASH);
+	uint32_t u1, u2;
+	uint64_t e1 = append(1, inbox, msg1, "$seen", &u1);
+	uint64_t e2 = append(1, inbox, msg1, NULL, &u2);
+	ck_assert_uint_eq(u2, u1 + 1);
+	/* COPY: a new Email with its own id, same keywords, same blob and thread. */
+	uint64_t c;
+	uint32_t cu;
+	OK(mailstore_email_copy(ms, 1, e1, trash, &c, &cu, &err));
+	ck_assert_uint_ne(c, e1);
+	ck_assert_uint_eq(cu, 1);
+	struct mailstore_email a, b;
+	OK(mailstore_email_get(ms, 1, e1, arena, &a, &err));
+	OK(mailstore_email_get(ms, 1, c, arena, &b, &err));
+	ck_assert(memcmp(a.blob.hash, b.blob.hash, STORE_HASH_LEN) == 0);
+	ck_assert_uint_eq(a.thread_id, b.thread_id);
+	ck_assert_uint_eq(b.nkeywords, 1);
+	struct mailstore_parsed p;
+	OK(mailstore_email_parsed(ms, 1, c, arena, &p, &err));
+	ck_assert_str_eq(p.subject, "Hello there");
+	uint64_t s0 = state(1);
+	/* MOVE: the same id, a new UID, the old UID vanished from the source. */
+	uint32_t mu;
+	OK(mailstore_email_move(ms, 1, e2, inbox, trash, &mu, &err));
+	ck_assert_uint_eq(mu, 2);
+	OK(mailstore_email_get(ms, 1, e2, arena, &a, &err));
+	ck_assert_uint_eq(a.nmembers, 1);
+	ck_assert_uint_eq(a.members[0].mailbox, trash);
+	ck_assert_uint_eq(a.members[0].uid, 2);
+	FAILS(CORE_ENOTFOUND, mailstore_email_move(ms, 1, e2, inbox, trash, &mu, &err));
+	struct uid_list v = {0};
+	OK(mailstore_mailbox_vanished(ms, 1, inbox, s0, vanished_cb, &v, &err));
+	ck_assert_uint_eq(v.n, 1);
+	ck_assert_uint_eq(v.uid[0], u2);
+	ck_assert_uint_eq(v.modseq[0], s0 + 1);
+	struct mailstore_mailbox mi = mbox(1, inbox), mt = mbox(1, trash);
+	ck_assert_uint_eq(mi.total, 1);
+	ck_assert_uint_eq(mi.unread, 0);
+	ck_assert_uint_eq(mt.total, 2);
+	ck_assert_uint_eq(mt.unread, 1);
+	ck_assert_uint_eq(mt.uidnext, 3);
+	struct uid_list l = {0};
+	ck_assert_int_eq(mailstore_mailbox_uids(ms, 1, trash, 1, 0, uid_cb, &l, &err), 2);
+	ck_assert_uint_eq(l.uid[0], 1);
+	ck_assert_uint_eq(l.email[0], c);
+	ck_assert_uint_eq(l.uid[1], 2);
+	ck_assert_uint_eq(l.email[1], e2);
+	ck_assert_uint_eq(l.modseq[1], s0 + 1);
+	l.n = 0;
+	ck_assert_int_eq(mailstore_mailbox_uids(ms, 1, trash, 2, 2, uid_cb, &l, &err), 1);
+	/* Set mailboxes (JMAP mailboxIds): into both, then out of trash. */
+	uint64_t both[2] = {inbox, trash};
+	OK(mailstore_email_set_mailboxes(ms, 1, e2, both, 2, &err));
+	OK(mailstore_email_get(ms, 1, e2, arena, &a, &err));
+	ck_assert_uint_eq(a.nmembers, 2);
+	OK(mailstore_email_set_mailboxes(ms, 1, e2, &inbox, 1, &err));
+	OK(mailstore_email_get(ms, 1, e2, arena, &a, &err));
+	ck_assert_uint_eq(a.nmembers, 1);
+	ck_assert_uint_eq(a.members[0].uid, 3);
+	FAILS(CORE_ESYNTAX, mailstore_email_set_mailboxes(ms, 1, e2, NULL, 0, &err));
+	/* EXPUNGE: the last membership gone destroys the email and its blob link. */
+	uint64_t s1 = state(1);
+	uint32_t ex[] = {1, 77};
+	ck_assert_int_eq(mailstore_mailbox_expunge(ms, 1, trash, ex, 2, &err), 1);
+	FAILS(CORE_ENOTFOUND, mailstore_email_get(ms, 1, c, arena, &a, &err));
+	/* Past the upload reservation of the deliveries, access rests on links alone: e1 and
+	 * e2 still hold theirs. */
+	clock_skew_ms = 2 * 3600 * 1000;
+	ck_assert_int_eq(store_blob_access(blob, 1, &b.blob, &err), 0);
+	OK(mailstore_email_destroy(ms, 1, e1, &err));
+	OK(mailstore_email_destroy(ms, 1, e2, &err));
+	FAILS(CORE_EPERM, store_blob_access(blob, 1, &b.blob, &err));
+	struct mailstore_changes ch;
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s1, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ndestroyed, 3);
+	ck_assert_uint_eq(ch.ncreated + ch.nupdated, 0);
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_THREAD, s1, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ndestroyed, 1);
+	ck_assert_uint_eq(mbox(1, inbox).total, 0);
+	ck_assert_uint_eq(mbox(1, trash).total, 0);
+	struct mailstore_account acc;
+	OK(mailstore_account_get(ms, 1, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, 0);
+	ck_assert_uint_eq(acc.used_bytes, 0);
+	FAILS(CORE_ENOTFOUND, mailstore_email_destroy(ms, 1, e1, &err));
+	ck_assert_int_eq(mailstore_mailbox_expunge(ms, 1, trash, ex, 2, &err), 0);
+}
+END_TEST
+
+START_TEST(changes_and_tombstones)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX);
+	uint64_t s0 = state(1);
+	uint64_t ids[5];
+	for (int i = 0; i < 5; i++)
+		ids[i] = append(1, inbox, msg1, NULL, NULL);
+	struct mailstore_changes ch;
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated, 5);
+	ck_assert_uint_eq(ch.new_state, s0 + 5);
+	ck_assert(!ch.has_more);
+	/* maxChanges: stops at a state, the client continues from there. */
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 2, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated, 2);
+	ck_assert(ch.has_more);
+	ck_assert_uint_eq(ch.new_state, s0 + 2);
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, ch.new_state, 10, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated, 3);
+	ck_assert(!ch.has_more);
+	/* Created then destroyed inside the window: not reported. */
+	OK(mailstore_email_destroy(ms, 1, ids[4], &err));
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated, 4);
+	ck_assert_uint_eq(ch.ndestroyed, 0);
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0 + 5, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ndestroyed, 1);
+	ck_assert_uint_eq(ch.destroyed[0], ids[4]);
+	/* Mailbox counts changed: Inbox updated. */
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_MAILBOX, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.nupdated, 1);
+	ck_assert_uint_eq(ch.updated[0], inbox);
+	/* A state from the future, or from before the floor, cannot be calculated. */
+	FAILS(CORE_ELIMIT,
+	      mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, state(1) + 1, 0, arena, &ch, &err));
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, state(1), 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated + ch.nupdated + ch.ndestroyed, 0);
+	/* Tombstones: expunge, then let the period pass. */
+	uint32_t uid1 = 1;
+	uint64_t before = state(1);
+	ck_assert_int_eq(mailstore_mailbox_expunge(ms, 1, inbox, &uid1, 1, &err), 1);
+	struct uid_list v = {0};
+	ck_assert_int_eq(mailstore_mailbox_vanished(ms, 1, inbox, before, vanished_cb, &v, &err),
+			 1);
+	ck_assert_int_eq(mailstore_tombstones_purge(ms, 1, &err), 0); /* nothing old yet */
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
+	mailstore_free(&ms);
+	struct mailstore_options o = {.tombstone_ms = 1};
+	OK(mailstore_open(data, blob, &o, &ms, &err));
+	struct timespec ts = {0, 5 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	ck_assert_int_gt(mailstore_tombstones_purge(ms, 1, &err), 0);
+	struct mailstore_account acc;
+	OK(mailstore_account_get(ms, 1, &acc, &err));
+	ck_assert_uint_eq(acc.changes_floor, acc.modseq);
+	FAILS(CORE_ELIMIT,
+	      mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
+	FAILS(CORE_ELIMIT, mailstore_mailbox_vanished(ms, 1, inbox, before, vanished_cb, &v, &err));
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, acc.modseq, 0, arena, &ch, &err));
+	/* New changes after the floor are reported as usual. */
+	append(1, inbox, msg1, NULL, NULL);
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, acc.modseq, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated, 1);
+}
+END_TEST
+
+START_TEST(quota_enforced)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX);
+	size_t len = strlen(msg1);
+	OK(mailstore_quota_set(ms, 1, 2 * len + 1, 0, &err));
+	append(1, inbox, msg1, NULL, NULL);
+	append(1, inbox, msg1, NULL, NULL);
+	uint64_t s = state(1);
+	struct mailstore_delivered d;
+	FAILS(CORE_ELIMIT,
+	      mailstore_email_append(ms, 1, msg1, len, &inbox, 1, NULL, 0, 0, &d, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "OVERQUOTA"));
+	ck_assert_uint_eq(state(1), s);
+	ck_assert_uint_eq(mbox(1, inbox).total, 2);
+	/* A copy counts too. */
+	struct uid_list l = {0};
+	OK(mailstore_mailbox_uids(ms, 1, inbox, 1, 0, uid_cb, &l, &err));
+	uint64_t c;
+	FAILS(CORE_ELIMIT, mailstore_email_copy(ms, 1, l.email[0], inbox, &c, NULL, &err));
+	/* Message count quota; usage frees when mail goes. */
+	OK(mailstore_quota_set(ms, 1, 0, 2, &err));
+	FAILS(CORE_ELIMIT, mailstore_email_append(ms, 1, "x", 1, &inbox, 1, NULL, 0, 0, &d, &err));
+	OK(mailstore_email_destroy(ms, 1, l.email[0], &err));
+	OK(mailstore_email_append(ms, 1, "x", 1, &inbox, 1, NULL, 0, 0, &d, &err));
+	struct mailstore_account acc;
+	OK(mailstore_account_get(ms, 1, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, 2);
+	ck_assert_uint_eq(acc.used_bytes, len + 1);
+	ck_assert_uint_eq(acc.quota_messages, 2);
+}
+END_TEST
+
+START_TEST(threads_by_jmap_rules)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX);
+	struct mailstore_delivered d[5];
+	const char *texts[5];
+	char *m0 = make_msg("root@x", "Plans", NULL);
+	char *m1 = make_msg("r1@x", "Re: [team] RE: plans", "root@x");
+	char *m2 = make_msg("r2@x", "Something else", "root@x");
+	char *m3 = make_msg("r3@x", "Plans", NULL);
+	char *m4 = make_msg("r4@x", "Fwd: Plans (fwd)", "r1@x");
+	texts[0] = m0, texts[1] = m1, texts[2] = m2, texts[3] = m3, texts[4] = m4;
+	for (int i = 0; i < 5; i++)
+		OK(mailstore_email_append(ms, 1, texts[i], strlen(texts[i]), &inbox, 1, NULL, 0, 0,
+					  &d[i], &err));
+	/* Shared id and base subject: joined; shared id with another subject, or the same
+	 * subject without a shared id: apart. */
+	ck_assert_uint_eq(d[1].thread_id, d[0].thread_id);
+	ck_assert_uint_ne(d[2].thread_id, d[0].thread_id);
+	ck_assert_uint_ne(d[3].thread_id, d[0].thread_id);
+	ck_assert_uint_eq(d[4].thread_id, d[0].thread_id);
+	uint64_t *ids;
+	size_t n;
+	OK(mailstore_thread_get(ms, 1, d[0].thread_id, arena, &ids, &n, &err));
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(ids[0], d[0].email_id);
+	ck_assert_uint_eq(ids[1], d[1].email_id);
+	ck_assert_uint_eq(ids[2], d[4].email_id);
+	/* The thread loses members and goes with its last one. */
+	OK(mailstore_email_destroy(ms, 1, d[2].email_id, &err));
+	FAILS(CORE_ENOTFOUND, mailstore_thread_get(ms, 1, d[2].thread_id, arena, &ids, &n, &err));
+	free(m0), free(m1), free(m2), free(m3), free(m4);
+}
+END_TEST
+
+START_TEST(deliver_many_accounts_atomically)
+{
+	OK(mailstore_account_ensure(ms, 10, &err));
+	OK(mailstore_account_ensure(ms, 11, &err));
+	uint64_t i10 = role_id(10, MAILSTORE_ROLE_INBOX), i11 = role_id(11, MAILSTORE_ROLE_INBOX);
+	uint64_t j11 = role_id(11, MAILSTORE_ROLE_JUNK);
+	uint64_t mb11[2] = {i11, j11};
+	struct mailstore_target t[2] = {{10, &i10, 1, NULL, 0}, {11, mb11, 2, NULL, 0}};
+	struct mailstore_delivered d[2];
+	OK(mailstore_deliver(ms, msg1, strlen(msg1), t, 2, 0, d, &err));
+	ck_assert_uint_eq(mbox(10, i10).total, 1);
+	ck_assert_uint_eq(mbox(11, i11).total, 1);
+	ck_assert_uint_eq(mbox(11, j11).total, 1);
+	ck_assert_uint_eq(d[1].uids[1], 1);
+	ck_assert(memcmp(d[0].blob.hash, d[1].blob.hash, STORE_HASH_LEN) == 0);
+	/* Each account reads its own copy; knowing the hash is not enough for others. */
+	ck_assert_int_eq(store_blob_access(blob, 11, &d[0].blob, &err), 0);
+	FAILS(CORE_EPERM, store_blob_access(blob, 12, &d[0].blob, &err));
+	/* One target over quota: nobody gets the message. */
+	OK(mailstore_quota_set(ms, 11, 0, 1, &err));
+	uint64_t s10 = state(10);
+	FAILS(CORE_ELIMIT, mailstore_deliver(ms, msg1, strlen(msg1), t, 2, 0, d, &err));
+	ck_assert_uint_eq(mbox(10, i10).total, 1);
+	ck_assert_uint_eq(state(10), s10);
+	/* A delivery to a missing mailbox fails and leaves nothing, not even the account its
+	 * transaction would have created. */
+	uint64_t none = 0;
+	struct mailstore_target t2 = {20, &none, 1, NULL, 0};
+	FAILS(CORE_ENOTFOUND, mailstore_deliver(ms, "x", 1, &t2, 1, 0, d, &err));
+	struct mailstore_account acc;
+	FAILS(CORE_ENOTFOUND, mailstore_account_get(ms, 20, &acc, &err));
+}
+END_TEST
+
+struct bus_seen {
+	int calls;
+	uint64_t account, modseq;
+	unsigned types;
+};
+
+static void bus_cb(void *arg, uint64_t account, unsigned types, uint64_t modseq)
+{
+	struct bus_seen *s = arg;
+	s->calls++;
+	s->account = account;
+	s->types = types;
+	s->modseq = modseq;
+}
+
+static struct bus_seen tr_seen;
+static void tr_publish(void *arg, uint64_t account, unsigned types, uint64_t modseq)
+{
+	bus_cb(arg, account, types, modseq);
+}
+
+START_TEST(change_bus)
+{
+	struct bus_seen all = {0}, one = {0}, other = {0};
+	int h1 = mailstore_bus_subscribe(bus, 0, bus_cb, &all);
+	int h2 = mailstore_bus_subscribe(bus, 5, bus_cb, &one);
+	int h3 = mailstore_bus_subscribe(bus, 6, bus_cb, &other);
+	ck_assert_int_gt(h1, 0);
+	ck_assert_int_ne(h1, h2);
+	memset(&tr_seen, 0, sizeof(tr_seen));
+	struct mailstore_bus_transport tr = {tr_publish, &tr_seen};
+	mailstore_bus_set_transport(bus, &tr);
+	OK(mailstore_account_ensure(ms, 5, &err));
+	ck_assert_int_eq(one.calls, 1);
+	ck_assert_uint_eq(one.modseq, state(5));
+	ck_assert_uint_eq(one.types, MAILSTORE_T_MAILBOX);
+	uint32_t uid;
+	append(5, role_id(5, MAILSTORE_ROLE_INBOX), msg1, NULL, &uid);
+	ck_assert_int_eq(one.calls, 2);
+	ck_assert_uint_eq(one.types, MAILSTORE_T_MAILBOX | MAILSTORE_T_EMAIL | MAILSTORE_T_THREAD);
+	ck_assert_uint_eq(one.modseq, state(5));
+	ck_assert_int_eq(all.calls, 2);
+	ck_assert_int_eq(other.calls, 0);
+	ck_assert_int_eq(tr_seen.calls, 2);
+	ck_assert_uint_eq(tr_seen.account, 5);
+	/* A failed operation publishes nothing; an unsubscribed callback never runs. */
+	uint64_t id;
+	FAILS(CORE_ECONFLICT,
+	      mailstore_mailbox_create(ms, 5, 0, "Inbox", MAILSTORE_ROLE_NONE, &id, &err));
+	ck_assert_int_eq(one.calls, 2);
+	mailstore_bus_unsubscribe(bus, h2);
+	OK(mailstore_mailbox_create(ms, 5, 0, "New", MAILSTORE_ROLE_NONE, &id, &err));
+	ck_assert_int_eq(one.calls, 2);
+	ck_assert_int_eq(all.calls, 3);
+	/* Remote notifications reach local subscribers only. */
+	mailstore_bus_deliver(bus, 6, MAILSTORE_T_EMAIL, 99);
+	ck_assert_int_eq(other.calls, 1);
+	ck_assert_uint_eq(other.modseq, 99);
+	ck_assert_int_eq(tr_seen.calls, 3);
+	mailstore_bus_set_transport(bus, NULL);
+	mailstore_bus_unsubscribe(bus, h1);
+	mailstore_bus_unsubscribe(bus, h3);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------- */
+/* Concurrent writers                                                                 */
+/* ---------------------------------------------------------------------------------- */
+
+#define CW_THREADS 4
+#define CW_EACH 15
+
+struct cw_arg {
+	int index;
+	uint64_t inbox, email;
+	int failures;
+	char msg[128];
+};
+
+static void *cw_deliver(void *p)
+{
+	struct cw_arg *a = p;
+	for (int i = 0; i < CW_EACH; i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "Subject: t%d m%d\r\n\r\nbody\r\n", a->index, i);
+		struct mailstore_delivered d;
+		struct core_error e;
+		if (mailstore_email_append(ms, 1, text, strlen(text), &a->inbox, 1, NULL, 0, 0, &d,
+					   &e) < 0) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+static void *cw_keywords(void *p)
+{
+	struct cw_arg *a = p;
+	for (int i = 0; i < CW_EACH; i++) {
+		char kw[32];
+		snprintf(kw, sizeof(kw), "k%d_%d", a->index, i);
+		const char *k[] = {kw};
+		struct core_error e;
+		if (mailstore_email_keywords(ms, 1, a->email, MAILSTORE_KW_ADD, k, 1, 0, NULL, &e) <
+		    0) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_writers)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX);
+	uint64_t s0 = state(1);
+	uint64_t target = append(1, inbox, msg1, NULL, NULL);
+	pthread_t th[2 * CW_THREADS];
+	struct cw_arg args[2 * CW_THREADS];
+	memset(args, 0, sizeof(args));
+	for (int i = 0; i < 2 * CW_THREADS; i++) {
+		args[i].index = i;
+		args[i].inbox = inbox;
+		args[i].email = target;
+		ck_assert_int_eq(pthread_create(&th[i], NULL,
+						i < CW_THREADS ? cw_deliver : cw_keywords,
+						&args[i]),
+				 0);
+	}
+	for (int i = 0; i < 2 * CW_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(args[i].failures == 0, "thread %d: %d failures (%s)", i,
+			      args[i].failures, args[i].msg);
+	}
+	const unsigned total = CW_THREADS * CW_EACH + 1;
+	struct mailstore_mailbox m = mbox(1, inbox);
+	ck_assert_uint_eq(m.total, total);
+	ck_assert_uint_eq(m.unread, total);
+	ck_assert_uint_eq(m.uidnext, total + 1);
+	/* Every write took its own modseq: one per delivery and one per keyword change. */
+	ck_assert_uint_eq(state(1), s0 + 1 + 2 * CW_THREADS * CW_EACH);
+	struct uid_list l = {0};
+	ck_assert_int_eq(mailstore_mailbox_uids(ms, 1, inbox, 1, 0, uid_cb, &l, &err), (int)total);
+	/* UIDs 1..total in order (unique, increasing, no gap); among the deliveries, UID order
+	 * is commit order, so their modseqs increase strictly with the UID. */
+	uint64_t last = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		ck_assert_uint_eq(l.uid[i], i + 1);
+		if (l.email[i] == target)
+			continue;
+		ck_assert_uint_gt(l.modseq[i], last);
+		last = l.modseq[i];
+	}
+	/* No lost update: every keyword of every writer is there. */
+	struct mailstore_email e;
+	OK(mailstore_email_get(ms, 1, target, arena, &e, &err));
+	ck_assert_uint_eq(e.nkeywords, CW_THREADS * CW_EACH);
+	ck_assert_uint_eq(m.highest_modseq, state(1));
+	struct mailstore_account acc;
+	OK(mailstore_account_get(ms, 1, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, total);
+	struct mailstore_changes ch;
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated, total);
+}
+END_TEST
+
+Suite *ms_test_suite(void)
+{
+	Suite *s = suite_create(ms_test_env->name);
+	TCase *tc = tcase_create("mailstore");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, account_roles);
+	tcase_add_test(tc, mailbox_names_and_hierarchy);
+	tcase_add_test(tc, mailbox_rename_with_children);
+	tcase_add_test(tc, mailbox_update_and_destroy);
+	tcase_add_test(tc, deliver_parsed_fields);
+	tcase_add_test(tc, keywords_and_modseq);
+	tcase_add_test(tc, copy_move_expunge);
+	tcase_add_test(tc, changes_and_tombstones);
+	tcase_add_test(tc, quota_enforced);
+	tcase_add_test(tc, threads_by_jmap_rules);
+	tcase_add_test(tc, deliver_many_accounts_atomically);
+	tcase_add_test(tc, change_bus);
+	tcase_add_test(tc, concurrent_writers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int ms_test_run(const struct ms_test_env *env)
+{
+	ms_test_env = env;
+	SRunner *sr = srunner_create(ms_test_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
