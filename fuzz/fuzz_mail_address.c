@@ -25,6 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(core_utf8_is_valid(ad->name.p, ad->name.len));
 			FUZZ_CHECK(core_utf8_is_valid(ad->email.p, ad->email.len));
 			FUZZ_CHECK(ad->has_name == (ad->name.len > 0));
+			FUZZ_CHECK(core_utf8_is_valid(ad->local.p, ad->local.len));
+			FUZZ_CHECK(core_utf8_is_valid(ad->domain.p, ad->domain.len));
+			FUZZ_CHECK(ad->name_raw.p != NULL);
+			/* local "@" domain is the email when there is a domain */
+			if (ad->domain.len > 0 && core_utf8_is_ascii(ad->email.p, ad->email.len))
+				FUZZ_CHECK(ad->local.len + 1 + ad->domain.len == ad->email.len);
 		}
 		n += gr->count;
 	}

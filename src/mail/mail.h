@@ -209,8 +209,13 @@ void mail_charset_cache_flush(void);
 /* ------------------------------------------------------------------------------------- */
 
 struct mail_addr {
-	struct core_str name;  /* arena-owned UTF-8 display name (decoded), empty if none */
-	struct core_str email; /* arena-owned addr-spec without CFWS and obs-route */
+	struct core_str name;   /* arena-owned UTF-8 display name (decoded), empty if none */
+	struct core_str email;  /* arena-owned addr-spec without CFWS and obs-route */
+	struct core_str local;  /* email before its '@' (RFC 5322 §3.4.1 local-part) */
+	struct core_str domain; /* email after its '@', empty when there is no '@' */
+	/* The display name as written: quotes and quoted-pairs removed, words joined by single
+	 * spaces, encoded words NOT decoded (IMAP ENVELOPE, RFC 9051 §7.5.2). Empty if none. */
+	struct core_str name_raw;
 	bool has_name;
 };
 

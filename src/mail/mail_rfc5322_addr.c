@@ -116,7 +116,8 @@ static bool is_special(const struct tok *t, char c)
 
 /* RFC 5322 §3.2.5 phrase: words joined by single spaces where the source had white space,
  * then RFC 2047 decoding, trimming and NFC. */
-static struct core_str phrase(struct core_arena *a, const struct tok *t, size_t s, size_t e)
+static struct core_str phrase(struct core_arena *a, const struct tok *t, size_t s, size_t e,
+			      struct core_str *raw_out)
 {
 	struct core_buf b = CORE_BUF_INIT, d = CORE_BUF_INIT;
 	for (size_t k = s; k < e; k++) {
@@ -126,6 +127,10 @@ static struct core_str phrase(struct core_arena *a, const struct tok *t, size_t 
 			core_buf_putc(&b, t[k].special);
 		else
 			core_buf_append(&b, t[k].text.p, t[k].text.len);
+	}
+	if (raw_out != NULL) {
+		struct core_str rt = core_str_trim(core_str_make(b.p != NULL ? b.p : "", b.len));
+		*raw_out = core_str_make(core_str_dup(a, rt), rt.len);
 	}
 	mail_ew_decode(b.p != NULL ? b.p : "", b.len, 0, &d);
 	struct core_str tr = core_str_trim(core_str_make(d.p, d.len));
@@ -184,6 +189,21 @@ static struct core_str addr_spec(struct core_arena *a, const struct tok *t, size
 	return r;
 }
 
+/* email, local and domain of the addr-spec in t[s, e) (the first top-level '@' splits). */
+static void addr_parts(struct core_arena *a, const struct tok *t, size_t s, size_t e,
+		       struct mail_addr *out)
+{
+	size_t at = e;
+	for (size_t k = s; k < e; k++)
+		if (is_special(&t[k], '@')) {
+			at = k;
+			break;
+		}
+	out->email = addr_spec(a, t, s, e);
+	out->local = addr_spec(a, t, s, at);
+	out->domain = at < e ? addr_spec(a, t, at + 1, e) : core_str_make("", 0);
+}
+
 struct addr_vec {
 	struct mail_addr *v;
 	size_t n, cap;
@@ -205,6 +225,9 @@ static bool mailbox(struct core_arena *a, const struct tok *t, size_t s, size_t 
 	memset(out, 0, sizeof(*out));
 	out->name = core_str_make("", 0);
 	out->email = core_str_make("", 0);
+	out->local = core_str_make("", 0);
+	out->domain = core_str_make("", 0);
+	out->name_raw = core_str_make("", 0);
 	if (s >= e)
 		return false;
 	size_t lt = e;
@@ -229,8 +252,8 @@ static bool mailbox(struct core_arena *a, const struct tok *t, size_t s, size_t 
 					as = k + 1;
 					break;
 				}
-		out->email = addr_spec(a, t, as, gt);
-		out->name = phrase(a, t, s, lt);
+		addr_parts(a, t, as, gt, out);
+		out->name = phrase(a, t, s, lt, &out->name_raw);
 		out->has_name = out->name.len > 0;
 		if (!out->has_name && gt < e && t[gt].comment.len > 0) {
 			out->name = mail_hdr_text(a, t[gt].comment);
@@ -267,10 +290,10 @@ static bool mailbox(struct core_arena *a, const struct tok *t, size_t s, size_t 
 	}
 	if (as > s) {
 		*invalid = true;
-		out->name = phrase(a, t, s, as);
+		out->name = phrase(a, t, s, as, &out->name_raw);
 		out->has_name = out->name.len > 0;
 	}
-	out->email = addr_spec(a, t, as, ae);
+	addr_parts(a, t, as, ae, out);
 	if (!out->has_name) {
 		for (size_t k = ae; k-- > as;) {
 			if (t[k].comment.len > 0) {
@@ -349,7 +372,7 @@ void mail_addr_list_parse(struct core_arena *a, struct core_str raw, struct mail
 			/* RFC 5322 §3.4 group: display-name ":" [group-list] ";" */
 			if (loose.n > 0)
 				group_push(a, &gv, core_str_make("", 0), false, &loose);
-			struct core_str gname = phrase(a, t, i, colon);
+			struct core_str gname = phrase(a, t, i, colon, NULL);
 			size_t k = colon + 1;
 			while (k < n && !is_special(&t[k], ';')) {
 				size_t e = element_end(t, k, n, true);

@@ -127,6 +127,35 @@ START_TEST(test_addr_folded)
 }
 END_TEST
 
+/* Local part, domain and the undecoded display name (IMAP ENVELOPE needs them). */
+static const struct {
+	const char *in;
+	const char *local, *domain, *name_raw, *name;
+} parts_cases[] = {
+	{"John <a.b@c.example>", "a.b", "c.example", "John", "John"},
+	{"=?UTF-8?Q?J=C3=B6?= <x@y.test>", "x", "y.test", "=?UTF-8?Q?J=C3=B6?=", "J\xC3\xB6"},
+	{"\"Smith, J\" <\"a@b\"@c.test>", "\"a@b\"", "c.test", "Smith, J", "Smith, J"},
+	{"<@r.test:x@y.test>", "x", "y.test", "", ""},
+	{"x . y @ z . test", "x.y", "z.test", "", ""},
+	{"just", "just", "", "", ""},
+	{"a@b.test (Comment Name)", "a", "b.test", "", "Comment Name"},
+};
+
+START_TEST(test_addr_parts)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct mail_addr_list l;
+	mail_addr_list_parse(a, core_str_from_cstr(parts_cases[_i].in), &l);
+	ck_assert_uint_eq(l.naddrs, 1);
+	const struct mail_addr *ad = &l.groups[0].addrs[0];
+	ck_assert_str_eq(ad->local.p, parts_cases[_i].local);
+	ck_assert_str_eq(ad->domain.p, parts_cases[_i].domain);
+	ck_assert_str_eq(ad->name_raw.p, parts_cases[_i].name_raw);
+	ck_assert_str_eq(ad->name.p, parts_cases[_i].name);
+	core_arena_free(&a);
+}
+END_TEST
+
 /* Long runs of separators and words stay linear (no rescanning per element). */
 START_TEST(test_addr_linear)
 {
@@ -152,6 +181,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_addr_table, 0, (int)CORE_NELEM(cases));
 	tcase_add_test(tc, test_addr_folded);
 	tcase_add_test(tc, test_addr_linear);
+	tcase_add_loop_test(tc, test_addr_parts, 0, (int)CORE_NELEM(parts_cases));
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
