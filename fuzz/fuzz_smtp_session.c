@@ -50,14 +50,17 @@ static int verdict(struct ctx *c, struct smtp_verdict *out, int code)
 	return 0;
 }
 
-static int s_sender(void *ctx, const struct smtp_envelope *env, struct smtp_verdict *out)
+static int s_sender(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+		    struct smtp_verdict *out)
 {
+	(void)s;
 	return verdict(ctx, out, env->from.addr.len % 7 == 3 ? 550 : 250);
 }
 
-static int s_rcpt(void *ctx, const struct smtp_envelope *env, const struct smtp_rcpt *r,
-		  struct smtp_verdict *out)
+static int s_rcpt(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+		  const struct smtp_rcpt *r, struct smtp_verdict *out)
 {
+	(void)s;
 	(void)env;
 	return verdict(ctx, out, r->path.addr.len % 5 == 2 ? 450 : 250);
 }
@@ -77,8 +80,10 @@ static int s_spool(void *ctx, const struct smtp_envelope *env, struct smtp_sink 
 	return 0;
 }
 
-static int s_deliver(void *ctx, const struct smtp_envelope *env, struct smtp_verdict *res)
+static int s_deliver(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+		     struct smtp_verdict *res)
 {
+	(void)s;
 	struct ctx *c = ctx;
 	FUZZ_CHECK(env->nrcpts > 0);
 	for (size_t i = 0; i < env->nrcpts; i++)

@@ -332,6 +332,9 @@ struct smtp_conn {
 	int (*starttls)(void *arg);
 	/* Close after queued output is sent. */
 	void (*close)(void *arg);
+	/* Stop / restart reading input while a service verdict is pending (may be NULL). */
+	void (*pause)(void *arg);
+	void (*resume)(void *arg);
 	/* Facts about the peer (borrowed strings). */
 	const char *remote_ip;
 	const char *remote_host; /* reverse name verified by the server, or NULL */
@@ -353,20 +356,23 @@ enum smtp_rate_event {
 };
 
 /*
- * Callbacks the server fills. Each verdict-style callback fills *out and returns 0, or
- * returns SMTP_PENDING and later calls smtp_session_resume() with the verdict (the session
- * reads no input meanwhile). NULL callbacks accept. Views in the arguments are valid until the
- * verdict is given.
+ * Callbacks the server fills. Each verdict-style callback (the ones given the session) fills
+ * *out and returns 0, or returns SMTP_PENDING and later, on the connection's thread, calls
+ * smtp_session_resume(s, ...) with the verdict (the session pauses its input meanwhile). NULL
+ * callbacks accept. Views in the arguments are valid until the verdict is given.
  */
+struct smtp_session;
 struct smtp_services {
 	void *ctx;
 	/* RFC 5321 §3.3: may this sender start a transaction? (submission: owns the address) */
-	int (*check_sender)(void *ctx, const struct smtp_envelope *env, struct smtp_verdict *out);
+	int (*check_sender)(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+			    struct smtp_verdict *out);
 	/* May this recipient receive (local, alias, relaying allowed)? */
-	int (*check_rcpt)(void *ctx, const struct smtp_envelope *env, const struct smtp_rcpt *rcpt,
-			  struct smtp_verdict *out);
+	int (*check_rcpt)(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+			  const struct smtp_rcpt *rcpt, struct smtp_verdict *out);
 	/* VRFY / EXPN when enabled. */
-	int (*verify)(void *ctx, bool expand, struct core_str arg, struct smtp_verdict *out);
+	int (*verify)(void *ctx, struct smtp_session *s, bool expand, struct core_str arg,
+		      struct smtp_verdict *out);
 	/* Open a spool for the message; the session writes the Received header, then the body. */
 	int (*spool_open)(void *ctx, const struct smtp_envelope *env, struct smtp_sink *out);
 	/* Drop an opened spool (message refused or transaction aborted). */
@@ -377,7 +383,8 @@ struct smtp_services {
 	 * results[0] when every recipient has the same outcome, else a 250 when any succeeded:
 	 * the others are the server's to bounce). Returns 0 or SMTP_PENDING.
 	 */
-	int (*deliver)(void *ctx, const struct smtp_envelope *env, struct smtp_verdict *results);
+	int (*deliver)(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+		       struct smtp_verdict *results);
 	/* Rate limits: 0 to proceed or a 4xx/5xx verdict in *out (return 0 either way). */
 	int (*rate_check)(void *ctx, enum smtp_rate_event ev, struct core_str subject,
 			  struct smtp_verdict *out);

@@ -176,7 +176,7 @@ static void run_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	v = (struct smtp_verdict){250, "2.1.0", "Sender OK"};
 	if (s->svc != NULL && s->svc->check_sender != NULL) {
-		int rc = s->svc->check_sender(s->svc->ctx, &s->env, &v);
+		int rc = s->svc->check_sender(s->svc->ctx, s, &s->env, &v);
 		if (rc == SMTP_PENDING) {
 			s->pending = SMTP_PEND_MAIL;
 			return;
@@ -242,7 +242,7 @@ static void run_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	v = (struct smtp_verdict){250, "2.1.5", "Recipient OK"};
 	if (s->svc != NULL && s->svc->check_rcpt != NULL) {
-		int rc = s->svc->check_rcpt(s->svc->ctx, &s->env, r, &v);
+		int rc = s->svc->check_rcpt(s->svc->ctx, s, &s->env, r, &v);
 		if (rc == SMTP_PENDING) {
 			s->pending = SMTP_PEND_RCPT;
 			return;
@@ -365,7 +365,7 @@ static void run_verify(struct smtp_session *s, struct smtp_cmd *cmd)
 		return;
 	}
 	struct smtp_verdict v = {252, "2.5.0", NULL};
-	int rc = s->svc->verify(s->svc->ctx, expand, cmd->arg, &v);
+	int rc = s->svc->verify(s->svc->ctx, s, expand, cmd->arg, &v);
 	if (rc == SMTP_PENDING) {
 		s->pending = SMTP_PEND_VRFY;
 		return;

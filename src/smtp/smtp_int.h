@@ -124,6 +124,7 @@ struct smtp_session {
 	struct smtp_envelope env;
 	/* MAIL / RCPT awaiting a verdict. */
 	enum smtp_pending pending;
+	bool paused; /* input paused through the connection while pending */
 	struct smtp_rcpt pend_rcpt;
 	struct smtp_verdict *pend_results; /* deliver results awaiting resume */
 	/* DATA / BDAT */

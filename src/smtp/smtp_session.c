@@ -453,7 +453,7 @@ void smtp_body_end(struct smtp_session *s, unsigned flags, uint64_t size)
 	for (size_t i = 0; i < n; i++)
 		res[i] = (struct smtp_verdict){250, "2.1.5", "Delivered"};
 	if (s->svc != NULL && s->svc->deliver != NULL) {
-		int rc = s->svc->deliver(s->svc->ctx, &s->env, res);
+		int rc = s->svc->deliver(s->svc->ctx, s, &s->env, res);
 		if (rc == SMTP_PENDING) {
 			s->pending = SMTP_PEND_DELIVER;
 			s->pend_results = res;
@@ -604,8 +604,13 @@ size_t smtp_session_feed(struct smtp_session *s, const char *p, size_t len)
 		}
 		dispatch(s, &cmd);
 	}
-	/* RFC 2920 §3.2: replies of a group go out when the input is used up. */
+	/* RFC 2920 §3.2: replies of a group go out when the input is used up (or when the
+	 * session waits for a service). */
 	smtp_reply_flush(s);
+	if (s->pending != SMTP_PEND_NONE && !s->paused && s->conn.pause != NULL) {
+		s->paused = true;
+		s->conn.pause(s->conn.arg);
+	}
 	return off;
 }
 
@@ -637,6 +642,11 @@ void smtp_session_resume(struct smtp_session *s, const struct smtp_verdict *resu
 		break;
 	}
 	smtp_reply_flush(s);
+	if (s->paused) {
+		s->paused = false;
+		if (s->conn.resume != NULL && s->mode != SMTP_MODE_CLOSED)
+			s->conn.resume(s->conn.arg);
+	}
 }
 
 /* --- Received ------------------------------------------------------------------------------ */

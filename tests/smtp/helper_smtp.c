@@ -24,6 +24,22 @@ static int conn_starttls(void *arg)
 	return 0;
 }
 
+static void conn_pause(void *arg)
+{
+	struct fake *f = arg;
+	if (f->paused)
+		f->pause_errors++;
+	f->paused = true;
+}
+
+static void conn_resume(void *arg)
+{
+	struct fake *f = arg;
+	if (!f->paused)
+		f->pause_errors++;
+	f->paused = false;
+}
+
 static void conn_close(void *arg)
 {
 	struct fake *f = arg;
@@ -54,9 +70,11 @@ static int answer(struct fake *f, struct smtp_verdict *out, struct smtp_verdict 
 	return 0;
 }
 
-static int svc_sender(void *ctx, const struct smtp_envelope *env, struct smtp_verdict *out)
+static int svc_sender(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+		      struct smtp_verdict *out)
 {
 	struct fake *f = ctx;
+	(void)s;
 	if (contains(env->from.addr, f->reject_sender))
 		return answer(f, out, (struct smtp_verdict){553, "5.7.1", "Sender refused"});
 	if (f->owner_check && env->auth_user != NULL &&
@@ -65,10 +83,11 @@ static int svc_sender(void *ctx, const struct smtp_envelope *env, struct smtp_ve
 	return answer(f, out, (struct smtp_verdict){250, NULL, "Sender OK"});
 }
 
-static int svc_rcpt(void *ctx, const struct smtp_envelope *env, const struct smtp_rcpt *r,
-		    struct smtp_verdict *out)
+static int svc_rcpt(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+		    const struct smtp_rcpt *r, struct smtp_verdict *out)
 {
 	struct fake *f = ctx;
+	(void)s;
 	(void)env;
 	if (contains(r->path.addr, f->reject_rcpt))
 		return answer(f, out, (struct smtp_verdict){550, "5.1.1", "No such user"});
@@ -77,9 +96,11 @@ static int svc_rcpt(void *ctx, const struct smtp_envelope *env, const struct smt
 	return answer(f, out, (struct smtp_verdict){250, NULL, "Recipient OK"});
 }
 
-static int svc_verify(void *ctx, bool expand, struct core_str arg, struct smtp_verdict *out)
+static int svc_verify(void *ctx, struct smtp_session *s, bool expand, struct core_str arg,
+		      struct smtp_verdict *out)
 {
 	struct fake *f = ctx;
+	(void)s;
 	(void)expand;
 	if (contains(arg, "nobody"))
 		return answer(f, out, (struct smtp_verdict){550, "5.1.1", "No such user"});
@@ -151,9 +172,11 @@ static void log_envelope(struct fake *f, const struct smtp_envelope *env)
 	core_buf_putc(b, '\n');
 }
 
-static int svc_deliver(void *ctx, const struct smtp_envelope *env, struct smtp_verdict *res)
+static int svc_deliver(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+		       struct smtp_verdict *res)
 {
 	struct fake *f = ctx;
+	(void)s;
 	log_envelope(f, env);
 	if (f->nmsgs < FAKE_MAX_MSGS) {
 		core_buf_append(&f->msgs[f->nmsgs], f->spool.p ? f->spool.p : "", f->spool.len);
@@ -208,6 +231,8 @@ void fake_init(struct fake *f)
 	f->conn.write = conn_write;
 	f->conn.starttls = conn_starttls;
 	f->conn.close = conn_close;
+	f->conn.pause = conn_pause;
+	f->conn.resume = conn_resume;
 	f->conn.remote_ip = "192.0.2.7";
 	f->conn.local_ip = "192.0.2.1";
 	f->svc.ctx = f;
@@ -331,7 +356,12 @@ static void feed_some(struct fake *f, const char *p, size_t len)
 		size_t n = smtp_session_feed(f->s, p + off, len - off);
 		off += n;
 		if (smtp_session_pending(f->s)) {
+			/* A waiting session has paused its input through the connection. */
+			if (!f->paused)
+				f->pause_errors++;
 			smtp_session_resume(f->s, f->pend, f->npend);
+			if (f->paused)
+				f->pause_errors++;
 			f->npend = 0;
 			continue;
 		}
@@ -533,6 +563,10 @@ int transcript_run(const char *text, bool trickle, struct core_buf *diag)
 			core_buf_printf(diag, "line %d: unknown directive '%s'\n", lineno, line);
 			rc = -1;
 		}
+	}
+	if (rc == 0 && f.pause_errors > 0) {
+		core_buf_printf(diag, "pause/resume used wrongly %d times\n", f.pause_errors);
+		rc = -1;
 	}
 	if (rc == 0 && pending.len > 0) {
 		core_buf_printf(diag, "input after the last S: line\n");

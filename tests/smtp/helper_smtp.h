@@ -25,6 +25,8 @@ struct fake {
 	struct core_buf out; /* all output since the last take */
 	bool closed;
 	int starttls_calls;
+	bool paused;      /* the session paused its input (pending verdict) */
+	int pause_errors; /* pending without pause, or resumed twice */
 	/* policy knobs */
 	char reject_rcpt[64];   /* RCPT whose address contains this: 550 */
 	char tempfail_rcpt[64]; /* ...: 450 */
