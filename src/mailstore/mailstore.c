@@ -113,7 +113,7 @@ void ms_tx_log(struct ms_tx *tx, struct ms_tx_acct *ac, enum mailstore_type type
 int ms_tx_mbox(struct ms_tx *tx, uint64_t account, uint64_t id, struct ms_tx_mbox **out)
 {
 	for (size_t i = 0; i < tx->nmbox; i++) {
-		struct ms_tx_mbox *mb = &tx->mbox[i];
+		struct ms_tx_mbox *mb = tx->mbox[i];
 		if (mb->account == account && mb->m.id == id) {
 			if (mb->destroyed)
 				return core_error_set(tx->err, CORE_ENOTFOUND, NULL,
@@ -148,16 +148,16 @@ int ms_tx_mbox(struct ms_tx *tx, uint64_t account, uint64_t id, struct ms_tx_mbo
 struct ms_tx_mbox *ms_tx_mbox_add(struct ms_tx *tx, uint64_t account,
 				  const struct mailstore_mailbox *m)
 {
-	if (tx->nmbox == MS_TX_MBOXES) {
-		/* Cache full: write the clean entries out of it (dirty ones stay). */
-		size_t keep = 0;
-		for (size_t i = 0; i < tx->nmbox; i++)
-			if (tx->mbox[i].dirty || tx->mbox[i].destroyed)
-				tx->mbox[keep++] = tx->mbox[i];
-		tx->nmbox = keep;
-		CORE_ASSERT(tx->nmbox < MS_TX_MBOXES);
+	if (tx->nmbox == tx->capmbox) {
+		size_t cap = tx->capmbox ? tx->capmbox * 2 : 16;
+		struct ms_tx_mbox **n = core_arena_alloc(tx->a, cap * sizeof(*n));
+		if (tx->nmbox > 0)
+			memcpy(n, tx->mbox, tx->nmbox * sizeof(*n));
+		tx->mbox = n;
+		tx->capmbox = cap;
 	}
-	struct ms_tx_mbox *mb = &tx->mbox[tx->nmbox++];
+	struct ms_tx_mbox *mb = core_arena_alloc(tx->a, sizeof(*mb));
+	tx->mbox[tx->nmbox++] = mb;
 	memset(mb, 0, sizeof(*mb));
 	mb->account = account;
 	mb->m = *m;
@@ -225,7 +225,7 @@ static int ms_tx_flush(struct ms_tx *tx)
 	struct core_buf v = CORE_BUF_INIT;
 	int rc = 0;
 	for (size_t i = 0; i < tx->nmbox && rc >= 0; i++) {
-		struct ms_tx_mbox *mb = &tx->mbox[i];
+		struct ms_tx_mbox *mb = tx->mbox[i];
 		if (!mb->dirty || mb->destroyed)
 			continue;
 		ms_mailbox_encode(&mb->m, &v);
@@ -309,7 +309,8 @@ int ms_tx_run(struct mailstore *ms, const uint64_t *accounts, size_t n, ms_tx_fn
 			core_buf_fini(&tx->acct[i].log);
 		memset(tx->acct, 0, sizeof(tx->acct));
 		tx->nacct = 0;
-		tx->nmbox = 0;
+		tx->mbox = NULL;
+		tx->nmbox = tx->capmbox = 0;
 		tx->final = false;
 		tx->unlinks = NULL;
 		tx->nunlinks = tx->capunlinks = 0;

@@ -131,7 +131,6 @@ struct ms_tx_mbox {
 };
 
 #define MS_TX_ACCTS MAILSTORE_TARGETS_MAX
-#define MS_TX_MBOXES 64u
 
 struct ms_tx {
 	struct mailstore *ms;
@@ -140,8 +139,9 @@ struct ms_tx {
 	struct core_error *err;
 	struct ms_tx_acct acct[MS_TX_ACCTS];
 	size_t nacct;
-	struct ms_tx_mbox mbox[MS_TX_MBOXES];
-	size_t nmbox;
+	/* Arena-owned entries; their addresses stay valid for the whole attempt. */
+	struct ms_tx_mbox **mbox;
+	size_t nmbox, capmbox;
 	/* Set with an error that a retry cannot change (a name taken, a failed
 	 * UNCHANGEDSINCE): the runner returns it instead of retrying. */
 	bool final;

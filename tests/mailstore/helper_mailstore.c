@@ -950,6 +950,44 @@ START_TEST(concurrent_writers)
 }
 END_TEST
 
+START_TEST(many_mailboxes_one_email)
+{
+	uint64_t mb[MAILSTORE_MAILBOXES_MAX + 1];
+	for (unsigned i = 0; i <= MAILSTORE_MAILBOXES_MAX; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "box%u", i);
+		OK(mailstore_mailbox_create(ms, 1, 0, name, MAILSTORE_ROLE_NONE, &mb[i], &err));
+	}
+	struct mailstore_delivered d;
+	FAILS(CORE_ELIMIT,
+	      mailstore_email_append(ms, 1, msg1, strlen(msg1), mb, MAILSTORE_MAILBOXES_MAX + 1,
+				     NULL, 0, 0, &d, &err));
+	OK(mailstore_email_append(ms, 1, msg1, strlen(msg1), mb, MAILSTORE_MAILBOXES_MAX, NULL, 0,
+				  0, &d, &err));
+	for (unsigned i = 0; i < MAILSTORE_MAILBOXES_MAX; i++)
+		ck_assert_uint_eq(d.uids[i], 1);
+	const char *seen[] = {"$seen"};
+	uint64_t m;
+	OK(mailstore_email_keywords(ms, 1, d.email_id, MAILSTORE_KW_ADD, seen, 1, 0, &m, &err));
+	for (unsigned i = 0; i < MAILSTORE_MAILBOXES_MAX; i++) {
+		struct mailstore_mailbox x = mbox(1, mb[i]);
+		ck_assert_uint_eq(x.highest_modseq, m);
+		ck_assert_uint_eq(x.total, 1);
+		ck_assert_uint_eq(x.unread, 0);
+	}
+	/* Out of all but the last: one change, every left mailbox has a VANISHED UID. */
+	OK(mailstore_email_set_mailboxes(ms, 1, d.email_id, &mb[MAILSTORE_MAILBOXES_MAX - 1], 1,
+					 &err));
+	for (unsigned i = 0; i + 1 < MAILSTORE_MAILBOXES_MAX; i++) {
+		struct uid_list v = {0};
+		ck_assert_int_eq(mailstore_mailbox_vanished(ms, 1, mb[i], m, vanished_cb, &v, &err),
+				 1);
+		ck_assert_uint_eq(mbox(1, mb[i]).total, 0);
+	}
+	ck_assert_uint_eq(state(1), m + 1);
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -968,6 +1006,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, threads_by_jmap_rules);
 	tcase_add_test(tc, deliver_many_accounts_atomically);
 	tcase_add_test(tc, change_bus);
+	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);
 	suite_add_tcase(s, tc);
 	return s;
