@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core_buf.h"
 #include "core/core_str.h"
 #include "directory/dir_password.h"
 #include "directory/sasl.h"
@@ -352,6 +353,64 @@ int dir_bruteforce_unban(struct dir_bruteforce *bf, const char *ip, const char *
 			 struct core_error *err);
 /* Whether ip is in the exempt list. */
 bool dir_bruteforce_exempt(const struct dir_bruteforce *bf, const char *ip);
+
+/* ------------------------------------------------------------------------------------ */
+/* DNS records of a domain and DKIM keys (dir_dns.c; docs/dns.md)                       */
+/* ------------------------------------------------------------------------------------ */
+
+enum dir_dkim_alg {
+	DIR_DKIM_ED25519 = 0, /* RFC 8463 */
+	DIR_DKIM_RSA = 1,     /* RFC 6376 §3.3, 2048-bit keys */
+};
+
+/* A DKIM public key to publish: selector and the p= value (base64). Borrowed. */
+struct dir_dkim_pub {
+	const char *selector;
+	enum dir_dkim_alg alg;
+	const char *p;
+};
+
+/* What the records are made from. Strings are borrowed; NULL fields take the defaults. */
+struct dir_dns_input {
+	const char *domain;   /* the mail domain (example.org) */
+	const char *hostname; /* the server's name, MX target and SRV target (mail.example.org) */
+	const struct dir_dkim_pub *dkim;
+	size_t n_dkim;
+	const char *cert_pem; /* the TLS certificate chain, leaf first (PEM); NULL: no TLSA */
+	size_t cert_pem_len;
+	bool pop3;                /* pop3 and pop3s SRV records */
+	const char *report_to;    /* DMARC and TLS-RPT reports; default postmaster@domain */
+	const char *dmarc_policy; /* none|quarantine|reject; default reject */
+	uint32_t ttl;             /* default 3600 */
+	uint64_t mta_sts_max_age; /* seconds; default 604800 (one week) */
+};
+
+/*
+ * Append every record the domain needs, in zone-file form (one record a line, absolute
+ * names, comments saying what each is for): MX, DKIM TXT per key, SPF for the host and the
+ * domain, DMARC, MTA-STS CNAME and TXT with a policy id, TLS-RPT, SRV records (RFC 6186,
+ * RFC 8314 §5.1, RFC 8620 §2.2), autoconfig and autodiscover CNAMEs, TLSA for port 25 (RFC
+ * 6698, RFC 7671: 3 0 1, 3 0 2, 3 1 1, 3 1 2, and 2 x x for the issuer when there is a chain).
+ * Pure: nothing is looked up. Returns 0, CORE_ESYNTAX (bad name or certificate).
+ */
+int dir_dns_records(const struct dir_dns_input *in, struct core_buf *out, struct core_error *err);
+
+/* The MTA-STS policy file (RFC 8461 §3.2) for in, and its id (the value of id= in the TXT
+ * record: the first 20 hex digits of the policy's SHA-256, so it changes with the policy). */
+void dir_dns_mta_sts_policy(const struct dir_dns_input *in, struct core_buf *out);
+void dir_dns_mta_sts_id(const struct dir_dns_input *in, char id_out[21]);
+
+/*
+ * Generate a DKIM key: the private key as PKCS#8 PEM (caller wipes with core_buf_fini_wipe)
+ * and the p= value of its DNS record (RFC 6376 §3.6.1: base64 of the DER SubjectPublicKeyInfo
+ * for RSA; RFC 8463 §4.2: base64 of the raw 32-byte key for Ed25519). CORE_EINTERNAL when
+ * OpenSSL fails.
+ */
+int dir_dkim_keygen(enum dir_dkim_alg alg, struct core_buf *priv_pem_out, struct core_buf *p_out,
+		    struct core_error *err);
+/* The algorithm and p= value of a private key in PEM. CORE_ESYNTAX when it is not one. */
+int dir_dkim_public(const char *priv_pem, size_t len, enum dir_dkim_alg *alg_out,
+		    struct core_buf *p_out, struct core_error *err);
 
 /* "individual", "group", "list", "domain"; parse returns the type or CORE_ESYNTAX. */
 const char *dir_type_str(enum dir_type t);
