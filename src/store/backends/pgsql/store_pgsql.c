@@ -118,6 +118,7 @@ struct store_pg_txn {
 	bool broken; /* connection lost: drop it at the end */
 	struct store_pg_op *ops;
 	size_t nops, capops;
+	size_t nops_sp[STORE_SPACE_COUNT]; /* buffered writes per space */
 	struct store_pg_range *ranges;
 	size_t nranges, capranges;
 	/* Hashes of keys already locked in this transaction (open addressing, 0 = empty). */
@@ -464,6 +465,7 @@ static void store_pg_ops_clear(struct store_pg_txn *t)
 		free(t->ops[i].v);
 	}
 	t->nops = 0;
+	memset(t->nops_sp, 0, sizeof(t->nops_sp));
 	if (t->idx != NULL)
 		memset(t->idx, 0, t->capidx * sizeof(uint32_t));
 	for (size_t i = 0; i < t->nranges; i++) {
@@ -604,6 +606,7 @@ static void store_pg_buffer(struct store_pg_txn *t, enum store_space sp, const v
 			t->ops = core_xrealloc(t->ops, t->capops * sizeof(*t->ops));
 		}
 		o = &t->ops[t->nops++];
+		t->nops_sp[sp]++;
 		t->idx[slot] = (uint32_t)t->nops;
 		o->sp = (uint8_t)sp;
 		o->k = core_xmalloc(kl);
@@ -766,16 +769,22 @@ static int store_pg_del_range(void *txn, enum store_space sp, const void *lo, si
 	struct store_pg_txn *t = txn;
 	/* Buffered writes inside the range are superseded by it: drop them, so sending
 	 * range deletes before point writes keeps the transaction's order. */
-	size_t w = 0;
-	for (size_t i = 0; i < t->nops; i++) {
-		struct store_pg_op *o = &t->ops[i];
-		if (o->sp == (uint8_t)sp && store_pg_keycmp(o->k, o->kl, lo, lol) >= 0 &&
-		    store_pg_keycmp(o->k, o->kl, hi, hil) < 0) {
-			free(o->k);
-			free(o->v);
-			continue;
+	size_t w = t->nops;
+	/* Most range deletes (the chunks of a small value being overwritten) find no buffered
+	 * write of their space: skip the walk then. */
+	if (t->nops_sp[sp] > 0) {
+		w = 0;
+		for (size_t i = 0; i < t->nops; i++) {
+			struct store_pg_op *o = &t->ops[i];
+			if (o->sp == (uint8_t)sp && store_pg_keycmp(o->k, o->kl, lo, lol) >= 0 &&
+			    store_pg_keycmp(o->k, o->kl, hi, hil) < 0) {
+				free(o->k);
+				free(o->v);
+				t->nops_sp[sp]--;
+				continue;
+			}
+			t->ops[w++] = *o;
 		}
-		t->ops[w++] = *o;
 	}
 	if (w != t->nops) {
 		t->nops = w;
