@@ -359,7 +359,9 @@ int mailstore_email_keywords(struct mailstore *ms, uint64_t account, uint64_t id
 			     struct core_error *err);
 /*
  * IMAP EXPUNGE / UID EXPUNGE: remove the given UIDs from a mailbox (missing UIDs are
- * skipped); an email left in no mailbox is destroyed. Returns the number removed.
+ * skipped); an email left in no mailbox is destroyed. Large lists run as several bounded
+ * transactions (256 UIDs each, each its own modseq); after an error, calling again with the
+ * same list resumes. Returns the number removed.
  */
 int mailstore_mailbox_expunge(struct mailstore *ms, uint64_t account, uint64_t mailbox,
 			      const uint32_t *uids, size_t n, struct core_error *err);

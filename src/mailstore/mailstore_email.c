@@ -14,6 +14,9 @@
 
 #include "mailstore/mailstore_int.h"
 
+/* UIDs removed per transaction by mailstore_mailbox_expunge(). */
+#define MS_EXPUNGE_BATCH 256u
+
 /* ---------------------------------------------------------------------------------- */
 /* Keywords                                                                           */
 /* ---------------------------------------------------------------------------------- */
@@ -827,10 +830,20 @@ static int ms_expunge_fn(struct ms_tx *tx, void *ctx)
 int mailstore_mailbox_expunge(struct mailstore *ms, uint64_t account, uint64_t mailbox,
 			      const uint32_t *uids, size_t n, struct core_error *err)
 {
-	if (n == 0)
-		return 0;
-	struct ms_email_ctx c = {.account = account, .to = mailbox, .uids = uids, .n = n};
-	return ms_tx_run(ms, &account, 1, ms_expunge_fn, &c, err);
+	/* ARCHITECTURE.md §4 / issue 6: a large expunge runs as bounded transactions, each
+	 * with its own modseq; UIDs already gone are skipped, so a retry after a failure
+	 * resumes where it stopped. */
+	int total = 0;
+	for (size_t off = 0; off < n; off += MS_EXPUNGE_BATCH) {
+		size_t k = n - off < MS_EXPUNGE_BATCH ? n - off : MS_EXPUNGE_BATCH;
+		struct ms_email_ctx c = {
+			.account = account, .to = mailbox, .uids = uids + off, .n = k};
+		int rc = ms_tx_run(ms, &account, 1, ms_expunge_fn, &c, err);
+		if (rc < 0)
+			return rc;
+		total += rc;
+	}
+	return total;
 }
 
 static int ms_destroy_email_fn(struct ms_tx *tx, void *ctx)

@@ -498,15 +498,15 @@ START_TEST(keywords_and_modseq)
 END_TEST
 
 struct uid_list {
-	uint32_t uid[256];
-	uint64_t email[256], modseq[256];
+	uint32_t uid[512];
+	uint64_t email[512], modseq[512];
 	size_t n;
 };
 
 static int uid_cb(void *arg, uint32_t uid, uint64_t email, uint64_t modseq)
 {
 	struct uid_list *l = arg;
-	if (l->n < 256) {
+	if (l->n < 512) {
 		l->uid[l->n] = uid;
 		l->email[l->n] = email;
 		l->modseq[l->n] = modseq;
@@ -988,6 +988,33 @@ START_TEST(many_mailboxes_one_email)
 }
 END_TEST
 
+START_TEST(large_expunge_in_batches)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX);
+	enum { N = 300 };
+	static uint32_t uids[N + 1];
+	for (int i = 0; i < N; i++)
+		append(1, inbox, "Subject: x\r\n\r\nx\r\n", NULL, &uids[i]);
+	uids[N] = 100000; /* never given */
+	uint64_t s0 = state(1);
+	ck_assert_int_eq(mailstore_mailbox_expunge(ms, 1, inbox, uids, N + 1, &err), N);
+	/* Bounded transactions: 256 UIDs, then the rest, each with its own modseq. */
+	ck_assert_uint_eq(state(1), s0 + 2);
+	ck_assert_uint_eq(mbox(1, inbox).total, 0);
+	ck_assert_uint_eq(mbox(1, inbox).unread, 0);
+	struct uid_list v = {0};
+	ck_assert_int_eq(mailstore_mailbox_vanished(ms, 1, inbox, s0, vanished_cb, &v, &err), N);
+	ck_assert_uint_eq(v.modseq[0], s0 + 1);
+	ck_assert_uint_eq(v.modseq[255], s0 + 1);
+	ck_assert_uint_eq(v.modseq[256], s0 + 2);
+	ck_assert_uint_eq(v.modseq[N - 1], s0 + 2);
+	/* Calling again finds nothing left to do. */
+	ck_assert_int_eq(mailstore_mailbox_expunge(ms, 1, inbox, uids, N, &err), 0);
+	ck_assert_uint_eq(state(1), s0 + 2);
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -1006,6 +1033,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, threads_by_jmap_rules);
 	tcase_add_test(tc, deliver_many_accounts_atomically);
 	tcase_add_test(tc, change_bus);
+	tcase_add_test(tc, large_expunge_in_batches);
 	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);
 	suite_add_tcase(s, tc);
