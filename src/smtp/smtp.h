@@ -423,6 +423,22 @@ bool smtp_session_closed(const struct smtp_session *s);
 /* True while a service verdict is pending. */
 bool smtp_session_pending(const struct smtp_session *s);
 
+/* --- network runtime adapter (smtp_net.c) ------------------------------------------ */
+
+/*
+ * What a listener serving SMTP, submission or LMTP passes as the service_arg of
+ * net_runtime_listen(&smtp_net_service, ...). Borrowed; must outlive the runtime.
+ */
+struct smtp_listener {
+	struct smtp_config cfg;
+	const struct smtp_services *svc;
+};
+/* The struct net_service (net/net.h) that runs one smtp_session per connection: input goes to
+ * smtp_session_feed(), pending verdicts pause the connection, STARTTLS and shutdown map to
+ * the runtime's. */
+struct net_service;
+extern const struct net_service smtp_net_service;
+
 /*
  * The Received header (RFC 5321 §4.4, RFC 5322 §3.6.7) for a message: from-domain (HELO and
  * the peer's address), by our name, with protocol (SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA, LMTP,
