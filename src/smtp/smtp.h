@@ -73,6 +73,7 @@ struct smtp_config {
 	unsigned max_commands;      /* per session; 0 = 10000 */
 	unsigned max_errors;        /* error replies before 421 and close; 0 = 10 */
 	unsigned max_auth_failures; /* 0 = 3 */
+	unsigned max_hops;          /* Received lines (ours included) before 554; 0 = 100 */
 	enum smtp_bare_policy bare_cmd;  /* bare LF in command lines */
 	enum smtp_bare_policy bare_data; /* bare CR / LF in DATA and BDAT */
 	bool vrfy;                       /* answer VRFY through services (else 252) */

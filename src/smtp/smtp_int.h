@@ -135,6 +135,11 @@ struct smtp_session {
 	bool spool_open;
 	struct smtp_verdict bdat_refuse; /* reply after a dropped chunk (code -1: silent) */
 	struct smtp_sink sink;
+	/* RFC 5321 §6.3 loop detection: Received lines counted in the header section. */
+	bool hdr_in;
+	bool hdr_match;
+	unsigned hdr_col;
+	unsigned hops;
 	/* AUTH */
 	struct sasl_exchange *sasl;
 	struct core_buf sasl_buf;

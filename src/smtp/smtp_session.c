@@ -213,6 +213,8 @@ struct smtp_session *smtp_session_new(const struct smtp_config *cfg, const struc
 		s->cfg.max_commands = 10000;
 	if (s->cfg.max_errors == 0)
 		s->cfg.max_errors = 10;
+	if (s->cfg.max_hops == 0)
+		s->cfg.max_hops = 100;
 	if (s->cfg.max_auth_failures == 0)
 		s->cfg.max_auth_failures = 3;
 	if (s->cfg.deliverby_min == 0)
@@ -330,9 +332,37 @@ void smtp_session_tls_done(struct smtp_session *s, bool ok, const char *version,
 
 /* --- message body --------------------------------------------------------------------------- */
 
+/* RFC 5321 §6.3: count the Received lines of the header section (ours included). */
+static void hop_scan(struct smtp_session *s, const char *p, size_t n)
+{
+	static const char kw[] = "received:";
+	for (size_t i = 0; i < n && s->hdr_in; i++) {
+		char c = p[i];
+		if (c == '\n') {
+			if (s->hdr_col == 0) {
+				s->hdr_in = false; /* empty line: the body starts */
+				return;
+			}
+			s->hdr_col = 0;
+			s->hdr_match = true;
+			continue;
+		}
+		if (c == '\r' && s->hdr_col == 0)
+			continue;
+		if (s->hdr_match && s->hdr_col < sizeof(kw) - 1) {
+			if (core_ascii_lower(c) != kw[s->hdr_col])
+				s->hdr_match = false;
+			else if (s->hdr_col == sizeof(kw) - 2)
+				s->hops++;
+		}
+		s->hdr_col++;
+	}
+}
+
 int smtp_session_sink_write(void *arg, const void *p, size_t n)
 {
 	struct smtp_session *s = arg;
+	hop_scan(s, p, n);
 	if (s->sink.write == NULL)
 		return 0;
 	return s->sink.write(s->sink.arg, p, n);
@@ -367,6 +397,10 @@ int smtp_body_begin(struct smtp_session *s)
 		s->spool_open = true;
 	}
 	s->sink = sink;
+	s->hdr_in = true;
+	s->hdr_match = true;
+	s->hdr_col = 0;
+	s->hops = 0;
 	/* RFC 5321 §4.4: the receiving server adds a Received line at the top of the content. */
 	char with[32], id[64];
 	static _Atomic unsigned long counter;
@@ -430,6 +464,9 @@ void smtp_body_end(struct smtp_session *s, unsigned flags, uint64_t size)
 		fail = (struct smtp_verdict){552, "5.3.4", "Message too big"};
 	else if (flags & SMTP_BODY_SINK_ERROR)
 		fail = (struct smtp_verdict){451, "4.3.0", "Local error writing the message"};
+	else if (s->hops > s->cfg.max_hops)
+		/* RFC 5321 §6.3: a message with too many Received lines is looping. */
+		fail = (struct smtp_verdict){554, "5.4.6", "Too many hops, mail loop?"};
 	else if ((flags & (SMTP_BODY_BARE_CR | SMTP_BODY_BARE_LF)) &&
 		 s->cfg.bare_data == SMTP_BARE_REJECT)
 		/* RFC 5321 §2.3.8: CR and LF only as CRLF. */

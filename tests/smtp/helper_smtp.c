@@ -303,6 +303,8 @@ int fake_set(struct fake *f, const char *kv, struct core_buf *diag)
 		f->cfg.max_commands = (unsigned)n;
 	else if (!strcmp(key, "max_line"))
 		f->cfg.max_line = n;
+	else if (!strcmp(key, "max_hops"))
+		f->cfg.max_hops = (unsigned)n;
 	else if (!strcmp(key, "max_auth_failures"))
 		f->cfg.max_auth_failures = (unsigned)n;
 	else if (!strcmp(key, "vrfy"))
