@@ -1,0 +1,355 @@
+/*
+ * test_codec.c: the mail store's value encoding (docs/mailstore.md §Values): varint and
+ * zigzag round trips, records that round-trip, truncated and corrupted records refused
+ * without reading past their end, the parsed-fields record of a nested message, the RFC 5256
+ * base subject used for threading, and keyword normalisation (RFC 8621 §4.1.1).
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailstore/mailstore_int.h"
+
+START_TEST(varints_round_trip)
+{
+	static const uint64_t u[] = {0,
+				     1,
+				     127,
+				     128,
+				     300,
+				     16383,
+				     16384,
+				     UINT32_MAX,
+				     (uint64_t)UINT32_MAX + 1,
+				     UINT64_MAX - 1,
+				     UINT64_MAX};
+	static const int64_t s[] = {0, 1, -1, 63, -64, 64, -65, INT64_MAX, INT64_MIN};
+	struct core_buf b = CORE_BUF_INIT;
+	for (size_t i = 0; i < CORE_NELEM(u); i++)
+		ms_put_u64(&b, u[i]);
+	for (size_t i = 0; i < CORE_NELEM(s); i++)
+		ms_put_i64(&b, s[i]);
+	ms_put_str(&b, NULL);
+	ms_put_str(&b, "");
+	ms_put_str(&b, "abc");
+	struct ms_dec d;
+	ms_dec_init(&d, b.p, b.len);
+	for (size_t i = 0; i < CORE_NELEM(u); i++)
+		ck_assert_uint_eq(ms_get_u64(&d), u[i]);
+	for (size_t i = 0; i < CORE_NELEM(s); i++)
+		ck_assert_int_eq(ms_get_i64(&d), s[i]);
+	struct core_arena *a = core_arena_new(0);
+	ck_assert_ptr_null(ms_get_str(&d, a));
+	ck_assert_str_eq(ms_get_str(&d, a), "");
+	ck_assert_str_eq(ms_get_str(&d, a), "abc");
+	ck_assert(!d.bad);
+	ck_assert_uint_eq(d.off, b.len);
+	/* Reading past the end marks the decoder bad and yields zeros. */
+	ck_assert_uint_eq(ms_get_u64(&d), 0);
+	ck_assert(d.bad);
+	/* An 11-byte varint, and a 10th byte with more than one bit, are malformed. */
+	static const uint8_t over[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
+	ms_dec_init(&d, over, sizeof(over));
+	(void)ms_get_u64(&d);
+	ck_assert(d.bad);
+	/* A 32-bit read of a larger value is refused. */
+	core_buf_reset(&b);
+	ms_put_u64(&b, (uint64_t)UINT32_MAX + 1);
+	ms_dec_init(&d, b.p, b.len);
+	(void)ms_get_u32(&d);
+	ck_assert(d.bad);
+	/* A string longer than what is left. */
+	core_buf_reset(&b);
+	ms_put_u64(&b, 10);
+	core_buf_append(&b, "abc", 3);
+	ms_dec_init(&d, b.p, b.len);
+	ck_assert_ptr_null(ms_get_str(&d, a));
+	ck_assert(d.bad);
+	core_buf_fini(&b);
+	core_arena_free(&a);
+}
+END_TEST
+
+START_TEST(keys_sort_numerically)
+{
+	uint8_t k1[STORE_KEY_MAX], k2[STORE_KEY_MAX];
+	size_t l1 = ms_key_id(k1, 1, MS_F_EMAIL, 255);
+	size_t l2 = ms_key_id(k2, 1, MS_F_EMAIL, 256);
+	ck_assert_uint_eq(l1, 18);
+	ck_assert_uint_eq(l1, l2);
+	ck_assert_int_lt(memcmp(k1, k2, l1), 0);
+	ck_assert_uint_eq(ms_rd_be64(k2 + 10), 256);
+	/* Accounts sort before families: all of one account's keys are contiguous. */
+	ms_key_id(k2, 2, MS_F_ACCOUNT, 0);
+	ck_assert_int_lt(memcmp(k1, k2, 10), 0);
+	uint8_t b4[4];
+	ms_be32(b4, 0x01020304u);
+	ck_assert_uint_eq(b4[0], 1);
+	ck_assert_uint_eq(ms_rd_be32(b4), 0x01020304u);
+}
+END_TEST
+
+/* Every strict prefix of a record must be refused, never read past. */
+static void check_prefixes(const struct core_buf *b,
+			   int (*dec)(const void *, size_t, struct core_arena *, void *))
+{
+	struct core_arena *a = core_arena_new(0);
+	for (size_t n = 0; n < b->len; n++) {
+		/* A copy of exactly n bytes, so ASan sees any read past it. */
+		uint8_t *p = malloc(n ? n : 1);
+		memcpy(p, b->p, n);
+		union {
+			struct mailstore_mailbox m;
+			struct mailstore_email e;
+			struct mailstore_parsed pa;
+		} out;
+		memset(&out, 0, sizeof(out));
+		ck_assert_msg(dec(p, n, a, &out) < 0, "prefix of %zu of %zu bytes accepted", n,
+			      b->len);
+		free(p);
+	}
+	core_arena_free(&a);
+}
+
+static int dec_mailbox(const void *p, size_t n, struct core_arena *a, void *out)
+{
+	return ms_mailbox_decode(p, n, a, out);
+}
+static int dec_email(const void *p, size_t n, struct core_arena *a, void *out)
+{
+	return ms_email_decode(p, n, a, out);
+}
+static int dec_parsed(const void *p, size_t n, struct core_arena *a, void *out)
+{
+	return ms_parsed_decode(p, n, a, out);
+}
+
+START_TEST(records_round_trip_and_refuse_truncation)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct core_buf b = CORE_BUF_INIT;
+	struct ms_account_rec ar = {9, 3, 1000, 2, 5000, 10, 1700000000u}, ar2;
+	ms_account_encode(&ar, &b);
+	ck_assert_int_eq(ms_account_decode(b.p, b.len, &ar2), 0);
+	ck_assert(memcmp(&ar, &ar2, sizeof(ar)) == 0);
+	for (size_t n = 0; n < b.len; n++)
+		ck_assert_int_lt(ms_account_decode(b.p, n, &ar2), 0);
+
+	struct mailstore_mailbox m = {.id = 4,
+				      .parent_id = 2,
+				      .name = "Caf\xc3\xa9",
+				      .role = MAILSTORE_ROLE_TRASH,
+				      .sort_order = 7,
+				      .subscribed = true,
+				      .uidvalidity = 123,
+				      .uidnext = 45,
+				      .highest_modseq = 99,
+				      .created_modseq = 3,
+				      .updated_modseq = 50,
+				      .total = 44,
+				      .unread = 2,
+				      .size = 123456};
+	ms_mailbox_encode(&m, &b);
+	struct mailstore_mailbox m2 = {.id = 4};
+	ck_assert_int_eq(ms_mailbox_decode(b.p, b.len, a, &m2), 0);
+	ck_assert_str_eq(m2.name, m.name);
+	m2.name = m.name;
+	ck_assert(memcmp(&m, &m2, sizeof(m)) == 0);
+	check_prefixes(&b, dec_mailbox);
+
+	const char *kw[] = {"$seen", "work"};
+	struct mailstore_member mem[] = {{3, 10}, {7, 1}};
+	struct mailstore_email e = {.id = 8,
+				    .thread_id = 5,
+				    .size = 999,
+				    .received_at = -5,
+				    .modseq = 12,
+				    .created_modseq = 11,
+				    .keywords = kw,
+				    .nkeywords = 2,
+				    .members = mem,
+				    .nmembers = 2};
+	memset(e.blob.hash, 0xab, STORE_HASH_LEN);
+	ms_email_encode(&e, &b);
+	struct mailstore_email e2 = {.id = 8};
+	ck_assert_int_eq(ms_email_decode(b.p, b.len, a, &e2), 0);
+	ck_assert_int_eq(e2.received_at, -5);
+	ck_assert_uint_eq(e2.nkeywords, 2);
+	ck_assert_str_eq(e2.keywords[1], "work");
+	ck_assert_uint_eq(e2.nmembers, 2);
+	ck_assert_uint_eq(e2.members[0].uid, 10);
+	ck_assert(memcmp(e2.blob.hash, e.blob.hash, STORE_HASH_LEN) == 0);
+	check_prefixes(&b, dec_email);
+	/* A membership count above the limit is corrupt, not an overflow. */
+	core_buf_reset(&b);
+	ms_put_u64(&b, 1);
+	ms_put_u64(&b, 1);
+	uint8_t h[STORE_HASH_LEN] = {0};
+	core_buf_append(&b, h, sizeof(h));
+	for (int i = 0; i < 4; i++)
+		ms_put_u64(&b, 1);
+	ms_put_u64(&b, 0);
+	ms_put_u64(&b, MAILSTORE_MAILBOXES_MAX + 1);
+	ck_assert_int_lt(ms_email_decode(b.p, b.len, a, &e2), 0);
+	core_buf_fini(&b);
+	core_arena_free(&a);
+}
+END_TEST
+
+static const char nested[] = "From: =?utf-8?q?J=C3=B6rg?= <j@example.de>\r\n"
+			     "Subject: Fwd: report\r\n"
+			     "References: <a@x> <b@x>\r\n"
+			     "Content-Type: multipart/mixed; boundary=XX\r\n"
+			     "\r\n"
+			     "--XX\r\n"
+			     "Content-Type: text/plain\r\n"
+			     "\r\n"
+			     "See below.\r\n"
+			     "--XX\r\n"
+			     "Content-Type: message/rfc822\r\n"
+			     "\r\n"
+			     "From: inner@example.org\r\n"
+			     "Subject: inner subject\r\n"
+			     "Message-ID: <inner@example.org>\r\n"
+			     "\r\n"
+			     "inner body\r\n"
+			     "--XX--\r\n";
+
+START_TEST(parsed_record_of_nested_message)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct mailstore_parsed p, q;
+	struct core_error err;
+	ck_assert_int_eq(ms_parsed_build(a, nested, strlen(nested), &p, &err), 0);
+	struct core_buf b = CORE_BUF_INIT;
+	ms_parsed_encode(&p, &b);
+	ck_assert_int_eq(ms_parsed_decode(b.p, b.len, a, &q), 0);
+	ck_assert_str_eq(q.subject, "Fwd: report");
+	ck_assert_uint_eq(q.nfrom, 1);
+	ck_assert_str_eq(q.from[0].name, "J\xc3\xb6rg");
+	ck_assert_str_eq(q.envelope.from_raw, "=?utf-8?q?J=C3=B6rg?= <j@example.de>");
+	ck_assert_uint_eq(q.nreferences, 2);
+	ck_assert_str_eq(q.references[1], "b@x");
+	ck_assert(!q.has_sent_at);
+	ck_assert_str_eq(q.preview, "See below.");
+	ck_assert(!q.has_attachment);
+	/* multipart, text, message/rfc822, its text body. */
+	ck_assert_uint_eq(q.nparts, 4);
+	ck_assert_uint_eq(q.parts[0].nchildren, 2);
+	ck_assert_uint_eq(q.parts[2].nchildren, 1);
+	ck_assert_str_eq(q.parts[2].type, "message");
+	ck_assert_ptr_null(q.part_envelopes[1]);
+	ck_assert_ptr_nonnull(q.part_envelopes[2]);
+	ck_assert_str_eq(q.part_envelopes[2]->subject_raw, "inner subject");
+	ck_assert_str_eq(q.part_envelopes[2]->message_id_raw, "<inner@example.org>");
+	ck_assert_ptr_null(q.part_envelopes[2]->date_raw);
+	ck_assert(memcmp(nested + q.parts[3].body_off, "inner body", 10) == 0);
+	/* Re-encoding the decoded record gives the same bytes. */
+	struct core_buf b2 = CORE_BUF_INIT;
+	ms_parsed_encode(&q, &b2);
+	ck_assert_uint_eq(b.len, b2.len);
+	ck_assert(memcmp(b.p, b2.p, b.len) == 0);
+	check_prefixes(&b, dec_parsed);
+	/* A version from the future with extra fields appended still reads. */
+	core_buf_reset(&b2);
+	ms_put_u64(&b2, 2);
+	core_buf_append(&b2, b.p + 1, b.len - 1);
+	ms_put_u64(&b2, 12345);
+	ck_assert_int_eq(ms_parsed_decode(b2.p, b2.len, a, &q), 0);
+	ck_assert_uint_eq(q.version, 2);
+	ck_assert_str_eq(q.subject, "Fwd: report");
+	core_buf_fini(&b);
+	core_buf_fini(&b2);
+	core_arena_free(&a);
+}
+END_TEST
+
+START_TEST(subject_base)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"Hello", "hello"},
+		{"Re: Hello", "hello"},
+		{"RE:Hello", "hello"},
+		{"re : Hello", "hello"},
+		{"Fwd: Re: [list] Hello  world ", "hello world"},
+		{"[list] Re: Hello", "hello"},
+		{"Re[2]: Hello", "hello"},
+		{"Hello (fwd)", "hello"},
+		{"Hello (fwd) (FWD)", "hello"},
+		{"[Fwd: Re: Hello]", "hello"},
+		{"[only a tag]", "[only a tag]"},
+		{"Fw: \tHello\r\n there", "hello there"},
+		{"Reply soon", "reply soon"},
+		{"Re:", ""},
+		{"", ""},
+		{"STRASSE", "strasse"},
+		{"Stra\xc3\x9f"
+		 "e",
+		 "strasse"},
+		{"Re: \xff raw", "\xff raw"},
+	};
+	for (size_t i = 0; i < CORE_NELEM(cases); i++) {
+		struct core_buf b = CORE_BUF_INIT;
+		mailstore_subject_base(cases[i].in, strlen(cases[i].in), &b);
+		ck_assert_msg(strcmp(core_buf_cstr(&b), cases[i].out) == 0, "%s -> '%s', want '%s'",
+			      cases[i].in, core_buf_cstr(&b), cases[i].out);
+		core_buf_fini(&b);
+	}
+}
+END_TEST
+
+START_TEST(keywords_normalised)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct core_error err;
+	const char **out;
+	size_t n;
+	const char *in[] = {"Work", "$Seen", "work", "$answered"};
+	ck_assert_int_eq(ms_keywords_norm(a, in, 4, &out, &n, &err), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(out[0], "$answered");
+	ck_assert_str_eq(out[1], "$seen");
+	ck_assert_str_eq(out[2], "work");
+	ck_assert(ms_keywords_has(out, n, "$seen"));
+	ck_assert(!ms_keywords_has(out, n, "$Seen"));
+	static const char *bad[] = {"", "a b", "\\Seen", "x(", "tab\t", "caf\xc3\xa9", "a*", "q\""};
+	for (size_t i = 0; i < CORE_NELEM(bad); i++)
+		ck_assert_msg(ms_keywords_norm(a, &bad[i], 1, &out, &n, &err) == CORE_ESYNTAX,
+			      "accepted %s", bad[i]);
+	const char *nul[] = {NULL};
+	ck_assert_int_eq(ms_keywords_norm(a, nul, 1, &out, &n, &err), CORE_ESYNTAX);
+	char longkw[MAILSTORE_KEYWORD_MAX + 2];
+	memset(longkw, 'k', sizeof(longkw) - 1);
+	longkw[sizeof(longkw) - 1] = '\0';
+	const char *lk[] = {longkw};
+	ck_assert_int_eq(ms_keywords_norm(a, lk, 1, &out, &n, &err), CORE_ESYNTAX);
+	longkw[MAILSTORE_KEYWORD_MAX] = '\0';
+	ck_assert_int_eq(ms_keywords_norm(a, lk, 1, &out, &n, &err), 0);
+	ck_assert_int_eq(ms_keywords_norm(a, in, MAILSTORE_KEYWORDS_MAX + 1, &out, &n, &err),
+			 CORE_ELIMIT);
+	ck_assert_str_eq(mailstore_role_name(MAILSTORE_ROLE_INBOX), "inbox");
+	ck_assert_ptr_null(mailstore_role_name(MAILSTORE_ROLE_NONE));
+	ck_assert_ptr_null(mailstore_role_name(MAILSTORE_ROLE_COUNT));
+	core_arena_free(&a);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("mailstore-codec");
+	TCase *tc = tcase_create("codec");
+	tcase_add_test(tc, varints_round_trip);
+	tcase_add_test(tc, keys_sort_numerically);
+	tcase_add_test(tc, records_round_trip_and_refuse_truncation);
+	tcase_add_test(tc, parsed_record_of_nested_message);
+	tcase_add_test(tc, subject_base);
+	tcase_add_test(tc, keywords_normalised);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
