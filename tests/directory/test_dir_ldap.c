@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -81,7 +82,9 @@ static void start_slapd(void)
 	if (pid == 0) {
 		char conf[256];
 		snprintf(conf, sizeof(conf), "%s/slapd.conf", tmp);
-		freopen("/dev/null", "w", stdout);
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
 		execl("/usr/sbin/slapd", "slapd", "-d", "0", "-f", conf, "-h", urls, (char *)NULL);
 		_exit(127);
 	}
