@@ -81,6 +81,7 @@ start_pg() {
   local out
   out=$("$ROOT/ci/pg.sh" start "$PG_DIR") || { echo "$out"; return 1; }
   export STAUNCH_TEST_PG=$(tail -n 1 <<<"$out")
+  export STAUNCH_TEST_PG_DIR=$PG_DIR
   echo "PostgreSQL for the store suites: $STAUNCH_TEST_PG"
 }
 stop_pg() {
