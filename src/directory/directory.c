@@ -312,6 +312,15 @@ static int domain_lookup(struct dir *d, struct core_str domain, struct core_aren
 	return d->ops->domain(d->h, core_str_from_cstr(dir_lower_dup(a, domain)), a, out, err);
 }
 
+int dir_domain_get(struct dir *d, struct core_str domain, struct core_arena *a,
+		   struct dir_principal **out, struct core_error *err)
+{
+	int r = domain_lookup(d, domain, a, out, err);
+	if (r == CORE_ENOTFOUND)
+		core_error_set(err, CORE_ENOTFOUND, NULL, "no domain %.*s", CORE_STR_FMT(domain));
+	return r;
+}
+
 int dir_is_local_domain(struct dir *d, struct core_str domain, struct core_error *err)
 {
 	struct core_arena *a = core_arena_new(0);

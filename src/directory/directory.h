@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/core_buf.h"
 #include "core/core_str.h"
@@ -204,6 +205,9 @@ int dir_principal_by_name(struct dir *d, struct core_str name, struct core_arena
 int dir_principal_by_address(struct dir *d, struct core_str addr, struct core_arena *a,
 			     struct dir_principal **out, struct core_error *err);
 
+/* The domain principal of a domain or of one of its domain aliases. */
+int dir_domain_get(struct dir *d, struct core_str domain, struct core_arena *a,
+		   struct dir_principal **out, struct core_error *err);
 /* 1 when domain (or a domain alias of it) is local, 0 when not, or an error. */
 int dir_is_local_domain(struct dir *d, struct core_str domain, struct core_error *err);
 
@@ -411,6 +415,44 @@ int dir_dkim_keygen(enum dir_dkim_alg alg, struct core_buf *priv_pem_out, struct
 /* The algorithm and p= value of a private key in PEM. CORE_ESYNTAX when it is not one. */
 int dir_dkim_public(const char *priv_pem, size_t len, enum dir_dkim_alg *alg_out,
 		    struct core_buf *p_out, struct core_error *err);
+
+/*
+ * DKIM private keys of a domain, kept in the data store under
+ * "dir/k/<domain>" NUL "<selector>" (value: the PKCS#8 PEM). put replaces; remove_all drops every
+ * key of a domain; list visits them in selector order (pem borrowed during the call).
+ */
+int dir_dkim_key_put(struct store_data *data, const char *domain, const char *selector,
+		     const char *pem, size_t len, struct core_error *err);
+int dir_dkim_key_list(struct store_data *data, const char *domain,
+		      int (*fn)(void *arg, const char *selector, const char *pem, size_t len),
+		      void *arg, struct core_error *err);
+int dir_dkim_key_remove_all(struct store_data *data, const char *domain, struct core_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Command line (dir_cli.c): staunch domain|account|alias|group|list|dns                */
+/* ------------------------------------------------------------------------------------ */
+
+/* What the commands work on. Borrowed; out and errf receive results and diagnostics. */
+struct dir_cli {
+	struct dir *d;
+	struct store_data *data; /* DKIM keys; may be NULL for commands that need none */
+	FILE *out;
+	FILE *errf;
+	const char *hostname;      /* server.hostname, for `dns` (default mail.<domain>) */
+	const char *cert_path;     /* the TLS certificate chain (PEM) for TLSA, or NULL */
+	bool pop3;                 /* POP3 is enabled: `dns` prints its SRV records */
+	const char *selector_date; /* YYYYMM of new DKIM selectors (NULL: now) */
+};
+
+/*
+ * Run one command: argv[0] is the noun ("domain", "account", "alias", "group", "list",
+ * "dns"), then its verb and arguments (docs/directory.md lists them). Prints results to
+ * c->out and problems to c->errf. Returns 0, or a negative core_err (CORE_ESYNTAX for a
+ * usage error).
+ */
+int dir_cli_run(const struct dir_cli *c, int argc, char **argv);
+/* Usage text of the directory commands. */
+void dir_cli_usage(FILE *f);
 
 /* "individual", "group", "list", "domain"; parse returns the type or CORE_ESYNTAX. */
 const char *dir_type_str(enum dir_type t);
