@@ -445,8 +445,11 @@ static struct mail_part *part_parse(struct parser *ps, struct mail_part *parent,
 	if (max_depth > MAIL_DEPTH_HARD_MAX)
 		max_depth = MAIL_DEPTH_HARD_MAX;
 	if (container && depth >= max_depth) {
+		/* Kept as a leaf: no boundary, preamble or epilogue is claimed (the boundary
+		 * parameter is still in ct). */
 		p->flags |= MAIL_PART_F_DEPTH;
 		problem_add(ps, MAIL_PROB_DEPTH, p->body_off, p);
+		p->boundary = empty_str();
 		container = false;
 	}
 	size_t long_off = SIZE_MAX;

@@ -326,6 +326,16 @@ START_TEST(test_part_limit_depth)
 	ck_assert_uint_eq(m->nparts, 65);
 	free(msg);
 
+	/* a multipart at the depth limit is a leaf without boundary, preamble or epilogue */
+	lim.max_depth = 1;
+	m = parse("Content-Type: message/rfc822\r\n\r\n"
+		  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+		  &lim);
+	ck_assert_uint_eq(m->nparts, 2);
+	ck_assert(m->parts[1]->flags & MAIL_PART_F_DEPTH);
+	ck_assert_uint_eq(m->parts[1]->boundary.len, 0);
+	ck_assert_str_eq(mail_mime_param_find(&m->parts[1]->ct, "boundary")->value.p, "b");
+
 	msg = nest(20);
 	m = parse(msg, NULL);
 	ck_assert_uint_eq(m->nparts, 21);
