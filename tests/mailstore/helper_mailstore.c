@@ -857,7 +857,7 @@ struct cw_arg {
 	int index;
 	uint64_t inbox, email;
 	int failures;
-	char msg[128];
+	char msg[CORE_ERROR_MSG_MAX];
 };
 
 static void *cw_deliver(void *p)
