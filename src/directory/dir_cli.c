@@ -211,7 +211,7 @@ static size_t strv_minus(const char **v, size_t *n, const char *s)
 /* domain                                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-static void selector_date(const struct dir_cli *c, char out[8])
+static void selector_date(const struct dir_cli *c, char out[16])
 {
 	if (c->selector_date != NULL && strlen(c->selector_date) == 6) {
 		memcpy(out, c->selector_date, 7);
@@ -221,7 +221,7 @@ static void selector_date(const struct dir_cli *c, char out[8])
 	struct core_tm tm;
 	if (core_time_to_tm(now, 0, &tm) < 0)
 		tm.year = 2000, tm.mon = 1;
-	snprintf(out, 8, "%04d%02d", tm.year % 10000, tm.mon % 100);
+	snprintf(out, 16, "%04u%02u", (unsigned)tm.year % 10000u, (unsigned)tm.mon % 100u);
 }
 
 static int domain_add(const struct dir_cli *c, struct core_arena *a, const struct cli_args *o,
@@ -242,7 +242,7 @@ static int domain_add(const struct dir_cli *c, struct core_arena *a, const struc
 		return 0;
 	/* DKIM keys: one Ed25519 (RFC 8463) and one RSA-2048 (RFC 6376 §3.3.3), selectors
 	 * <YYYYMM>e and <YYYYMM>r so a later rotation gets new names. */
-	char date[8];
+	char date[16];
 	selector_date(c, date);
 	static const struct {
 		enum dir_dkim_alg alg;
@@ -250,7 +250,7 @@ static int domain_add(const struct dir_cli *c, struct core_arena *a, const struc
 	} algs[] = {{DIR_DKIM_ED25519, 'e'}, {DIR_DKIM_RSA, 'r'}};
 	for (size_t i = 0; i < CORE_NELEM(algs); i++) {
 		struct core_buf pem = CORE_BUF_INIT, pub = CORE_BUF_INIT;
-		char sel[16];
+		char sel[32];
 		snprintf(sel, sizeof(sel), "%s%c", date, algs[i].suffix);
 		r = dir_dkim_keygen(algs[i].alg, &pem, &pub, err);
 		if (r == 0)
