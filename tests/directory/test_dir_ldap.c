@@ -27,6 +27,7 @@
 static char tmp[128];
 static int port_plain, port_tls;
 static pid_t slapd_pid = -1;
+static const char *url_host = "127.0.0.1"; /* host part of the directory's URL */
 static struct core_error err;
 
 static int free_port(void)
@@ -205,9 +206,9 @@ static struct dir *open_ldap(struct core_conf **c_out, const char *mode, const c
 	struct core_conf *c = core_conf_new_empty();
 	char url[128], path[256];
 	if (strcmp(tls, "ldaps") == 0)
-		snprintf(url, sizeof(url), "ldaps://127.0.0.1:%d", port_tls);
+		snprintf(url, sizeof(url), "ldaps://%s:%d", url_host, port_tls);
 	else
-		snprintf(url, sizeof(url), "ldap://127.0.0.1:%d", port_plain);
+		snprintf(url, sizeof(url), "ldap://%s:%d", url_host, port_plain);
 	core_conf_set(c, "directory.type", "ldap");
 	core_conf_set(c, "directory.ldap.url", url);
 	core_conf_set(c, "directory.ldap.starttls",
@@ -406,6 +407,16 @@ START_TEST(test_tls)
 	d = open_ldap(&c, "bind", "ldaps", "other.pem", CORE_ETEMP);
 	ck_assert_ptr_null(d);
 	core_conf_free(&c);
+	/* RFC 4513 §3.1.3: the name in the URL must match the certificate (which names only
+	 * 127.0.0.1): "localhost" reaches the server without TLS, but TLS refuses it. */
+	url_host = "localhost";
+	d = open_ldap(&c, "bind", "plain", NULL, 0);
+	dir_free(&d);
+	core_conf_free(&c);
+	d = open_ldap(&c, "bind", "starttls", "cert.pem", CORE_ETEMP);
+	ck_assert_ptr_null(d);
+	core_conf_free(&c);
+	url_host = "127.0.0.1";
 }
 END_TEST
 
