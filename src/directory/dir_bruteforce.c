@@ -111,7 +111,7 @@ int dir_bruteforce_new(struct store_lookup *l, const struct dir_bf_settings *s,
 	for (size_t i = 0; i < s->n_exempt; i++) {
 		if (parse_net(s->exempt[i], &bf->ex[i]) < 0) {
 			core_error_set(err, CORE_ESYNTAX, NULL,
-				       "auth.ban.exempt: '%s' is not an IP or CIDR prefix",
+				       "auth.ban-exempt: '%s' is not an IP or CIDR prefix",
 				       s->exempt[i]);
 			free(bf->ex);
 			free(bf);
@@ -135,7 +135,7 @@ int dir_bruteforce_new_conf(struct store_lookup *l, const struct core_conf *c,
 				    : 3600000,
 	};
 	const char *const *ex = NULL;
-	s.n_exempt = c != NULL ? core_conf_get_list(c, "auth.ban.exempt", &ex) : 0;
+	s.n_exempt = c != NULL ? core_conf_get_list(c, "auth.ban-exempt", &ex) : 0;
 	s.exempt = ex;
 	return dir_bruteforce_new(l, &s, out, err);
 }

@@ -1,6 +1,7 @@
 /*
  * dir_conf.c: the configuration keys of the directory (directory.*) and of brute-force
- * protection (auth.ban.*), documented in docs/directory.md.
+ * protection (auth.ban.*), documented in docs/directory.md. The exempt list of brute-force
+ * protection is the server's auth.ban-exempt key (src/server/server_conf_keys.c).
  */
 #include "directory/dir_int.h"
 
@@ -112,8 +113,6 @@ static const struct core_conf_key dir_keys[] = {
 	 "How long a failure is remembered."},
 	{"auth.ban.time", CORE_CONF_DURATION, "1h", NULL, 1000, 31536000000, 0,
 	 "How long a ban lasts."},
-	{"auth.ban.exempt", CORE_CONF_LIST, NULL, NULL, 0, 0, 0,
-	 "IPs and CIDR prefixes never counted nor banned (e.g. 127.0.0.1, 10.0.0.0/8)."},
 };
 
 void dir_conf_register(void)

@@ -172,7 +172,7 @@ START_TEST(test_conf_defaults)
 	dir_conf_register();
 	struct core_conf *c = core_conf_new_empty();
 	ck_assert_int_eq(core_conf_set(c, "auth.ban.ip-failures", "2"), 0);
-	ck_assert_int_eq(core_conf_set(c, "auth.ban.exempt", "[\"192.0.2.0/24\"]"), 0);
+	ck_assert_int_eq(core_conf_set(c, "auth.ban-exempt", "[\"192.0.2.0/24\"]"), 0);
 	struct dir_bruteforce *b2;
 	ck_assert_int_eq(dir_bruteforce_new_conf(lk, c, &b2, &err), 0);
 	ck_assert(dir_bruteforce_exempt(b2, "192.0.2.9"));
