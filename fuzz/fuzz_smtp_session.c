@@ -18,6 +18,8 @@ struct ctx {
 	struct smtp_verdict pend[64];
 	size_t npend;
 	size_t spool_bytes;
+	bool auth_pending;
+	int auth_status;
 };
 
 static int c_write(void *arg, const void *p, size_t n)
@@ -97,6 +99,15 @@ static int s_deliver(void *ctx, struct smtp_session *s, const struct smtp_envelo
 	return 0;
 }
 
+static void s_sasl_step(void *ctx, struct smtp_session *s, struct sasl_exchange *x, const void *in,
+			size_t len, bool have_in, struct core_buf *out)
+{
+	struct ctx *c = ctx;
+	(void)s;
+	c->auth_status = sasl_exchange_step(x, in, len, have_in, out);
+	c->auth_pending = true;
+}
+
 static int be_plain(void *ctx, struct core_str authcid, struct core_str password,
 		    struct core_arena *a, struct sasl_principal *out, struct core_error *err)
 {
@@ -148,6 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.check_rcpt = s_rcpt,
 		.spool_open = s_spool,
 		.deliver = s_deliver,
+		.sasl_step = c.async ? s_sasl_step : NULL,
 	};
 	struct smtp_session *s = smtp_session_new(&cfg, &conn, &svc);
 	/* Feed in pieces whose sizes come from the data itself. */
@@ -161,7 +173,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(n <= piece);
 		off += n;
 		if (smtp_session_pending(s)) {
-			smtp_session_resume(s, c.pend, c.npend);
+			if (c.auth_pending) {
+				c.auth_pending = false;
+				smtp_session_resume_auth(s, c.auth_status);
+			} else {
+				smtp_session_resume(s, c.pend, c.npend);
+			}
 			continue;
 		}
 		if (n < piece) {

@@ -35,6 +35,7 @@ struct core_arena;
 struct core_error;
 struct sasl_config;
 struct sasl_backend;
+struct sasl_exchange;
 
 /* --- limits and policies ------------------------------------------------------------ */
 
@@ -389,6 +390,15 @@ struct smtp_services {
 	/* Rate limits: 0 to proceed or a 4xx/5xx verdict in *out (return 0 either way). */
 	int (*rate_check)(void *ctx, enum smtp_rate_event ev, struct core_str subject,
 			  struct smtp_verdict *out);
+	/*
+	 * Run one SASL step off the event thread (directory lookups and password hashing may
+	 * block): call sasl_exchange_step(x, in, len, have_in, out), on a worker if need be, then
+	 * smtp_session_resume_auth(s, status) on the connection's thread (it may also be called
+	 * before returning). in, out and x stay valid until then. NULL: the session runs the
+	 * step itself.
+	 */
+	void (*sasl_step)(void *ctx, struct smtp_session *s, struct sasl_exchange *x,
+			  const void *in, size_t len, bool have_in, struct core_buf *out);
 	/* AUTH succeeded as user (log, policy). */
 	void (*auth_done)(void *ctx, const char *user);
 	/* Free text of HELP (one line per entry), NULL for the default. */
@@ -410,6 +420,8 @@ void smtp_session_free(struct smtp_session **s);
 size_t smtp_session_feed(struct smtp_session *s, const char *p, size_t len);
 /* Finish a pending verdict (see SMTP_PENDING). For deliver, results has one per rcpt. */
 void smtp_session_resume(struct smtp_session *s, const struct smtp_verdict *results, size_t n);
+/* Finish a SASL step run by services->sasl_step (status: enum sasl_status). */
+void smtp_session_resume_auth(struct smtp_session *s, int status);
 /* The STARTTLS handshake finished. On success the session forgets the EHLO (RFC 3207 §4.2). */
 void smtp_session_tls_done(struct smtp_session *s, bool ok, const char *version,
 			   const char *cipher);

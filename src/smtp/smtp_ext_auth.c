@@ -78,11 +78,28 @@ static void auth_fail_reply(struct smtp_session *s, const struct sasl_result *r)
 	}
 }
 
-/* Run one SASL step and answer: 334 challenge, 235 success, or a failure. */
+/* Run one SASL step: here, or through services->sasl_step (which may finish later). */
 static void auth_step(struct smtp_session *s, const void *in, size_t len, bool have_in)
 {
 	core_buf_reset(&s->sasl_buf);
-	int st = sasl_exchange_step(s->sasl, in, len, have_in, &s->sasl_buf);
+	if (s->svc != NULL && s->svc->sasl_step != NULL) {
+		/* Keep the response in the session: the step may run on a worker. */
+		core_buf_reset(&s->sasl_in);
+		core_buf_append(&s->sasl_in, in != NULL ? in : "", len);
+		s->pending = SMTP_PEND_AUTH;
+		s->svc->sasl_step(s->svc->ctx, s, s->sasl, core_buf_cstr(&s->sasl_in), len, have_in,
+				  &s->sasl_buf);
+		return;
+	}
+	smtp_auth_finish(s, sasl_exchange_step(s->sasl, in, len, have_in, &s->sasl_buf));
+}
+
+/* Answer a step: 334 challenge, 235 success, or a failure. */
+void smtp_auth_finish(struct smtp_session *s, int st)
+{
+	core_buf_fini_wipe(&s->sasl_in);
+	if (s->sasl == NULL || s->mode == SMTP_MODE_CLOSED)
+		return;
 	if (st == SASL_CONTINUE) {
 		/* RFC 4954 §4: 334 SP base64 challenge (empty challenge: "334 "). */
 		struct core_buf enc = CORE_BUF_INIT;

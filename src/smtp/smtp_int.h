@@ -98,6 +98,7 @@ enum smtp_pending {
 	SMTP_PEND_RCPT,
 	SMTP_PEND_VRFY,
 	SMTP_PEND_DELIVER,
+	SMTP_PEND_AUTH,
 };
 
 struct smtp_session {
@@ -143,6 +144,7 @@ struct smtp_session {
 	/* AUTH */
 	struct sasl_exchange *sasl;
 	struct core_buf sasl_buf;
+	struct core_buf sasl_in; /* the response being processed (wiped) */
 };
 
 /* Replies (smtp_session.c). The enhanced code is added when the extension is on and the
@@ -174,6 +176,7 @@ int smtp_session_sink_write(void *arg, const void *p, size_t n);
 
 /* Extension helpers. */
 int smtp_ext_size_check(struct smtp_session *s, uint64_t declared, struct smtp_verdict *v);
+void smtp_auth_finish(struct smtp_session *s, int status);
 void smtp_auth_feed_line(struct smtp_session *s, const char *line, size_t len);
 void smtp_bdat_continue(struct smtp_session *s);
 

@@ -258,6 +258,7 @@ void smtp_session_free(struct smtp_session **sp)
 		s->svc->spool_abort(s->svc->ctx);
 	sasl_exchange_free(&s->sasl);
 	core_buf_fini_wipe(&s->sasl_buf);
+	core_buf_fini_wipe(&s->sasl_in);
 	smtp_parser_fini(&s->parser);
 	core_buf_fini(&s->out);
 	core_arena_free(&s->txn);
@@ -651,6 +652,25 @@ size_t smtp_session_feed(struct smtp_session *s, const char *p, size_t len)
 	return off;
 }
 
+static void resume_input(struct smtp_session *s)
+{
+	smtp_reply_flush(s);
+	if (s->paused) {
+		s->paused = false;
+		if (s->conn.resume != NULL && s->mode != SMTP_MODE_CLOSED)
+			s->conn.resume(s->conn.arg);
+	}
+}
+
+void smtp_session_resume_auth(struct smtp_session *s, int status)
+{
+	if (s->pending != SMTP_PEND_AUTH)
+		return;
+	s->pending = SMTP_PEND_NONE;
+	smtp_auth_finish(s, status);
+	resume_input(s);
+}
+
 void smtp_session_resume(struct smtp_session *s, const struct smtp_verdict *results, size_t n)
 {
 	enum smtp_pending what = s->pending;
@@ -678,12 +698,7 @@ void smtp_session_resume(struct smtp_session *s, const struct smtp_verdict *resu
 	default:
 		break;
 	}
-	smtp_reply_flush(s);
-	if (s->paused) {
-		s->paused = false;
-		if (s->conn.resume != NULL && s->mode != SMTP_MODE_CLOSED)
-			s->conn.resume(s->conn.arg);
-	}
+	resume_input(s);
 }
 
 /* --- Received ------------------------------------------------------------------------------ */

@@ -208,6 +208,16 @@ static int svc_rate(void *ctx, enum smtp_rate_event ev, struct core_str subject,
 	return 0;
 }
 
+/* services->sasl_step: runs the step, answers later from the feeder. */
+static void svc_sasl_step(void *ctx, struct smtp_session *s, struct sasl_exchange *x,
+			  const void *in, size_t len, bool have_in, struct core_buf *out)
+{
+	struct fake *f = ctx;
+	(void)s;
+	f->auth_status = sasl_exchange_step(x, in, len, have_in, out);
+	f->auth_pending = true;
+}
+
 /* SASL backend: alice / secret. */
 static int be_plain(void *ctx, struct core_str authcid, struct core_str password,
 		    struct core_arena *a, struct sasl_principal *out, struct core_error *err)
@@ -316,6 +326,8 @@ int fake_set(struct fake *f, const char *kv, struct core_buf *diag)
 		f->cfg.sasl_backend = n ? &f->sasl_be : NULL;
 	} else if (!strcmp(key, "auth_tls_only"))
 		f->cfg.require_tls_for_auth = n != 0;
+	else if (!strcmp(key, "sasl_async"))
+		f->svc.sasl_step = n ? svc_sasl_step : NULL;
 	else if (!strcmp(key, "owner_check"))
 		f->owner_check = n != 0;
 	else if (!strcmp(key, "async"))
@@ -361,7 +373,12 @@ static void feed_some(struct fake *f, const char *p, size_t len)
 			/* A waiting session has paused its input through the connection. */
 			if (!f->paused)
 				f->pause_errors++;
-			smtp_session_resume(f->s, f->pend, f->npend);
+			if (f->auth_pending) {
+				f->auth_pending = false;
+				smtp_session_resume_auth(f->s, f->auth_status);
+			} else {
+				smtp_session_resume(f->s, f->pend, f->npend);
+			}
 			if (f->paused)
 				f->pause_errors++;
 			f->npend = 0;

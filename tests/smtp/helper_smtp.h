@@ -33,8 +33,10 @@ struct fake {
 	char reject_sender[64]; /* MAIL whose address contains this: 553 */
 	char fail_delivery[64]; /* recipients failing at delivery: 452 (LMTP per recipient) */
 	bool async;             /* services answer SMTP_PENDING, resumed by the feeder */
-	bool owner_check;       /* an authenticated user may only send as <user@...> */
-	bool trickle;           /* feed byte at a time */
+	bool owner_check;
+	bool auth_pending; /* a SASL step ran "on a worker"; resume with auth_status */
+	int auth_status;   /* an authenticated user may only send as <user@...> */
+	bool trickle;      /* feed byte at a time */
 	/* pending async answer */
 	struct smtp_verdict pend[128];
 	size_t npend;

@@ -732,6 +732,18 @@ static const char *const auth[] = {
 	"S: 334\n"
 	"C: c2VjcmV0\n"
 	"S: 235\n",
+	/* The SASL step runs through services->sasl_step and answers later. */
+	"@set auth=1 sasl_async=1 submission=1\n"
+	"S: 220\n"
+	"C: EHLO x\n"
+	"C: AUTH PLAIN AGFsaWNlAHdyb25n\n"
+	"C: AUTH LOGIN\n"
+	"S: 250 535 334\n"
+	"C: YWxpY2U=\n"
+	"S: 334\n"
+	"C: c2VjcmV0\n"
+	"C: MAIL FROM:<alice@b.c>\n"
+	"S: 235 250\n",
 	/* Failures: 535, and 421 after too many. */
 	"@set auth=1\n"
 	"S: 220\n"
