@@ -323,7 +323,7 @@ static int bad(struct core_error *err, const char *rule, const char *what)
 static int finish(const struct core_tm *tm, int offset, int rc_ok, time_t *t_out, int *offset_out,
 		  struct core_error *err)
 {
-	time_t t;
+	time_t t = 0;
 	int rc = core_time_from_tm(tm, offset, &t, err);
 	if (rc < 0)
 		return rc;
