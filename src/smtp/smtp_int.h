@@ -31,9 +31,8 @@ enum smtp_mode {
 };
 
 /* Command flags. */
-#define SMTP_CF_FLUSH 0x1u     /* RFC 2920 §3.2 (5): never buffer this reply */
-#define SMTP_CF_NEED_EHLO 0x2u /* only after EHLO/LHLO (extension verbs) */
-#define SMTP_CF_TXN 0x4u       /* counts as part of a mail transaction */
+#define SMTP_CF_FLUSH 0x1u /* RFC 2920 §3.2 (5): never buffer this reply */
+#define SMTP_CF_TXN 0x4u   /* counts as part of a mail transaction */
 
 struct smtp_session;
 

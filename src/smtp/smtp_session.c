@@ -705,10 +705,12 @@ void smtp_session_resume(struct smtp_session *s, const struct smtp_verdict *resu
 
 static void put_clean(struct core_buf *b, const char *s)
 {
-	/* Only printable ASCII and UTF-8 go into the header; no parentheses or controls. */
+	/* Only printable ASCII and well-formed UTF-8 (RFC 6531 §3.7.3) go into the header; no
+	 * spaces, parentheses or controls. */
+	bool utf8 = core_utf8_is_valid(s, strlen(s));
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c < 33 || c == 127 || c == '(' || c == ')' || c == '\\')
+		if (c < 33 || c == 127 || c == '(' || c == ')' || c == '\\' || (c >= 0x80 && !utf8))
 			core_buf_putc(b, '_');
 		else
 			core_buf_putc(b, (char)c);

@@ -1024,6 +1024,13 @@ START_TEST(test_smtp_received)
 			 "\twith ESMTPS id ABC\r\n"
 			 "\tfor <u@example.org>;\r\n"
 			 "\tThu, 01 Jan 1970 00:00:00 +0000\r\n");
+	/* Malformed UTF-8 from the client never reaches the header; well-formed UTF-8 does. */
+	core_buf_reset(&b);
+	r.helo = "bad\xff\xfe";
+	r.for_addr = "用户@例子.广告";
+	smtp_received_format(&r, &b);
+	ck_assert_ptr_nonnull(strstr(core_buf_cstr(&b), "from bad__ ("));
+	ck_assert_ptr_nonnull(strstr(core_buf_cstr(&b), "for <用户@例子.广告>"));
 	core_buf_fini(&b);
 }
 END_TEST
