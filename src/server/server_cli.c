@@ -6,6 +6,9 @@
  */
 #include "server/server_int.h"
 
+#include "directory/directory.h"
+#include "store/store.h"
+
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <seccomp.h>
@@ -147,8 +150,21 @@ static int cmd_version(const struct server_pkg *pkg)
 		       server_service_is_placeholder(d) ? " (placeholder)" : "");
 	}
 	printf("\n");
-	printf("store backends: none linked\n");
-	printf("directory backends: none linked\n");
+	/* Back ends are registered by name; list the ones this binary links. */
+	static const char *const stores[] = {"rocksdb", "sqlite", "postgresql", "memory", "fs"};
+	static const char *const dirs[] = {"internal", "sql", "ldap"};
+	printf("store backends:");
+	int n = 0;
+	for (size_t i = 0; i < CORE_NELEM(stores); i++)
+		if (store_backend_find(stores[i]) != NULL)
+			printf("%s %s", n++ > 0 ? "," : "", stores[i]);
+	printf("%s\n", n == 0 ? " none" : "");
+	printf("directory backends:");
+	n = 0;
+	for (size_t i = 0; i < CORE_NELEM(dirs); i++)
+		if (dir_backend_find(dirs[i]) != NULL)
+			printf("%s %s", n++ > 0 ? "," : "", dirs[i]);
+	printf("%s\n", n == 0 ? " none" : "");
 	return 0;
 }
 

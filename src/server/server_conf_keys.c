@@ -5,6 +5,9 @@
  */
 #include "server/server_int.h"
 
+#include "directory/directory.h"
+#include "store/store.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +123,8 @@ void server_conf_register_all(void)
 	core_conf_register("Runtime", runtime_keys, CORE_NELEM(runtime_keys));
 	core_conf_register("Listeners", listener_keys, CORE_NELEM(listener_keys));
 	core_conf_register("Authentication", auth_keys, CORE_NELEM(auth_keys));
+	store_conf_register();
+	dir_conf_register();
 }
 
 void server_diag_add(struct core_conf_diags *d, const char *file, unsigned line, const char *key,
