@@ -175,10 +175,10 @@ void ms_tx_mbox_touch(struct ms_tx *tx, struct ms_tx_mbox *mb, bool counts)
 	mb->dirty = true;
 	ac->dirty = true;
 	if (counts && !mb->logged) {
-		/* RFC 8621 §2: totalEmails/unreadEmails are properties of the Mailbox, so a
-		 * count change is a Mailbox update for /changes. */
+		/* RFC 8621 §2: the counts are properties of the Mailbox, so a count change is
+		 * a Mailbox update for /changes (marked as counts-only, §2.2). */
 		mb->m.updated_modseq = ac->modseq;
-		ms_tx_log(tx, ac, MAILSTORE_T_MAILBOX, MS_OP_UPDATED, mb->m.id);
+		ms_tx_log(tx, ac, MAILSTORE_T_MAILBOX, MS_OP_COUNTS, mb->m.id);
 		mb->logged = true;
 	}
 }
@@ -577,13 +577,17 @@ static int ms_changes_fn(struct ms_tx *tx, void *ctx)
 	o->created = core_arena_alloc(c->out_arena, cap * sizeof(uint64_t));
 	o->updated = core_arena_alloc(c->out_arena, cap * sizeof(uint64_t));
 	o->destroyed = core_arena_alloc(c->out_arena, cap * sizeof(uint64_t));
+	o->counts_only = c->type == MAILSTORE_T_MAILBOX;
 	for (size_t i = 0; i < c->nitems;) {
 		size_t j = i;
-		bool created = false, destroyed = false;
+		bool created = false, destroyed = false, props = false;
 		for (; j < c->nitems && c->items[j].id == c->items[i].id; j++) {
 			created |= c->items[j].op == MS_OP_CREATED;
 			destroyed |= c->items[j].op == MS_OP_DESTROYED;
+			props |= c->items[j].op == MS_OP_UPDATED;
 		}
+		if (!created && !destroyed && props)
+			o->counts_only = false;
 		/* RFC 8620 §5.2: an id created and destroyed since the old state need not be
 		 * reported; created wins over updated; destroyed over updated. */
 		if (created && !destroyed)

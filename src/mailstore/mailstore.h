@@ -133,8 +133,13 @@ struct mailstore_mailbox {
 	uint64_t created_modseq;
 	uint64_t updated_modseq; /* last change of its own properties or counts */
 	uint64_t total;          /* emails in it (RFC 8621 totalEmails), exact */
-	uint64_t unread;         /* emails without $seen (unreadEmails), exact */
+	uint64_t unread;         /* emails with neither $seen nor $draft (unreadEmails) */
 	uint64_t size;           /* octets of the emails in it */
+	uint64_t unseen;         /* emails without $seen (RFC 9051 STATUS UNSEEN) */
+	uint64_t total_threads;  /* threads with an email in it (RFC 8621 totalThreads) */
+	/* Threads with an email in it that has neither $seen nor $draft (RFC 8621 §2
+	 * unreadThreads, the simple form: the unread email is in this mailbox). */
+	uint64_t unread_threads;
 };
 
 /*
@@ -209,6 +214,7 @@ int mailstore_mailbox_uids(struct mailstore *ms, uint64_t account, uint64_t mail
 /* Keywords are stored lower-case (RFC 8621 §4.1.1: case-insensitive). IMAP system flags
  * map to $seen, $answered, $flagged, $draft; \Deleted to $deleted. */
 #define MAILSTORE_KW_SEEN "$seen"
+#define MAILSTORE_KW_DRAFT "$draft"
 
 struct mailstore_member {
 	uint64_t mailbox;
@@ -400,6 +406,9 @@ struct mailstore_changes {
 	bool has_more;
 	uint64_t *created, *updated, *destroyed;
 	size_t ncreated, nupdated, ndestroyed;
+	/* Mailbox only: every update in the window changed counts alone (RFC 8621 §2.2
+	 * updatedProperties may then list only the four count properties). */
+	bool counts_only;
 };
 
 /*

@@ -224,6 +224,9 @@ void ms_mailbox_encode(const struct mailstore_mailbox *m, struct core_buf *out)
 	ms_put_u64(out, m->total);
 	ms_put_u64(out, m->unread);
 	ms_put_u64(out, m->size);
+	ms_put_u64(out, m->unseen);
+	ms_put_u64(out, m->total_threads);
+	ms_put_u64(out, m->unread_threads);
 }
 
 int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mailstore_mailbox *out)
@@ -248,6 +251,9 @@ int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mail
 	out->total = ms_get_u64(&d);
 	out->unread = ms_get_u64(&d);
 	out->size = ms_get_u64(&d);
+	out->unseen = ms_get_u64(&d);
+	out->total_threads = ms_get_u64(&d);
+	out->unread_threads = ms_get_u64(&d);
 	return d.bad || v < 1 || out->name == NULL ? CORE_EINTERNAL : 0;
 }
 

@@ -70,9 +70,69 @@ bool ms_keywords_has(const char *const *kw, size_t n, const char *k)
 	return false;
 }
 
+/* RFC 8621 §2 unreadEmails: neither $seen nor $draft. */
 static bool ms_unread(const struct mailstore_email *e)
 {
+	return !ms_keywords_has(e->keywords, e->nkeywords, MAILSTORE_KW_SEEN) &&
+	       !ms_keywords_has(e->keywords, e->nkeywords, MAILSTORE_KW_DRAFT);
+}
+
+/* RFC 9051 §6.3.11 STATUS UNSEEN: no \Seen flag. */
+static bool ms_unseen(const struct mailstore_email *e)
+{
 	return !ms_keywords_has(e->keywords, e->nkeywords, MAILSTORE_KW_SEEN);
+}
+
+/*
+ * Per (mailbox, thread) counts of emails and unread emails, so totalThreads and
+ * unreadThreads (RFC 8621 §2) stay exact: a thread counts while its count is above zero.
+ */
+static int ms_mbthread_adj(struct ms_tx *tx, struct ms_tx_mbox *mb, uint64_t thread, int dn,
+			   int dunread)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, mb->account, MS_F_MBTHREAD, mb->m.id);
+	ms_be64(k + kl, thread);
+	kl += 8;
+	struct core_buf v = CORE_BUF_INIT;
+	uint64_t n = 0, u = 0;
+	int rc = ms_get(tx, k, kl, &v);
+	if (rc >= 0) {
+		struct ms_dec d;
+		ms_dec_init(&d, v.p, v.len);
+		n = ms_get_u64(&d);
+		u = ms_get_u64(&d);
+		if (d.bad)
+			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt thread count");
+	} else if (rc == CORE_ENOTFOUND) {
+		rc = 0;
+	}
+	if (rc >= 0 && (((int64_t)n + dn) < 0 || ((int64_t)u + dunread) < 0 ||
+			(uint64_t)((int64_t)u + dunread) > (uint64_t)((int64_t)n + dn)))
+		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "thread count underflow");
+	if (rc < 0) {
+		core_buf_fini(&v);
+		return rc;
+	}
+	uint64_t n2 = (uint64_t)((int64_t)n + dn), u2 = (uint64_t)((int64_t)u + dunread);
+	if (n == 0 && n2 > 0)
+		mb->m.total_threads++;
+	else if (n > 0 && n2 == 0)
+		mb->m.total_threads--;
+	if (u == 0 && u2 > 0)
+		mb->m.unread_threads++;
+	else if (u > 0 && u2 == 0)
+		mb->m.unread_threads--;
+	if (n2 == 0) {
+		rc = ms_del(tx, k, kl);
+	} else {
+		core_buf_reset(&v);
+		ms_put_u64(&v, n2);
+		ms_put_u64(&v, u2);
+		rc = ms_put(tx, k, kl, v.p, v.len);
+	}
+	core_buf_fini(&v);
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -184,7 +244,11 @@ static int ms_email_join(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailsto
 	mb->m.total++;
 	if (ms_unread(e))
 		mb->m.unread++;
+	if (ms_unseen(e))
+		mb->m.unseen++;
 	mb->m.size += e->size;
+	if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, 1, ms_unread(e) ? 1 : 0)) < 0)
+		return rc;
 	ms_tx_mbox_touch(tx, mb, true);
 	/* Keep members ordered by mailbox id. */
 	size_t pos = e->nmembers;
@@ -246,7 +310,11 @@ int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_ema
 	mb->m.total--;
 	if (ms_unread(e))
 		mb->m.unread--;
+	if (ms_unseen(e))
+		mb->m.unseen--;
 	mb->m.size -= e->size;
+	if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, -1, ms_unread(e) ? -1 : 0)) < 0)
+		return rc;
 	ms_tx_mbox_touch(tx, mb, true);
 	size_t i = (size_t)(m - e->members);
 	memmove(&e->members[i], &e->members[i + 1], (e->nmembers - i - 1) * sizeof(*m));
@@ -749,23 +817,33 @@ static int ms_kw_fn(struct ms_tx *tx, void *ctx)
 		same = strcmp(nk[i], e.keywords[i]) == 0;
 	if (same)
 		return 0;
-	bool was_unread = ms_unread(&e);
+	bool was_unread = ms_unread(&e), was_unseen = ms_unseen(&e);
 	e.keywords = nk;
 	e.nkeywords = n;
-	bool unread = ms_unread(&e);
-	if (was_unread != unread) {
-		/* RFC 8621 §2 unreadEmails stays exact in every mailbox holding it. */
-		for (size_t i = 0; i < e.nmembers; i++) {
-			struct ms_tx_mbox *mb;
-			if ((rc = ms_tx_mbox(tx, c->account, e.members[i].mailbox, &mb)) < 0)
-				return rc;
+	bool unread = ms_unread(&e), unseen = ms_unseen(&e);
+	bool counts = was_unread != unread || was_unseen != unseen;
+	/* RFC 8621 §2 unreadEmails/unreadThreads and STATUS UNSEEN stay exact in every
+	 * mailbox holding it. */
+	for (size_t i = 0; counts && i < e.nmembers; i++) {
+		struct ms_tx_mbox *mb;
+		if ((rc = ms_tx_mbox(tx, c->account, e.members[i].mailbox, &mb)) < 0)
+			return rc;
+		if (was_unseen != unseen) {
+			if (unseen)
+				mb->m.unseen++;
+			else
+				mb->m.unseen--;
+		}
+		if (was_unread != unread) {
 			if (unread)
 				mb->m.unread++;
 			else
 				mb->m.unread--;
+			if ((rc = ms_mbthread_adj(tx, mb, e.thread_id, 0, unread ? 1 : -1)) < 0)
+				return rc;
 		}
 	}
-	rc = ms_email_changed(tx, ac, &e, was_unread != unread, true);
+	rc = ms_email_changed(tx, ac, &e, counts, true);
 	c->modseq = e.modseq;
 	return rc;
 }

@@ -13,17 +13,18 @@
 
 /* Key families: 'M' + be64 account + family byte + ... (docs/mailstore.md §Keys). */
 #define MS_KEY_PREFIX 'M'
-#define MS_F_ACCOUNT 'A' /* -> account record */
-#define MS_F_MAILBOX 'B' /* be64 mailbox -> mailbox record */
-#define MS_F_NAME 'N'    /* be64 parent, name -> be64 mailbox (uniqueness point key) */
-#define MS_F_ROLE 'R'    /* role byte -> be64 mailbox (one mailbox per role) */
-#define MS_F_EMAIL 'E'   /* be64 email -> email record (mutable part) */
-#define MS_F_PARSED 'P'  /* be64 email -> parsed fields (immutable) */
-#define MS_F_UID 'U'     /* be64 mailbox, be32 uid -> email id, modseq */
-#define MS_F_CHANGE 'C'  /* be64 modseq -> change-log entry */
-#define MS_F_EXPUNGE 'X' /* be64 mailbox, be64 modseq, be32 uid -> tombstone */
-#define MS_F_THREAD 'T'  /* be64 thread -> thread record */
-#define MS_F_MSGID 'I'   /* 16 bytes of SHA-256(message id) -> thread candidates */
+#define MS_F_ACCOUNT 'A'  /* -> account record */
+#define MS_F_MAILBOX 'B'  /* be64 mailbox -> mailbox record */
+#define MS_F_NAME 'N'     /* be64 parent, name -> be64 mailbox (uniqueness point key) */
+#define MS_F_ROLE 'R'     /* role byte -> be64 mailbox (one mailbox per role) */
+#define MS_F_EMAIL 'E'    /* be64 email -> email record (mutable part) */
+#define MS_F_PARSED 'P'   /* be64 email -> parsed fields (immutable) */
+#define MS_F_UID 'U'      /* be64 mailbox, be32 uid -> email id, modseq */
+#define MS_F_CHANGE 'C'   /* be64 modseq -> change-log entry */
+#define MS_F_EXPUNGE 'X'  /* be64 mailbox, be64 modseq, be32 uid -> tombstone */
+#define MS_F_THREAD 'T'   /* be64 thread -> thread record */
+#define MS_F_MSGID 'I'    /* 16-byte digest of a message id -> thread candidates */
+#define MS_F_MBTHREAD 'H' /* be64 mailbox, be64 thread -> emails, unread emails there */
 
 /* store_txn_id_next collections (per account, ARCHITECTURE.md §4). */
 #define MS_COLL_MAILBOX 1u
@@ -43,6 +44,7 @@
 #define MS_OP_CREATED 1u
 #define MS_OP_UPDATED 2u
 #define MS_OP_DESTROYED 3u
+#define MS_OP_COUNTS 4u /* updated: only the counts of a mailbox changed */
 
 struct mailstore {
 	struct store_data *d;

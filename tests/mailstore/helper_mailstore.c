@@ -494,6 +494,16 @@ START_TEST(keywords_and_modseq)
 	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
 	ck_assert_uint_eq(ch.nupdated, 1);
 	ck_assert_uint_eq(ch.ncreated + ch.ndestroyed, 0);
+	/* Only counts of the two mailboxes changed (RFC 8621 §2.2 updatedProperties). */
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_MAILBOX, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.nupdated, 2);
+	ck_assert(ch.counts_only);
+	uint32_t so = 3;
+	struct mailstore_mailbox_patch p = {.sort_order = &so};
+	OK(mailstore_mailbox_update(ms, 1, arch, &p, &err));
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_MAILBOX, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.nupdated, 2);
+	ck_assert(!ch.counts_only);
 }
 END_TEST
 
@@ -740,9 +750,42 @@ START_TEST(threads_by_jmap_rules)
 	ck_assert_uint_eq(ids[0], d[0].email_id);
 	ck_assert_uint_eq(ids[1], d[1].email_id);
 	ck_assert_uint_eq(ids[2], d[4].email_id);
+	/* RFC 8621 §2 totalThreads / unreadThreads, exact. */
+	struct mailstore_mailbox m = mbox(1, inbox);
+	ck_assert_uint_eq(m.total_threads, 3);
+	ck_assert_uint_eq(m.unread_threads, 3);
 	/* The thread loses members and goes with its last one. */
 	OK(mailstore_email_destroy(ms, 1, d[2].email_id, &err));
 	FAILS(CORE_ENOTFOUND, mailstore_thread_get(ms, 1, d[2].thread_id, arena, &ids, &n, &err));
+	ck_assert_uint_eq(mbox(1, inbox).total_threads, 2);
+	const char *seen[] = {"$seen"}, *draft[] = {"$draft"};
+	OK(mailstore_email_keywords(ms, 1, d[0].email_id, MAILSTORE_KW_ADD, seen, 1, 0, NULL,
+				    &err));
+	OK(mailstore_email_keywords(ms, 1, d[1].email_id, MAILSTORE_KW_ADD, seen, 1, 0, NULL,
+				    &err));
+	ck_assert_uint_eq(mbox(1, inbox).unread_threads, 2); /* d[4] is still unread */
+	/* A draft is not unread for JMAP, but unseen for IMAP STATUS UNSEEN. */
+	OK(mailstore_email_keywords(ms, 1, d[4].email_id, MAILSTORE_KW_ADD, draft, 1, 0, NULL,
+				    &err));
+	m = mbox(1, inbox);
+	ck_assert_uint_eq(m.unread_threads, 1);
+	ck_assert_uint_eq(m.unread, 1);
+	ck_assert_uint_eq(m.unseen, 2);
+	ck_assert_uint_eq(m.total, 4);
+	/* Moving the thread's emails out empties its count in the Inbox. */
+	uint64_t trash = role_id(1, MAILSTORE_ROLE_TRASH);
+	uint32_t uid;
+	OK(mailstore_email_move(ms, 1, d[0].email_id, inbox, trash, &uid, &err));
+	OK(mailstore_email_move(ms, 1, d[1].email_id, inbox, trash, &uid, &err));
+	ck_assert_uint_eq(mbox(1, inbox).total_threads, 2);
+	OK(mailstore_email_move(ms, 1, d[4].email_id, inbox, trash, &uid, &err));
+	m = mbox(1, inbox);
+	ck_assert_uint_eq(m.total_threads, 1);
+	ck_assert_uint_eq(m.unread_threads, 1);
+	m = mbox(1, trash);
+	ck_assert_uint_eq(m.total_threads, 1);
+	ck_assert_uint_eq(m.unread_threads, 0);
+	ck_assert_uint_eq(m.unseen, 1);
 	free(m0), free(m1), free(m2), free(m3), free(m4);
 }
 END_TEST
@@ -922,6 +965,9 @@ START_TEST(concurrent_writers)
 	ck_assert_uint_eq(m.total, total);
 	ck_assert_uint_eq(m.unread, total);
 	ck_assert_uint_eq(m.uidnext, total + 1);
+	ck_assert_uint_eq(m.unseen, total);
+	ck_assert_uint_eq(m.total_threads, total); /* no shared message ids */
+	ck_assert_uint_eq(m.unread_threads, total);
 	/* Every write took its own modseq: one per delivery and one per keyword change. */
 	ck_assert_uint_eq(state(1), s0 + 1 + 2 * CW_THREADS * CW_EACH);
 	struct uid_list l = {0};

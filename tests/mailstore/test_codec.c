@@ -154,7 +154,10 @@ START_TEST(records_round_trip_and_refuse_truncation)
 				      .updated_modseq = 50,
 				      .total = 44,
 				      .unread = 2,
-				      .size = 123456};
+				      .size = 123456,
+				      .unseen = 3,
+				      .total_threads = 40,
+				      .unread_threads = 1};
 	ms_mailbox_encode(&m, &b);
 	struct mailstore_mailbox m2 = {.id = 4};
 	ck_assert_int_eq(ms_mailbox_decode(b.p, b.len, a, &m2), 0);
@@ -172,6 +175,9 @@ START_TEST(records_round_trip_and_refuse_truncation)
 	ck_assert_uint_eq(m2.total, 44);
 	ck_assert_uint_eq(m2.unread, 2);
 	ck_assert_uint_eq(m2.size, 123456);
+	ck_assert_uint_eq(m2.unseen, 3);
+	ck_assert_uint_eq(m2.total_threads, 40);
+	ck_assert_uint_eq(m2.unread_threads, 1);
 	check_prefixes(&b, dec_mailbox);
 
 	const char *kw[] = {"$seen", "work"};
