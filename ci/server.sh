@@ -12,8 +12,8 @@
 # DIR/run/ports.json, one JSON object {"smtp":PORT,...}, as the LAST line of its output.
 # --set KEY=VALUE adds a top-level line `KEY = VALUE` (VALUE in file syntax, e.g.
 # --set listener.smtp.max-connections-per-ip=50 or --set 'log.level="debug"').
-# The store and directory choices are recorded in the file as comments until the storage
-# and directory modules map them to keys. Defaults come from $STAUNCH_SERVER_OPTS.
+# The store and directory choices become the store.* and directory.type keys (postgresql takes
+# its connection string from $STAUNCH_TEST_PG). Defaults come from $STAUNCH_SERVER_OPTS.
 #
 # stop sends SIGTERM, waits up to 10 s, then SIGKILL; it fails unless the server exited 0.
 #
@@ -40,7 +40,7 @@ cmd_start() {
   local dir=$1; shift
   # shellcheck disable=SC2206
   local -a opts=(${STAUNCH_SERVER_OPTS:-} "$@")
-  local data=rocksdb blob=fs fts=rocksdb lookup=memory directory=internal
+  local data=rocksdb blob=fs fts=data lookup=memory directory=internal
   local -a sets=()
   local i=0
   while [ $i -lt ${#opts[@]} ]; do
@@ -72,7 +72,6 @@ cmd_start() {
   {
     echo "# Written by ci/server.sh for a test server."
     echo "# Stores: data=$data blob=$blob fts=$fts lookup=$lookup; directory=$directory"
-    echo "# (recorded only: the storage and directory modules map them to keys)."
     local kv
     for kv in "${sets[@]+"${sets[@]}"}"; do
       echo "${kv%%=*} = ${kv#*=}"
@@ -92,6 +91,19 @@ cmd_start() {
     echo "event-threads = 2"
     echo "worker-threads = 2"
     echo "shutdown-grace = \"2s\""
+    echo
+    echo "[store]"
+    echo "data.backend = $(toml_str "$data")"
+    if [ "$data" = postgresql ]; then
+      [ -n "${STAUNCH_TEST_PG:-}" ] || die "--data postgresql needs STAUNCH_TEST_PG (ci/pg.sh start)"
+      echo "data.url = $(toml_str "$STAUNCH_TEST_PG")"
+    fi
+    echo "blob.backend = $(toml_str "$blob")"
+    echo "fts.backend = $(toml_str "$fts")"
+    echo "lookup.backend = $(toml_str "$lookup")"
+    echo
+    echo "[directory]"
+    echo "type = $(toml_str "$directory")"
     echo
     echo "[auth]"
     echo "allow-plain-text = true"
