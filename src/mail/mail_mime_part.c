@@ -227,7 +227,9 @@ static void mime_fields(struct parser *ps, struct mail_part *p, bool digest_chil
 	p->location = empty_str();
 	p->boundary = empty_str();
 
-	f = mail_header_find(h, "Content-Type");
+	/* A repeated MIME field: the last one counts, as for every header form of RFC 8621
+	 * §4.1.3 (and as GMime reads it); RFC 2045 does not allow repeats. */
+	f = mail_header_find_last(h, "Content-Type");
 	if (f != NULL) {
 		mail_mime_value_parse(a, f->value, true, &p->ct);
 		if (p->ct.type.len == 0 || p->ct.subtype.len == 0) {
@@ -255,30 +257,30 @@ static void mime_fields(struct parser *ps, struct mail_part *p, bool digest_chil
 	if (cs != NULL)
 		p->charset = mail_str_lower(a, core_str_trim(cs->value));
 
-	f = mail_header_find(h, "Content-Transfer-Encoding");
+	f = mail_header_find_last(h, "Content-Transfer-Encoding");
 	if (f != NULL) {
 		p->cte_raw = first_token_lower(a, f->value);
 		p->cte = cte_from(p->cte_raw);
 	}
-	f = mail_header_find(h, "Content-Disposition");
+	f = mail_header_find_last(h, "Content-Disposition");
 	if (f != NULL) {
 		mail_mime_value_parse(a, f->value, false, &p->disposition);
 		p->has_disposition = true;
 	}
-	f = mail_header_find(h, "Content-ID");
+	f = mail_header_find_last(h, "Content-ID");
 	if (f != NULL) {
 		struct mail_msgid_list ids;
 		mail_msgid_list_parse(a, f->value, &ids);
 		if (ids.count > 0)
 			p->content_id = ids.ids[0];
 	}
-	f = mail_header_find(h, "Content-Description");
+	f = mail_header_find_last(h, "Content-Description");
 	if (f != NULL)
 		p->description = mail_hdr_text(a, f->value);
-	f = mail_header_find(h, "Content-Language");
+	f = mail_header_find_last(h, "Content-Language");
 	if (f != NULL)
 		languages_parse(a, f->value, p);
-	f = mail_header_find(h, "Content-Location");
+	f = mail_header_find_last(h, "Content-Location");
 	if (f != NULL)
 		p->location = location_parse(a, f->value);
 }

@@ -5,6 +5,7 @@
  * §2.1.1 (998-octet line limit, reported through the line-length limit), §2.2 (field =
  * name ":" value, ftext names), §2.2.3 (unfolding), §3.2.2 (CFWS and comments), §3.5 (the
  * header ends at the first empty line), §4.5 (obsolete: white space before the colon).
+ * Lines that are not fields stay in the header range, flagged as junk.
  * RFC 6532 §3.2 (UTF-8 in field values). RFC 8621 §4.1.2.2 (Text form).
  */
 #include <stdlib.h>
@@ -98,6 +99,15 @@ void mail_hdr_split(struct core_arena *a, const char *data, size_t start, size_t
 			pos = next;
 			continue;
 		}
+		size_t fpos = pos;
+		if (pos == start && clen >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+			/* A UTF-8 byte order mark before the first field: kept in the header
+			 * range as junk, the field starts after it. */
+			res->flags |= MAIL_PART_F_HDR_JUNK;
+			line += 3;
+			clen -= 3;
+			fpos += 3;
+		}
 		size_t k = 0;
 		while (k < clen && ftext((unsigned char)line[k]))
 			k++;
@@ -106,10 +116,15 @@ void mail_hdr_split(struct core_arena *a, const char *data, size_t start, size_t
 		while (k < clen && (line[k] == ' ' || line[k] == '\t'))
 			k++;
 		if (name_len == 0 || k >= clen || line[k] != ':') {
-			/* Not a field: the header ends here without an empty line and the body
-			 * starts with this line (the line is kept, never dropped). */
-			res->len = pos - start;
-			break;
+			/* Not a field (an mbox "From " line, a fold that lost its white space,
+			 * a stray text line): kept in the header range as junk, and the header
+			 * goes on to the empty line, as GMime, Dovecot and most readers do. Its
+			 * continuation lines are junk too. */
+			res->flags |= MAIL_PART_F_HDR_JUNK;
+			res->lines++;
+			cur = NULL;
+			pos = next;
+			continue;
 		}
 		res->lines++;
 		if (lim->max_header_fields != 0 && n >= lim->max_header_fields) {
@@ -130,8 +145,8 @@ void mail_hdr_split(struct core_arena *a, const char *data, size_t start, size_t
 			fields = core_xrealloc(fields, cap * sizeof(*fields));
 		}
 		cur = &fields[n++];
-		cur->off = pos;
-		cur->len = next - pos;
+		cur->off = fpos;
+		cur->len = next - fpos;
 		cur->name = core_str_make(line, name_len);
 		cur->value = core_str_make(line + k + 1, 0); /* set below */
 		pos = next;

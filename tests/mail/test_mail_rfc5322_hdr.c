@@ -26,10 +26,18 @@ static const struct {
 	/* no body and no empty line */
 	{"A: 1\r\nB: 2", 10, 2, "A|B", " 2", MAIL_PART_F_NO_BLANK_LINE},
 	{"A: 1\r\nB: 2\r\n", 12, 2, "A|B", " 2", MAIL_PART_F_NO_BLANK_LINE},
-	/* a line that is no field ends the header; it starts the body */
-	{"A: 1\r\nthis is body\r\nB: 2\r\n", 6, 1, "A", " 1", MAIL_PART_F_NO_BLANK_LINE},
-	{"From someone Mon Jan 1\r\nA: 1\r\n", 0, 0, "", "", MAIL_PART_F_NO_BLANK_LINE},
-	{": no name\r\n\r\n", 0, 0, "", "", MAIL_PART_F_NO_BLANK_LINE},
+	/* a line that is no field is junk kept in the header, which goes on */
+	{"A: 1\r\nthis is junk\r\nB: 2\r\n\r\nbody", 28, 2, "A|B", " 2", MAIL_PART_F_HDR_JUNK},
+	{"A: 1\r\nno blank line\r\nB: 2\r\n", 27, 2, "A|B", " 2",
+	 MAIL_PART_F_NO_BLANK_LINE | MAIL_PART_F_HDR_JUNK},
+	{"From someone Mon Jan 1 00:00:00 2024\r\nA: 1\r\n\r\n", 46, 1, "A", " 1",
+	 MAIL_PART_F_HDR_JUNK},
+	{": no name\r\n\r\n", 13, 0, "", "", MAIL_PART_F_HDR_JUNK},
+	{"A: 1\r\njunk\r\n folded junk\r\nB: 2\r\n\r\n", 34, 2, "A|B", " 2", MAIL_PART_F_HDR_JUNK},
+	/* a UTF-8 byte order mark before the first field */
+	{"\xEF\xBB\xBF"
+	 "From: a@b\r\n\r\n",
+	 16, 1, "From", " a@b", MAIL_PART_F_HDR_JUNK},
 	/* a continuation with no field before it is junk kept in the header */
 	{" lead\r\nA: 1\r\n\r\n", 15, 1, "A", " 1", MAIL_PART_F_HDR_JUNK},
 	/* empty message, only an empty line */
