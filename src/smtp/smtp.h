@@ -383,7 +383,8 @@ struct smtp_services {
 	 * Commit the spooled message for the envelope's recipients. Fill results[i] for each
 	 * accepted recipient (LMTP replies one per recipient, RFC 2033 §4.2; SMTP replies with
 	 * results[0] when every recipient has the same outcome, else a 250 when any succeeded:
-	 * the others are the server's to bounce). Returns 0 or SMTP_PENDING.
+	 * the others are the server's to bounce). Returns 0 or SMTP_PENDING. The spool is
+	 * deliver's from this call on (spool_abort is not called for it).
 	 */
 	int (*deliver)(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
 		       struct smtp_verdict *results);

@@ -490,6 +490,9 @@ void smtp_body_end(struct smtp_session *s, unsigned flags, uint64_t size)
 	struct smtp_verdict *res = core_arena_zalloc(s->txn, n * sizeof(*res));
 	for (size_t i = 0; i < n; i++)
 		res[i] = (struct smtp_verdict){250, "2.1.5", "Delivered"};
+	/* From here the spool belongs to deliver (no spool_abort, even if the session ends
+	 * while delivery is pending). */
+	s->spool_open = false;
 	if (s->svc != NULL && s->svc->deliver != NULL) {
 		int rc = s->svc->deliver(s->svc->ctx, s, &s->env, res);
 		if (rc == SMTP_PENDING) {

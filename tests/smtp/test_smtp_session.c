@@ -981,6 +981,25 @@ START_TEST(test_smtp_session_api)
 	ck_assert_int_eq(f.spool_aborts, 1);
 	fake_fini(&f);
 
+	/* Once deliver has the spool, ending the session does not abort it; input stops at the
+	 * pending delivery and the session paused its connection. */
+	fake_init(&f);
+	f.async = true;
+	fake_start(&f);
+	const char *tx = "EHLO x\r\nMAIL FROM:<a@b.c>\r\n";
+	fake_feed_str(&f, tx);
+	const char *rest = "RCPT TO:<d@e.f>\r\n";
+	fake_feed_str(&f, rest);
+	const char *data = "DATA\r\nhi\r\n.\r\nNOOP\r\n";
+	size_t used = smtp_session_feed(f.s, data, strlen(data));
+	ck_assert_uint_eq(used, strlen(data) - strlen("NOOP\r\n"));
+	ck_assert(smtp_session_pending(f.s));
+	ck_assert(f.paused);
+	smtp_session_free(&f.s);
+	ck_assert_int_eq(f.spool_aborts, 0);
+	ck_assert_uint_eq(f.nmsgs, 1);
+	fake_fini(&f);
+
 	static const struct {
 		int err;
 		int code;
