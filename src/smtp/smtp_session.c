@@ -552,8 +552,9 @@ static void dispatch(struct smtp_session *s, struct smtp_cmd *cmd)
 		smtp_session_error(s);
 		return;
 	}
-	if (ext != NULL && !s->ehlo) {
-		/* An extension verb before the client saw it in EHLO. */
+	if (ext != NULL && !s->ehlo && cmd->verb != SMTP_VERB_BDAT) {
+		/* An extension verb before the client saw it in EHLO. (BDAT refuses itself
+		 * after reading its chunk, so the stream stays in sync.) */
 		smtp_reply(s, 503, "5.5.1", "Send EHLO first");
 		smtp_reply_flush(s);
 		smtp_session_error(s);

@@ -416,6 +416,14 @@ static const char *const chunking[] = {
 	"C: NOOP\n"
 	"S: 250\n"
 	"M= 0\n",
+	/* BDAT before EHLO: refused, but its chunk is still read (never run as commands). */
+	"S: 220\n"
+	"R: BDAT 6\\r\\nRSET\\r\\n\n"
+	"S: 503\n"
+	"C: HELO x\n"
+	"R: BDAT 6 LAST\\r\\nQUIT\\r\\n\n"
+	"S: 250 503\n"
+	"OPEN\n",
 	/* A BDAT we cannot size closes the connection. */
 	"S: 220\n"
 	"C: EHLO x\n"
