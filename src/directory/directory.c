@@ -682,9 +682,14 @@ static int glue_scram_lookup(void *ctx, enum dir_scram_hash h, struct core_str a
 			     struct core_arena *a, struct dir_scram_secret *secret_out,
 			     struct sasl_principal *out, struct core_error *err)
 {
-	struct dir *d = ((struct dir_sasl *)ctx)->d;
+	struct dir_sasl *ds = ctx;
+	struct dir *d = ds->d;
 	struct dir_principal *p;
-	int r = login_lookup(d, authcid, a, &p, err);
+	/* A banned client or account gets no SCRAM exchange either. */
+	int r = dir_bruteforce_check(ds->ctx.bf, ds->ctx.remote_ip, dir_lower_dup(a, authcid), err);
+	if (r < 0)
+		return r;
+	r = login_lookup(d, authcid, a, &p, err);
 	if (r < 0)
 		return r;
 	if (p->disabled)

@@ -158,6 +158,19 @@ START_TEST(test_authenticate_banned)
 	ctx.remote_ip = "192.0.2.2";
 	ck_assert_int_eq(
 		dir_authenticate(e.d, &ctx, CORE_STR("alice"), CORE_STR("pw"), e.a, &out, &err), 1);
+	/* SCRAM refuses a banned client before any exchange. */
+	struct dir_sasl ds;
+	struct dir_auth_ctx banned = {.remote_ip = "192.0.2.1", .bf = bf};
+	dir_sasl_init(&ds, e.d, &banned);
+	struct dir_scram_secret sec;
+	struct sasl_principal sp;
+	ck_assert_int_eq(ds.be.scram_lookup(ds.be.ctx, DIR_SCRAM_SHA256, CORE_STR("alice"), e.a,
+					    &sec, &sp, &err),
+			 CORE_EPERM);
+	dir_sasl_init(&ds, e.d, &ctx);
+	ck_assert_int_eq(ds.be.scram_lookup(ds.be.ctx, DIR_SCRAM_SHA256, CORE_STR("alice"), e.a,
+					    &sec, &sp, &err),
+			 0);
 	/* Unknown users count too. */
 	ctx.remote_ip = "192.0.2.3";
 	for (int i = 0; i < 3; i++)
