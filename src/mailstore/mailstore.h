@@ -192,10 +192,15 @@ int mailstore_mailbox_update(struct mailstore *ms, uint64_t account, uint64_t id
 /*
  * Delete a mailbox with no children (CORE_ECONFLICT: RFC 8621 mailboxHasChild). A mailbox
  * holding emails needs remove_emails (CORE_ECONFLICT otherwise: mailboxHasEmail); then its
- * emails leave it, and those in no other mailbox are destroyed.
+ * emails leave it, and those in no other mailbox are destroyed. The mailbox disappears in
+ * the first transaction; its contents are purged afterwards in bounded transactions. If
+ * that is interrupted (error, crash), the mailbox stays gone and mailstore_purge_pending()
+ * finishes the purge; meanwhile emails may still list the destroyed mailbox as a member.
  */
 int mailstore_mailbox_destroy(struct mailstore *ms, uint64_t account, uint64_t id,
 			      bool remove_emails, struct core_error *err);
+/* Finish the purges of destroyed mailboxes that were interrupted. Returns how many. */
+int mailstore_purge_pending(struct mailstore *ms, uint64_t account, struct core_error *err);
 
 /* One message of a mailbox in UID order. */
 typedef int (*mailstore_uid_fn)(void *arg, uint32_t uid, uint64_t email_id, uint64_t modseq);
@@ -309,7 +314,8 @@ struct mailstore_delivered {
  * APPEND, JMAP Email/import): the bytes are stored once as a blob, parsed once, and every
  * target gets its own Email in one transaction: all targets or none. received_at 0 means
  * now. A quota overrun in any target fails the whole delivery with CORE_ELIMIT (RFC 9208
- * §5.1 OVERQUOTA). out (ntargets entries) receives the new ids and UIDs.
+ * §5.1 OVERQUOTA). out (ntargets entries, may be NULL) receives the new ids and UIDs, and
+ * is left alone on failure.
  */
 int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 		      const struct mailstore_target *targets, size_t ntargets, int64_t received_at,

@@ -292,30 +292,38 @@ int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_ema
 	if (m == NULL)
 		return ms_tx_fail(tx, CORE_ENOTFOUND, NULL, "email is not in this mailbox");
 	uint32_t uid = m->uid;
-	struct ms_tx_mbox *mb;
+	struct ms_tx_mbox *mb = NULL;
 	int rc = ms_tx_mbox(tx, ac->account, mailbox, &mb);
-	if (rc < 0)
+	if (rc == CORE_ENOTFOUND) {
+		/* The mailbox is destroyed and its contents are being purged
+		 * (mailstore_mailbox_destroy): no counts, no tombstone to keep. */
+		core_error_clear(tx->err);
+		mb = NULL;
+	} else if (rc < 0) {
 		return rc;
+	}
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_uid_key(k, ac->account, mailbox, uid);
 	if ((rc = ms_del(tx, k, kl)) < 0)
 		return rc;
-	/* RFC 7162 §3.2.10 / ARCHITECTURE.md §4: the tombstone of an expunge keeps mailbox,
-	 * modseq and UID so QRESYNC can report VANISHED. */
-	kl = ms_key_id(k, ac->account, MS_F_EXPUNGE, mailbox);
-	ms_be64(k + kl, ac->modseq);
-	ms_be32(k + kl + 8, uid);
-	if ((rc = ms_put(tx, k, kl + 12, "", 0)) < 0)
-		return rc;
-	mb->m.total--;
-	if (ms_unread(e))
-		mb->m.unread--;
-	if (ms_unseen(e))
-		mb->m.unseen--;
-	mb->m.size -= e->size;
-	if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, -1, ms_unread(e) ? -1 : 0)) < 0)
-		return rc;
-	ms_tx_mbox_touch(tx, mb, true);
+	if (mb != NULL) {
+		/* RFC 7162 §3.2.10 / ARCHITECTURE.md §4: the tombstone of an expunge keeps
+		 * mailbox, modseq and UID so QRESYNC can report VANISHED. */
+		kl = ms_key_id(k, ac->account, MS_F_EXPUNGE, mailbox);
+		ms_be64(k + kl, ac->modseq);
+		ms_be32(k + kl + 8, uid);
+		if ((rc = ms_put(tx, k, kl + 12, "", 0)) < 0)
+			return rc;
+		mb->m.total--;
+		if (ms_unread(e))
+			mb->m.unread--;
+		if (ms_unseen(e))
+			mb->m.unseen--;
+		mb->m.size -= e->size;
+		if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, -1, ms_unread(e) ? -1 : 0)) < 0)
+			return rc;
+		ms_tx_mbox_touch(tx, mb, true);
+	}
 	size_t i = (size_t)(m - e->members);
 	memmove(&e->members[i], &e->members[i + 1], (e->nmembers - i - 1) * sizeof(*m));
 	e->nmembers--;
@@ -475,7 +483,9 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 	if (len > MAILSTORE_MESSAGE_MAX)
 		return core_error_set(err, CORE_ELIMIT, NULL, "message too large");
 	struct core_arena *a = core_arena_new(0);
-	struct ms_deliver_ctx c = {.targets = targets, .n = ntargets, .out = out};
+	/* Results go to the caller only on success. */
+	struct ms_deliver_ctx c = {.targets = targets, .n = ntargets};
+	c.out = core_arena_zalloc(a, ntargets * sizeof(*c.out));
 	c.kw = core_arena_zalloc(a, ntargets * sizeof(*c.kw));
 	c.nkw = core_arena_zalloc(a, ntargets * sizeof(*c.nkw));
 	c.ids = core_arena_zalloc(a, ntargets * sizeof(*c.ids));
@@ -526,6 +536,8 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 	}
 	if (rc >= 0)
 		rc = ms_tx_run(ms, accts, ntargets, ms_deliver_fn, &c, err);
+	if (rc >= 0 && out != NULL)
+		memcpy(out, c.out, ntargets * sizeof(*out));
 	if (rc < 0 && linked) {
 		struct core_error keep = *err;
 		ms_unlink_all(ms, accts, c.ids, ntargets, &c.blob);

@@ -25,6 +25,7 @@
 #define MS_F_THREAD 'T'   /* be64 thread -> thread record */
 #define MS_F_MSGID 'I'    /* 16-byte digest of a message id -> thread candidates */
 #define MS_F_MBTHREAD 'H' /* be64 mailbox, be64 thread -> emails, unread emails there */
+#define MS_F_PENDING 'D'  /* be64 mailbox -> (empty): destroyed, contents still to purge */
 
 /* store_txn_id_next collections (per account, ARCHITECTURE.md §4). */
 #define MS_COLL_MAILBOX 1u
@@ -206,6 +207,11 @@ int ms_del_range(struct ms_tx *tx, const struct store_range *r);
 int ms_mailbox_create_in(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t parent, const char *name,
 			 enum mailstore_role role, uint64_t *id_out);
 int ms_account_init(struct ms_tx *tx, struct ms_tx_acct *ac);
+
+/* Destroy a mailbox without purging its contents (the first step of
+ * mailstore_mailbox_destroy; tests use it to stand for a crash before the purge). */
+int ms_mailbox_destroy_begin(struct mailstore *ms, uint64_t account, uint64_t id,
+			     bool remove_emails, struct core_error *err);
 
 /* Email internals (mailstore_email.c). */
 int ms_email_load(struct ms_tx *tx, uint64_t account, uint64_t id, struct mailstore_email *out,

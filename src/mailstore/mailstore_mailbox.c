@@ -232,7 +232,25 @@ struct ms_mb_ctx {
 	struct core_buf *buf;
 	const struct mailstore_mailbox_patch *patch;
 	bool flag;
+	uint64_t *ids; /* caller frees */
+	size_t nids, capids;
 };
+
+/* Collect the trailing be64 id of 18-byte keys. */
+static int ms_list_ids_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	(void)val;
+	(void)vlen;
+	struct ms_mb_ctx *c = arg;
+	if (klen != 18)
+		return CORE_EINTERNAL;
+	if (c->nids == c->capids) {
+		c->capids = c->capids ? c->capids * 2 : 8;
+		c->ids = core_xrealloc(c->ids, c->capids * sizeof(uint64_t));
+	}
+	c->ids[c->nids++] = ms_rd_be64((const uint8_t *)key + 10);
+	return 0;
+}
 
 static int ms_create_fn(struct ms_tx *tx, void *ctx)
 {
@@ -663,14 +681,15 @@ static int ms_first_cb(void *arg, const void *key, size_t klen, const void *val,
 
 struct ms_collect {
 	uint64_t *ids;
+	uint32_t *uids;
 	size_t n, cap;
 };
 
 static int ms_collect_uid_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
-	(void)key;
-	(void)klen;
 	struct ms_collect *c = arg;
+	if (klen != 22)
+		return CORE_EINTERNAL;
 	struct ms_dec d;
 	ms_dec_init(&d, val, vlen);
 	uint64_t eid = ms_get_u64(&d);
@@ -679,11 +698,28 @@ static int ms_collect_uid_cb(void *arg, const void *key, size_t klen, const void
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
 		c->ids = core_xrealloc(c->ids, c->cap * sizeof(uint64_t));
+		c->uids = core_xrealloc(c->uids, c->cap * sizeof(uint32_t));
 	}
+	c->uids[c->n] = ms_rd_be32((const uint8_t *)key + 18);
 	c->ids[c->n++] = eid;
 	return 0;
 }
 
+/* Emails, tombstones and thread counts removed per purge transaction. */
+#define MS_PURGE_EMAILS 256u
+#define MS_PURGE_KEYS 1024u
+
+static size_t ms_pending_key(uint8_t *k, uint64_t account, uint64_t id)
+{
+	return ms_key_id(k, account, MS_F_PENDING, id);
+}
+
+/*
+ * Destroying a mailbox, first step: it disappears at once (record, name, role), a pending
+ * marker remembers that its contents still have to go, and the change is logged. Its
+ * emails are handled by ms_purge_batch_fn in bounded transactions (issue 6: deleting a
+ * mailbox is a resumable batch).
+ */
 static int ms_destroy_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_mb_ctx *c = ctx;
@@ -703,27 +739,6 @@ static int ms_destroy_fn(struct ms_tx *tx, void *ctx)
 		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 8621 §2", "mailboxHasChild");
 	if (mb->m.total > 0 && !c->flag)
 		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 8621 §2", "mailboxHasEmail");
-	/* Its emails leave it; those in no other mailbox are destroyed. */
-	struct ms_collect col = {0};
-	pl = ms_key_id(pre, c->account, MS_F_UID, c->id);
-	store_range_prefix(&r, pre, pl, hi);
-	rc = store_txn_scan(tx->t, &r, ms_collect_uid_cb, &col, tx->err);
-	struct core_buf scratch = CORE_BUF_INIT;
-	for (size_t i = 0; i < col.n && rc >= 0; i++) {
-		struct mailstore_email e = {0};
-		rc = ms_email_load(tx, c->account, col.ids[i], &e, &scratch);
-		if (rc >= 0)
-			rc = ms_email_leave(tx, ac, &e, c->id, NULL);
-	}
-	core_buf_fini(&scratch);
-	free(col.ids);
-	if (rc < 0)
-		return rc;
-	/* The mailbox's own expunge tombstones go with it. */
-	pl = ms_key_id(pre, c->account, MS_F_EXPUNGE, c->id);
-	store_range_prefix(&r, pre, pl, hi);
-	if ((rc = ms_del_range(tx, &r)) < 0)
-		return rc;
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_name_key(k, c->account, mb->m.parent_id, mb->m.name);
 	if ((rc = ms_del(tx, k, kl)) < 0)
@@ -736,16 +751,141 @@ static int ms_destroy_fn(struct ms_tx *tx, void *ctx)
 	kl = ms_key_id(k, c->account, MS_F_MAILBOX, c->id);
 	if ((rc = ms_del(tx, k, kl)) < 0)
 		return rc;
+	kl = ms_pending_key(k, c->account, c->id);
+	if ((rc = ms_put(tx, k, kl, "", 0)) < 0)
+		return rc;
 	mb->destroyed = true;
 	ms_tx_log(tx, ac, MAILSTORE_T_MAILBOX, MS_OP_DESTROYED, c->id);
 	return 0;
+}
+
+/* One bounded step of purging a destroyed mailbox; sets c->flag when nothing is left. */
+static int ms_purge_batch_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_mb_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	c->flag = false;
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pending_key(k, c->account, c->id);
+	struct core_buf v = CORE_BUF_INIT;
+	int rc = ms_get(tx, k, kl, &v);
+	if (rc == CORE_ENOTFOUND) {
+		/* Another purger finished it. */
+		core_error_clear(tx->err);
+		core_buf_fini(&v);
+		c->flag = true;
+		return 0;
+	}
+	if (rc < 0) {
+		core_buf_fini(&v);
+		return rc;
+	}
+	/* Its emails leave it; those in no other mailbox are destroyed. */
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+	size_t pl = ms_key_id(pre, c->account, MS_F_UID, c->id);
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	r.limit = MS_PURGE_EMAILS;
+	struct ms_collect col = {0};
+	rc = store_txn_scan(tx->t, &r, ms_collect_uid_cb, &col, tx->err);
+	for (size_t i = 0; i < col.n && rc >= 0; i++) {
+		struct mailstore_email e = {0};
+		rc = ms_email_load(tx, c->account, col.ids[i], &e, &v);
+		bool member = false;
+		for (size_t j = 0; rc >= 0 && j < e.nmembers && !member; j++)
+			member = e.members[j].mailbox == c->id;
+		if (rc >= 0 && member) {
+			rc = ms_email_leave(tx, ac, &e, c->id, NULL);
+		} else if (rc >= 0 || rc == CORE_ENOTFOUND) {
+			/* An index entry without its email: drop it so the purge ends. */
+			tx->final = false;
+			core_error_clear(tx->err);
+			uint8_t uk[STORE_KEY_MAX];
+			size_t ukl = ms_key_id(uk, c->account, MS_F_UID, c->id);
+			ms_be32(uk + ukl, col.uids[i]);
+			rc = ms_del(tx, uk, ukl + 4);
+			ac->rec_dirty = true;
+		}
+	}
+	core_buf_fini(&v);
+	size_t n = col.n;
+	free(col.ids);
+	free(col.uids);
+	if (rc < 0 || n == MS_PURGE_EMAILS)
+		return rc;
+	/* Then its expunge tombstones and thread counts, a bounded number at a time. */
+	static const char fam[] = {MS_F_EXPUNGE, MS_F_MBTHREAD};
+	for (size_t f = 0; f < sizeof(fam); f++) {
+		pl = ms_key_id(pre, c->account, fam[f], c->id);
+		store_range_prefix(&r, pre, pl, hi);
+		r.limit = MS_PURGE_KEYS;
+		if ((rc = ms_del_range(tx, &r)) < 0)
+			return rc;
+		if ((size_t)rc == MS_PURGE_KEYS) {
+			/* More to come; make sure the batch commits as a change. */
+			ac->rec_dirty = true;
+			return 0;
+		}
+	}
+	if ((rc = ms_del(tx, k, kl)) < 0)
+		return rc;
+	ac->rec_dirty = true;
+	c->flag = true;
+	return 0;
+}
+
+static int ms_purge_mailbox(struct mailstore *ms, uint64_t account, uint64_t id,
+			    struct core_error *err)
+{
+	struct ms_mb_ctx c = {.account = account, .id = id};
+	int rc;
+	do
+		rc = ms_tx_run(ms, &account, 1, ms_purge_batch_fn, &c, err);
+	while (rc >= 0 && !c.flag);
+	return rc;
 }
 
 int mailstore_mailbox_destroy(struct mailstore *ms, uint64_t account, uint64_t id,
 			      bool remove_emails, struct core_error *err)
 {
 	struct ms_mb_ctx c = {.account = account, .id = id, .flag = remove_emails};
+	int rc = ms_tx_run(ms, &account, 1, ms_destroy_fn, &c, err);
+	if (rc < 0)
+		return rc;
+	/* The mailbox is gone; a failure from here on leaves a pending purge that
+	 * mailstore_purge_pending() resumes. */
+	return ms_purge_mailbox(ms, account, id, err);
+}
+
+int ms_mailbox_destroy_begin(struct mailstore *ms, uint64_t account, uint64_t id,
+			     bool remove_emails, struct core_error *err)
+{
+	struct ms_mb_ctx c = {.account = account, .id = id, .flag = remove_emails};
 	return ms_tx_run(ms, &account, 1, ms_destroy_fn, &c, err);
+}
+
+static int ms_pending_list_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_mb_ctx *c = ctx;
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+	size_t pl = ms_key(pre, c->account, MS_F_PENDING);
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	return store_txn_scan(tx->t, &r, ms_list_ids_cb, c, tx->err);
+}
+
+int mailstore_purge_pending(struct mailstore *ms, uint64_t account, struct core_error *err)
+{
+	struct ms_mb_ctx c = {.account = account};
+	int rc = ms_tx_read(ms, ms_pending_list_fn, &c, err);
+	int done = 0;
+	for (size_t i = 0; i < c.nids && rc >= 0; i++) {
+		rc = ms_purge_mailbox(ms, account, c.ids[i], err);
+		if (rc >= 0)
+			done++;
+	}
+	free(c.ids);
+	return rc < 0 ? rc : done;
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "helper_mailstore.h"
+#include "mailstore/mailstore_int.h"
 
 const struct ms_test_env *ms_test_env;
 
@@ -421,7 +422,8 @@ START_TEST(deliver_parsed_fields)
 	ck_assert_uint_eq(b.len, strlen(msg1));
 	ck_assert(memcmp(b.p, msg1, b.len) == 0);
 	core_buf_fini(&b);
-	/* Bad input is refused with nothing stored. */
+	/* Bad input is refused with nothing stored, and the result is left alone. */
+	uint64_t keep = d.email_id;
 	FAILS(CORE_ESYNTAX,
 	      mailstore_email_append(ms, 3, msg1, 10, &inbox, 0, NULL, 0, 0, &d, &err));
 	const char *bad[] = {"a b"};
@@ -432,6 +434,7 @@ START_TEST(deliver_parsed_fields)
 	      mailstore_email_append(ms, 3, msg1, 10, &nowhere, 1, NULL, 0, 0, &d, &err));
 	ck_assert_uint_eq(mbox(3, inbox).total, 1);
 	ck_assert_uint_eq(state(3), s0 + 1);
+	ck_assert_uint_eq(d.email_id, keep);
 	/* An empty message is a message. */
 	OK(mailstore_email_append(ms, 3, "", 0, &inbox, 1, NULL, 0, 0, &d, &err));
 	ck_assert_uint_eq(d.uids[0], 2);
@@ -1061,6 +1064,65 @@ START_TEST(large_expunge_in_batches)
 }
 END_TEST
 
+START_TEST(mailbox_destroy_in_batches_resumes)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX), big, id;
+	OK(mailstore_mailbox_create(ms, 1, 0, "big", MAILSTORE_ROLE_NONE, &big, &err));
+	enum { N = 300 };
+	for (int i = 0; i < N; i++)
+		append(1, big, "Subject: x\r\n\r\nx\r\n", NULL, NULL);
+	struct mailstore_delivered d;
+	uint64_t both[2] = {inbox, big};
+	OK(mailstore_email_append(ms, 1, msg1, strlen(msg1), both, 2, NULL, 0, 0, &d, &err));
+	uint64_t s0 = state(1);
+	/* The first step alone, as if the process stopped right after it: the mailbox is
+	 * gone at once, its contents are still there. */
+	OK(ms_mailbox_destroy_begin(ms, 1, big, true, &err));
+	ck_assert_uint_eq(state(1), s0 + 1);
+	FAILS(CORE_ENOTFOUND, mailstore_mailbox_find(ms, 1, "big", &id, &err));
+	FAILS(CORE_ENOTFOUND,
+	      mailstore_mailbox_get(ms, 1, big, arena, &(struct mailstore_mailbox){0}, &err));
+	struct mailstore_mailbox *l;
+	size_t n;
+	OK(mailstore_mailbox_list(ms, 1, arena, &l, &n, &err));
+	ck_assert_uint_eq(n, 6);
+	struct mailstore_account acc;
+	OK(mailstore_account_get(ms, 1, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, N + 1);
+	/* Nothing can go into it meanwhile; its name is free again. */
+	uint64_t gone = big;
+	FAILS(CORE_ENOTFOUND,
+	      mailstore_email_append(ms, 1, "x", 1, &gone, 1, NULL, 0, 0, &d, &err));
+	OK(mailstore_mailbox_create(ms, 1, 0, "big", MAILSTORE_ROLE_NONE, &id, &err));
+	ck_assert_uint_ne(id, big);
+	/* Resume: bounded transactions finish the purge. */
+	ck_assert_int_eq(mailstore_purge_pending(ms, 1, &err), 1);
+	ck_assert_int_eq(mailstore_purge_pending(ms, 1, &err), 0);
+	ck_assert_uint_gt(state(1), s0 + 3);
+	OK(mailstore_account_get(ms, 1, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, 1);
+	struct mailstore_email e;
+	OK(mailstore_email_get(ms, 1, d.email_id, arena, &e, &err));
+	ck_assert_uint_eq(e.nmembers, 1);
+	ck_assert_uint_eq(e.members[0].mailbox, inbox);
+	struct uid_list u = {0};
+	ck_assert_int_eq(mailstore_mailbox_uids(ms, 1, big, 1, 0, uid_cb, &u, &err), 0);
+	struct mailstore_changes ch;
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ndestroyed, N);
+	ck_assert_uint_eq(ch.nupdated, 1);
+	/* The whole thing in one call, for a mailbox bigger than one batch. */
+	for (int i = 0; i < N; i++)
+		append(1, id, "Subject: y\r\n\r\ny\r\n", NULL, NULL);
+	OK(mailstore_mailbox_destroy(ms, 1, id, true, &err));
+	ck_assert_int_eq(mailstore_purge_pending(ms, 1, &err), 0);
+	OK(mailstore_account_get(ms, 1, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, 1);
+	ck_assert_uint_eq(mbox(1, inbox).total, 1);
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -1080,6 +1142,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, deliver_many_accounts_atomically);
 	tcase_add_test(tc, change_bus);
 	tcase_add_test(tc, large_expunge_in_batches);
+	tcase_add_test(tc, mailbox_destroy_in_batches_resumes);
 	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);
 	suite_add_tcase(s, tc);
