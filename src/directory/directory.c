@@ -430,7 +430,8 @@ static int expand_member(struct expand *x, const char *m, unsigned depth, struct
 	struct dir_principal *p = NULL;
 	int r;
 	if (strchr(m, '@') == NULL) {
-		r = x->d->ops->by_name(x->d->h, core_str_from_cstr(m), x->a, &p, err);
+		const char *lm = dir_lower_dup(x->a, core_str_from_cstr(m));
+		r = x->d->ops->by_name(x->d->h, core_str_from_cstr(lm), x->a, &p, err);
 	} else {
 		const char *n = dir_address_normalize(x->a, core_str_from_cstr(m), err);
 		if (n == NULL) {

@@ -68,8 +68,10 @@ static const char schema_text[] =
 	"  SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )\n"
 	"attributetype ( 1.3.6.1.4.1.32473.1.1.2 NAME 'mailDisabled' EQUALITY booleanMatch\n"
 	"  SYNTAX 1.3.6.1.4.1.1466.115.121.1.7 SINGLE-VALUE )\n"
+	"attributetype ( 1.3.6.1.4.1.32473.1.1.3 NAME 'objectGUID' EQUALITY octetStringMatch\n"
+	"  SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )\n"
 	"objectclass ( 1.3.6.1.4.1.32473.1.2.1 NAME 'staunchMailUser' SUP top AUXILIARY\n"
-	"  MAY ( mailQuota $ mailDisabled ) )\n"
+	"  MAY ( mailQuota $ mailDisabled $ objectGUID ) )\n"
 	"objectclass ( 1.3.6.1.4.1.32473.1.2.2 NAME 'staunchMailGroup' SUP top AUXILIARY\n"
 	"  MAY ( mail ) )\n";
 
@@ -165,7 +167,8 @@ static void server_setup(void)
 		 "dn: uid=alice,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n"
 		 "objectClass: inetLocalMailRecipient\nobjectClass: staunchMailUser\nuid: alice\n"
 		 "cn: Alice Liddell\nsn: Liddell\nmail: Alice@Example.org\n"
-		 "mailLocalAddress: al@example.org\nmailQuota: 1048576\nuserPassword: %s\n\n"
+		 "mailLocalAddress: al@example.org\nmailQuota: 1048576\nuserPassword: %s\n"
+		 "objectGUID:: AAEC/wQFBgcICQoLDA0ODw==\n\n"
 		 "dn: uid=bob,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n"
 		 "uid: bob\ncn: Bob\nsn: B\nmail: bob@example.org\nuserPassword: %s\n\n"
 		 "dn: uid=carol,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n"
@@ -199,6 +202,8 @@ static void server_teardown(void)
 }
 
 /* A directory on the test server; mode "bind" or "password", url plain/starttls/ldaps. */
+static const char *id_attr = "entryUUID";
+
 static struct dir *open_ldap(struct core_conf **c_out, const char *mode, const char *tls,
 			     const char *ca, int want)
 {
@@ -224,6 +229,7 @@ static struct dir *open_ldap(struct core_conf **c_out, const char *mode, const c
 	core_conf_set(c, "directory.ldap.attr.disabled", "mailDisabled");
 	core_conf_set(c, "directory.ldap.admin-group", "admins");
 	core_conf_set(c, "directory.ldap.pool-size", "2");
+	core_conf_set(c, "directory.ldap.attr.id", id_attr);
 	core_conf_set(c, "directory.domains", "[\"example.org\"]");
 	struct dir *d = NULL;
 	int r = dir_open_conf(c, NULL, &d, &err);
@@ -290,6 +296,32 @@ START_TEST(test_lookups_and_ids)
 	core_arena_free(&a);
 	dir_free(&d);
 	core_conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_object_guid)
+{
+	/* Active Directory style: a binary objectGUID as the id, shown in hex, found again. */
+	id_attr = "objectGUID";
+	struct core_conf *c;
+	struct dir *d = open_ldap(&c, "bind", "plain", NULL, 0);
+	struct core_arena *a = core_arena_new(0);
+	struct dir_principal *p;
+	ck_assert_int_eq(dir_principal_by_name(d, CORE_STR("alice"), a, &p, &err), 0);
+	/* AAEC/wQFBgcICQoLDA0ODw== is 00 01 02 ff 04 05 ... 0f. */
+	ck_assert_str_eq(p->id, "000102ff0405060708090a0b0c0d0e0f");
+	struct dir_principal *q;
+	ck_assert_int_eq(dir_principal_by_id(d, core_str_from_cstr(p->id), a, &q, &err), 0);
+	ck_assert_str_eq(q->name, "alice");
+	ck_assert_int_eq(
+		dir_principal_by_id(d, CORE_STR("000102ff0405060708090a0b0c0d0e0e"), a, &q, &err),
+		CORE_ENOTFOUND);
+	/* An entry without the id attribute is an error, not a principal without an id. */
+	ck_assert_int_eq(dir_principal_by_name(d, CORE_STR("bob"), a, &q, &err), CORE_EIO);
+	core_arena_free(&a);
+	dir_free(&d);
+	core_conf_free(&c);
+	id_attr = "entryUUID";
 }
 END_TEST
 
@@ -524,6 +556,7 @@ static Suite *suite(void)
 	tcase_add_unchecked_fixture(tc, server_setup, server_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_lookups_and_ids);
+	tcase_add_test(tc, test_object_guid);
 	tcase_add_test(tc, test_groups_and_resolve);
 	tcase_add_test(tc, test_auth_bind_mode);
 	tcase_add_test(tc, test_auth_password_mode);
