@@ -176,6 +176,43 @@ START_TEST(test_public_vectors)
 }
 END_TEST
 
+/* The Crispin MIME torture test parses completely: every multipart closed, no limit reached,
+ * and the same number of parts as GMime 3.2 finds (52, counted by walking multiparts and
+ * message/rfc822 parts). Skipped when the vectors are not present. */
+START_TEST(test_crispin_torture)
+{
+	char *path = core_xasprintf("%s/mime-torture-crispin/mime-torture.eml", VECTORS_DIR);
+	size_t len;
+	char *data = mail_test_read_file(path, &len);
+	free(path);
+	if (data == NULL) {
+		printf("SKIP mime-torture-crispin (not present)\n");
+		return;
+	}
+	struct core_arena *a = core_arena_new(0);
+	struct mail_message *m;
+	ck_assert_int_eq(mail_message_parse(a, data, len, NULL, &m, NULL), 0);
+	ck_assert_int_eq(mail_message_verify(m, NULL), 0);
+	ck_assert_uint_eq(m->nparts, 52);
+	ck_assert_uint_eq(m->nproblems, 0);
+	size_t multiparts = 0, messages = 0;
+	for (size_t i = 0; i < m->nparts; i++) {
+		const struct mail_part *p = m->parts[i];
+		ck_assert_msg(!(p->flags & (MAIL_PART_F_NO_CLOSE | MAIL_PART_F_BOUNDARY_MISSING |
+					    MAIL_PART_F_NO_BOUNDARY | MAIL_PART_F_NO_BLANK_LINE)),
+			      "part %zu flags %x", i, p->flags);
+		multiparts += mail_part_is_multipart(p);
+		messages += mail_part_is_message(p);
+	}
+	ck_assert_uint_gt(multiparts, 5);
+	ck_assert_uint_gt(messages, 5);
+	printf("PASS mime-torture-crispin: %zu parts, %zu multiparts, %zu messages\n", m->nparts,
+	       multiparts, messages);
+	core_arena_free(&a);
+	free(data);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	/* Line-buffered, so the per-case lines survive a failing forked test. */
@@ -193,6 +230,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_own_corpus);
 	tcase_add_test(tc, test_public_vectors);
+	tcase_add_test(tc, test_crispin_torture);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
