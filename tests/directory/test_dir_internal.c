@@ -512,6 +512,46 @@ START_TEST(test_list)
 }
 END_TEST
 
+START_TEST(test_corrupt_records)
+{
+	/* A damaged record is an I/O error, never a crash or an overread. */
+	uint64_t id;
+	ck_assert_int_eq(core_str_to_u64(core_str_from_cstr(alice_id), &id), 0);
+	uint8_t key[14] = {'d', 'i', 'r', '/', 'p', '/'};
+	for (int i = 0; i < 8; i++)
+		key[6 + i] = (uint8_t)(id >> (56 - 8 * i));
+	static const struct {
+		const char *v;
+		size_t n;
+	} bad[] = {
+		{"", 0},
+		{"\x02", 1}, /* unknown version */
+		{"\x01\x02\x00\x00\x00\x09"
+		 "ab",
+		 8},                                 /* length past the end */
+		{"\x01\x02\x00\x00", 4},             /* truncated header */
+		{"\x01\x01\x00\x00\x00\x01\x09", 7}, /* bad type */
+		{"\x01\x0b\x00\x00\x00\x01h", 7},    /* app hash without label */
+		{"\x01\x0c\x00\x00\x00\x02"
+		 "ab",
+		 8},                                 /* quota not 8 bytes */
+		{"\x01\x01\x00\x00\x00\x01\x00", 7}, /* no name */
+		{"\x01\xff\xff\xff\xff\xff", 6},     /* huge length */
+	};
+	for (size_t i = 0; i < CORE_NELEM(bad); i++) {
+		struct store_txn *t;
+		ck_assert_int_eq(store_txn_begin(env.data, STORE_TXN_WRITE, &t, &err), 0);
+		ck_assert_int_eq(store_txn_put(t, key, sizeof(key), bad[i].v, bad[i].n, &err), 0);
+		ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+		struct dir_principal *p;
+		int r = dir_principal_by_id(env.d, core_str_from_cstr(alice_id), env.a, &p, &err);
+		ck_assert_msg(r == CORE_EIO, "case %zu: %s", i, core_err_name(r));
+		r = dir_principal_by_name(env.d, CORE_STR("alice"), env.a, &p, &err);
+		ck_assert_int_eq(r, CORE_EIO);
+	}
+}
+END_TEST
+
 struct race {
 	struct dir *d;
 	int rc;
@@ -573,6 +613,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sasl_plain_and_authorize);
 	tcase_add_test(tc, test_update_and_remove);
 	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_corrupt_records);
 	tcase_add_test(tc, test_concurrent_create_one_wins);
 	suite_add_tcase(s, tc);
 	return s;
