@@ -140,6 +140,9 @@ struct mailstore_mailbox {
 	/* Threads with an email in it that has neither $seen nor $draft (RFC 8621 §2
 	 * unreadThreads, the simple form: the unread email is in this mailbox). */
 	uint64_t unread_threads;
+	/* RFC 3501 §2.3.2 \Recent: UIDs from here on were not yet reported as recent to any
+	 * IMAP4rev1 session (0 when none was ever claimed: every UID). */
+	uint32_t recent_uid;
 };
 
 /*
@@ -201,6 +204,17 @@ int mailstore_mailbox_destroy(struct mailstore *ms, uint64_t account, uint64_t i
 			      bool remove_emails, struct core_error *err);
 /* Finish the purges of destroyed mailboxes that were interrupted. Returns how many. */
 int mailstore_purge_pending(struct mailstore *ms, uint64_t account, struct core_error *err);
+
+/*
+ * RFC 3501 §2.3.2 \Recent for IMAP4rev1 sessions (IMAP4rev2 dropped it): the first session
+ * that selects the mailbox after messages arrived sees them as recent. Returns in
+ * [*first_out, *next_out) the UIDs this session reports as recent (the ones that still exist
+ * among them; the range may be empty). Unless read_only (EXAMINE, RFC 3501 §6.3.2, must not
+ * clear \Recent), the range is claimed so no other session reports it. Takes no modseq.
+ */
+int mailstore_mailbox_claim_recent(struct mailstore *ms, uint64_t account, uint64_t mailbox,
+				   bool read_only, uint32_t *first_out, uint32_t *next_out,
+				   struct core_error *err);
 
 /* One message of a mailbox in UID order. */
 typedef int (*mailstore_uid_fn)(void *arg, uint32_t uid, uint64_t email_id, uint64_t modseq);

@@ -227,6 +227,7 @@ void ms_mailbox_encode(const struct mailstore_mailbox *m, struct core_buf *out)
 	ms_put_u64(out, m->unseen);
 	ms_put_u64(out, m->total_threads);
 	ms_put_u64(out, m->unread_threads);
+	ms_put_u64(out, m->recent_uid);
 }
 
 int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mailstore_mailbox *out)
@@ -254,6 +255,7 @@ int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mail
 	out->unseen = ms_get_u64(&d);
 	out->total_threads = ms_get_u64(&d);
 	out->unread_threads = ms_get_u64(&d);
+	out->recent_uid = ms_get_u32(&d);
 	return d.bad || v < 1 || out->name == NULL ? CORE_EINTERNAL : 0;
 }
 

@@ -890,6 +890,45 @@ int mailstore_purge_pending(struct mailstore *ms, uint64_t account, struct core_
 
 /* ---------------------------------------------------------------------------------- */
 
+struct ms_recent_ctx {
+	uint64_t account, mailbox;
+	bool read_only;
+	uint32_t first, next;
+};
+
+static int ms_recent_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_recent_ctx *c = ctx;
+	struct ms_tx_mbox *mb;
+	int rc = ms_tx_mbox(tx, c->account, c->mailbox, &mb);
+	if (rc < 0)
+		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+	c->first = mb->m.recent_uid != 0 ? mb->m.recent_uid : 1;
+	c->next = mb->m.uidnext;
+	if (c->first > c->next)
+		c->first = c->next;
+	if (!c->read_only && c->first < c->next) {
+		/* The account record stays asserted (locked) until commit, so two sessions
+		 * selecting at once cannot both claim the same UIDs. */
+		mb->m.recent_uid = c->next;
+		mb->dirty = true;
+	}
+	return 0;
+}
+
+int mailstore_mailbox_claim_recent(struct mailstore *ms, uint64_t account, uint64_t mailbox,
+				   bool read_only, uint32_t *first_out, uint32_t *next_out,
+				   struct core_error *err)
+{
+	struct ms_recent_ctx c = {account, mailbox, read_only, 0, 0};
+	int rc = ms_tx_run(ms, &account, 1, ms_recent_fn, &c, err);
+	if (rc >= 0) {
+		*first_out = c.first;
+		*next_out = c.next;
+	}
+	return rc;
+}
+
 struct ms_uids_ctx {
 	uint64_t account, mailbox;
 	uint32_t lo, hi;

@@ -1123,6 +1123,35 @@ START_TEST(mailbox_destroy_in_batches_resumes)
 }
 END_TEST
 
+START_TEST(recent_claimed_once)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX);
+	append(1, inbox, msg1, NULL, NULL);
+	append(1, inbox, msg1, NULL, NULL);
+	uint64_t s0 = state(1);
+	uint32_t first, next;
+	/* EXAMINE sees them as recent but leaves them so. */
+	OK(mailstore_mailbox_claim_recent(ms, 1, inbox, true, &first, &next, &err));
+	ck_assert_uint_eq(first, 1);
+	ck_assert_uint_eq(next, 3);
+	OK(mailstore_mailbox_claim_recent(ms, 1, inbox, false, &first, &next, &err));
+	ck_assert_uint_eq(first, 1);
+	ck_assert_uint_eq(next, 3);
+	/* The next session finds nothing recent until new mail comes. */
+	OK(mailstore_mailbox_claim_recent(ms, 1, inbox, false, &first, &next, &err));
+	ck_assert_uint_eq(first, next);
+	ck_assert_uint_eq(state(1), s0);
+	append(1, inbox, msg1, NULL, NULL);
+	OK(mailstore_mailbox_claim_recent(ms, 1, inbox, false, &first, &next, &err));
+	ck_assert_uint_eq(first, 3);
+	ck_assert_uint_eq(next, 4);
+	ck_assert_uint_eq(mbox(1, inbox).recent_uid, 4);
+	FAILS(CORE_ENOTFOUND,
+	      mailstore_mailbox_claim_recent(ms, 1, 9999, false, &first, &next, &err));
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -1142,6 +1171,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, deliver_many_accounts_atomically);
 	tcase_add_test(tc, change_bus);
 	tcase_add_test(tc, large_expunge_in_batches);
+	tcase_add_test(tc, recent_claimed_once);
 	tcase_add_test(tc, mailbox_destroy_in_batches_resumes);
 	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);

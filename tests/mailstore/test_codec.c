@@ -157,7 +157,8 @@ START_TEST(records_round_trip_and_refuse_truncation)
 				      .size = 123456,
 				      .unseen = 3,
 				      .total_threads = 40,
-				      .unread_threads = 1};
+				      .unread_threads = 1,
+				      .recent_uid = 40};
 	ms_mailbox_encode(&m, &b);
 	struct mailstore_mailbox m2 = {.id = 4};
 	ck_assert_int_eq(ms_mailbox_decode(b.p, b.len, a, &m2), 0);
@@ -178,6 +179,7 @@ START_TEST(records_round_trip_and_refuse_truncation)
 	ck_assert_uint_eq(m2.unseen, 3);
 	ck_assert_uint_eq(m2.total_threads, 40);
 	ck_assert_uint_eq(m2.unread_threads, 1);
+	ck_assert_uint_eq(m2.recent_uid, 40);
 	check_prefixes(&b, dec_mailbox);
 
 	const char *kw[] = {"$seen", "work"};
