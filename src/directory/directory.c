@@ -673,10 +673,31 @@ static int glue_verify_plain(void *ctx, struct core_str authcid, struct core_str
 {
 	struct dir_sasl *s = ctx;
 	struct dir_principal *p;
-	int r = dir_authenticate(s->d, &s->ctx, authcid, password, a, &p, err);
+	/* Bans are checked here; failures are counted once per exchange by dir_sasl_report,
+	 * whatever the mechanism. */
+	int r = dir_bruteforce_check(s->ctx.bf, s->ctx.remote_ip, dir_lower_dup(a, authcid), err);
+	if (r < 0)
+		return r;
+	struct dir_auth_ctx no_count = {.remote_ip = s->ctx.remote_ip};
+	r = dir_authenticate(s->d, &no_count, authcid, password, a, &p, err);
 	if (r == 1)
 		principal_to_sasl(a, p, out);
 	return r;
+}
+
+void dir_sasl_report(struct dir_sasl *s, const char *authcid, const struct sasl_result *res)
+{
+	if (s->ctx.bf == NULL || res == NULL)
+		return;
+	struct core_arena *a = core_arena_new(0);
+	const char *acct = authcid != NULL ? dir_lower_dup(a, core_str_from_cstr(authcid)) : NULL;
+	if (res->status == SASL_OK)
+		dir_bruteforce_success(s->ctx.bf, s->ctx.remote_ip,
+				       res->principal.name != NULL ? res->principal.name : acct);
+	else if (res->status == SASL_FAIL &&
+		 (res->fail == SASL_FAIL_CREDENTIALS || res->fail == SASL_FAIL_AUTHZ))
+		dir_bruteforce_failure(s->ctx.bf, s->ctx.remote_ip, acct, NULL);
+	core_arena_free(&a);
 }
 
 static int glue_scram_lookup(void *ctx, enum dir_scram_hash h, struct core_str authcid,

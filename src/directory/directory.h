@@ -280,6 +280,13 @@ struct dir_sasl {
 	struct dir_auth_ctx ctx;
 };
 void dir_sasl_init(struct dir_sasl *s, struct dir *d, const struct dir_auth_ctx *ctx);
+/*
+ * Report the end of an exchange to brute-force protection: a credentials or authorization
+ * failure counts one failure for the client IP and authcid (the name the client gave, may be
+ * NULL), a success forgets the account's failures. The callbacks only check bans, so every
+ * mechanism (PLAIN, LOGIN, SCRAM, ...) counts the same, once per exchange.
+ */
+void dir_sasl_report(struct dir_sasl *s, const char *authcid, const struct sasl_result *res);
 
 /*
  * The numeric account id of a principal (what the mail store keys accounts by): the

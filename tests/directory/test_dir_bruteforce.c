@@ -171,6 +171,23 @@ START_TEST(test_authenticate_banned)
 	ck_assert_int_eq(ds.be.scram_lookup(ds.be.ctx, DIR_SCRAM_SHA256, CORE_STR("alice"), e.a,
 					    &sec, &sp, &err),
 			 0);
+	/* SASL exchanges count through dir_sasl_report, whatever the mechanism. */
+	struct dir_auth_ctx sctx = {.remote_ip = "192.0.2.9", .bf = bf};
+	dir_sasl_init(&ds, e.d, &sctx);
+	struct sasl_config cfg = {0};
+	struct sasl_conn_info ci = {.tls = true};
+	struct core_buf chal = CORE_BUF_INIT;
+	for (int i = 0; i < 3; i++) {
+		struct sasl_exchange *x = sasl_exchange_new(&cfg, &ds.be, &ci, "PLAIN", 5);
+		ck_assert_int_eq(sasl_exchange_step(x, "\0alice\0bad", 10, true, &chal), SASL_FAIL);
+		dir_sasl_report(&ds, "alice", sasl_exchange_result(x));
+		sasl_exchange_free(&x);
+	}
+	ck_assert_int_eq(dir_bruteforce_check(bf, "192.0.2.9", NULL, &err), CORE_EPERM);
+	struct sasl_exchange *x = sasl_exchange_new(&cfg, &ds.be, &ci, "PLAIN", 5);
+	ck_assert_int_eq(sasl_exchange_step(x, "\0alice\0pw", 9, true, &chal), SASL_FAIL);
+	sasl_exchange_free(&x);
+	core_buf_fini(&chal);
 	/* Unknown users count too. */
 	ctx.remote_ip = "192.0.2.3";
 	for (int i = 0; i < 3; i++)
