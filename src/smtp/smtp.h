@@ -419,7 +419,9 @@ void smtp_session_free(struct smtp_session **s);
  * (the session stops at a pending service call, after STARTTLS, or when closed).
  */
 size_t smtp_session_feed(struct smtp_session *s, const char *p, size_t len);
-/* Finish a pending verdict (see SMTP_PENDING). For deliver, results has one per rcpt. */
+/* Finish a pending verdict (see SMTP_PENDING). For deliver, results has one per rcpt.
+ * Never call it after the connection closed (the session is freed then; net_conn_submit's
+ * done callback tells with ok == false). */
 void smtp_session_resume(struct smtp_session *s, const struct smtp_verdict *results, size_t n);
 /* Finish a SASL step run by services->sasl_step (status: enum sasl_status). */
 void smtp_session_resume_auth(struct smtp_session *s, int status);

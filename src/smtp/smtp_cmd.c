@@ -25,7 +25,9 @@ void smtp_path_copy(struct core_arena *a, const struct smtp_path *in, struct smt
 {
 	*out = *in;
 	/* addr spans local@domain; re-derive the views inside the copy. */
-	char *d = core_arena_memdup(a, in->addr.p ? in->addr.p : "", in->addr.len + 1);
+	char *d = core_arena_alloc(a, in->addr.len + 1);
+	if (in->addr.len > 0)
+		memcpy(d, in->addr.p, in->addr.len);
 	d[in->addr.len] = '\0';
 	out->addr = core_str_make(d, in->addr.len);
 	out->local = core_str_make(d, in->local.len);

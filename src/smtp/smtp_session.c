@@ -678,6 +678,8 @@ void smtp_session_resume_auth(struct smtp_session *s, int status)
 void smtp_session_resume(struct smtp_session *s, const struct smtp_verdict *results, size_t n)
 {
 	enum smtp_pending what = s->pending;
+	if (what == SMTP_PEND_NONE || what == SMTP_PEND_AUTH)
+		return; /* nothing waits for a verdict (a SASL step resumes with _auth) */
 	s->pending = SMTP_PEND_NONE;
 	struct smtp_verdict v =
 		(n > 0 && results != NULL) ? results[0] : (struct smtp_verdict){250, NULL, NULL};
