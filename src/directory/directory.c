@@ -539,10 +539,11 @@ int dir_resolve(struct dir *d, struct core_str addr, struct core_arena *a, struc
 		const char *ca = dir_address_normalize(a, core_str_from_cstr(dom->catch_all), err);
 		if (ca == NULL)
 			return CORE_EIO;
-		r = d->ops->by_address(d->h, core_str_from_cstr(ca), a, &p, err);
 		matched = "catch-all";
+		struct dir_principal *cdom;
+		r = d->ops->domain(d->h, core_str_from_cstr(strrchr(ca, '@') + 1), a, &cdom, err);
 		if (r == CORE_ENOTFOUND) {
-			/* A catch-all may forward to a remote address. */
+			/* A catch-all in a remote domain forwards there. */
 			core_error_clear(err);
 			struct expand x = {.d = d, .a = a};
 			if ((r = target_add(&x, NULL, ca, err)) < 0)
@@ -553,6 +554,11 @@ int dir_resolve(struct dir *d, struct core_str addr, struct core_arena *a, struc
 			out->matched = matched;
 			return 0;
 		}
+		if (r < 0)
+			return r;
+		/* A local catch-all (possibly in a domain alias) must exist; an unknown one
+		 * leaves the recipient unknown rather than relaying a local address. */
+		r = dir_principal_by_address(d, core_str_from_cstr(ca), a, &p, err);
 	}
 	if (r == CORE_ENOTFOUND) {
 		core_error_clear(err);

@@ -205,7 +205,9 @@ END_TEST
 START_TEST(test_resolve_catch_all)
 {
 	/* other.test catches everything for postmaster@example.org, which does not exist yet:
-	 * a catch-all to an unknown local address still counts as that address. */
+	 * an unknown local catch-all leaves the recipient unknown (never relayed). */
+	struct dir_rcpt r0 = resolve("anything@other.test", 0);
+	ck_assert_int_eq(r0.status, DIR_RCPT_UNKNOWN);
 	struct dir_principal pm = person("postmaster", "postmaster@example.org", NULL, 0);
 	const char *pm_id = test_dir_create(&env, &pm);
 	struct dir_rcpt r = resolve("anything@other.test", 0);
@@ -215,6 +217,15 @@ START_TEST(test_resolve_catch_all)
 	/* example.org has none. */
 	r = resolve("anything@example.org", 0);
 	ck_assert_int_eq(r.status, DIR_RCPT_UNKNOWN);
+	/* A catch-all written in a domain alias is the same local address. */
+	struct dir_principal *o;
+	ck_assert_int_eq(dir_domain_get(env.d, CORE_STR("other.test"), env.a, &o, &err), 0);
+	o->catch_all = "PostMaster@example.net";
+	ck_assert_int_eq(dir_principal_update(env.d, o, &err), 0);
+	r = resolve("x@other.test", 0);
+	ck_assert_int_eq(r.status, DIR_RCPT_LOCAL);
+	ck_assert_ptr_nonnull(r.targets[0].principal);
+	ck_assert_str_eq(r.targets[0].principal->id, pm_id);
 	/* Catch-all to a remote address forwards there. */
 	struct dir_principal *d;
 	ck_assert_int_eq(dir_principal_by_id(env.d, core_str_from_cstr(dom_id), env.a, &d, &err),
