@@ -274,6 +274,8 @@ static int search(struct ldap_dir *l, LDAP *ld, const char *base, int scope, con
 	struct timeval tv = {l->timeout_ms / 1000, (l->timeout_ms % 1000) * 1000};
 	int rc = ldap_search_ext_s(ld, base, scope, filter, attrs, 0, NULL, NULL, &tv, sizelimit,
 				   res);
+	if (rc == LDAP_SIZELIMIT_EXCEEDED && sizelimit > 2)
+		return 0; /* a list search keeps the first sizelimit entries */
 	if (rc == LDAP_SIZELIMIT_EXCEEDED)
 		return core_error_set(err, CORE_EIO, NULL, "ldap: more than one entry matches");
 	if (rc == LDAP_NO_SUCH_OBJECT)
