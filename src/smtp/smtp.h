@@ -168,7 +168,8 @@ const char *smtp_verb_name(enum smtp_verb v);
  * names the RFC rule), or CORE_ELIMIT (too many parameters, a path too long).
  */
 int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd_out, struct core_error *err);
-/* Parse "<path>" with optional source route. allow_postmaster for RCPT. */
+/* Parse "<path>" with an optional source route: reverse (MAIL) allows "<>", forward (RCPT)
+ * allows "<Postmaster>". Views point into s. */
 int smtp_path_parse(struct core_str s, bool reverse, struct smtp_path *out, struct core_error *err);
 
 /* The resumable line framer. Zero-initialise, then smtp_parser_init. */

@@ -74,11 +74,13 @@ static size_t scan_domain(const char *p, size_t len, bool *utf8)
 	for (;;) {
 		size_t start = i;
 		unsigned char last = 0;
+		bool label_utf8 = false;
 		while (i < len) {
 			unsigned char c = (unsigned char)p[i];
 			size_t u = utf8_seq(p + i, len - i);
 			if (u > 0) {
 				*utf8 = true;
+				label_utf8 = true;
 				i += u;
 				last = 'a';
 				continue;
@@ -90,8 +92,10 @@ static size_t scan_domain(const char *p, size_t len, bool *utf8)
 			}
 			break;
 		}
-		/* A label is at least one character and does not end with a hyphen. */
-		if (i == start || last == '-')
+		/* A label is at least one character and does not end with a hyphen; an ASCII
+		 * label is at most 63 octets (RFC 1035 §2.3.4; U-labels are bounded by their
+		 * A-label form, which we do not compute). */
+		if (i == start || last == '-' || (!label_utf8 && i - start > 63))
 			return 0;
 		if (i < len && p[i] == '.' && i + 1 < len) {
 			i++;
