@@ -261,8 +261,9 @@ static bool is_group(LDAP *ld, LDAPMessage *e, struct core_arena *a)
 	return false;
 }
 
+/* partial: a list search that keeps the first sizelimit entries when more match. */
 static int search(struct ldap_dir *l, LDAP *ld, const char *base, int scope, const char *filter,
-		  int sizelimit, LDAPMessage **res, struct core_error *err)
+		  int sizelimit, bool partial, LDAPMessage **res, struct core_error *err)
 {
 	char *attrs[A_COUNT + 3];
 	size_t n = 0;
@@ -274,8 +275,8 @@ static int search(struct ldap_dir *l, LDAP *ld, const char *base, int scope, con
 	struct timeval tv = {l->timeout_ms / 1000, (l->timeout_ms % 1000) * 1000};
 	int rc = ldap_search_ext_s(ld, base, scope, filter, attrs, 0, NULL, NULL, &tv, sizelimit,
 				   res);
-	if (rc == LDAP_SIZELIMIT_EXCEEDED && sizelimit > 2)
-		return 0; /* a list search keeps the first sizelimit entries */
+	if (rc == LDAP_SIZELIMIT_EXCEEDED && partial)
+		return 0;
 	if (rc == LDAP_SIZELIMIT_EXCEEDED)
 		return core_error_set(err, CORE_EIO, NULL, "ldap: more than one entry matches");
 	if (rc == LDAP_NO_SUCH_OBJECT)
@@ -337,7 +338,7 @@ static int entry_to_principal(struct ldap_dir *l, LDAP *ld, LDAPMessage *e, stru
 		const char *m = filter_make(a, l->filter[F_MEMBER_OF], p->ext, strlen(p->ext));
 		const char *both = core_arena_printf(a, "(&%s%s)", g, m);
 		LDAPMessage *res = NULL;
-		int r = search(l, ld, l->base, LDAP_SCOPE_SUBTREE, both, 1, &res, err);
+		int r = search(l, ld, l->base, LDAP_SCOPE_SUBTREE, both, 1, true, &res, err);
 		if (r == 0 && ldap_count_entries(ld, res) > 0)
 			p->role = DIR_ROLE_ADMIN;
 		ldap_msgfree(res);
@@ -358,7 +359,7 @@ static int find(struct ldap_dir *l, const char *base, int scope, const char *fil
 	if (r < 0)
 		return r;
 	LDAPMessage *res = NULL;
-	r = search(l, ld, base, scope, filter, 2, &res, err);
+	r = search(l, ld, base, scope, filter, 2, false, &res, err);
 	if (r == 0) {
 		LDAPMessage *e = ldap_first_entry(ld, res);
 		if (e == NULL)
@@ -477,7 +478,7 @@ static int ld_member_of(void *h, const struct dir_principal *p, struct core_aren
 		return r;
 	const char *flt = filter_make(a, l->filter[F_MEMBER_OF], p->ext, strlen(p->ext));
 	LDAPMessage *res = NULL;
-	r = search(l, ld, l->base, LDAP_SCOPE_SUBTREE, flt, (int)DIR_MAX_VALUES, &res, err);
+	r = search(l, ld, l->base, LDAP_SCOPE_SUBTREE, flt, (int)DIR_MAX_VALUES, true, &res, err);
 	struct dir_strv names = {0};
 	for (LDAPMessage *e = r == 0 ? ldap_first_entry(ld, res) : NULL; e != NULL;
 	     e = ldap_next_entry(ld, e)) {
