@@ -106,6 +106,10 @@ enum smtp_ext_bit {
 	SMTP_EXT_FUTURERELEASE = 1u << 12,
 };
 
+/* The SMTP_EXT_* bit of an extension by its EHLO keyword (case-insensitive), for
+ * configuration; 0 when unknown. */
+unsigned smtp_ext_bit_by_name(const char *name);
+
 /* --- parsed commands --------------------------------------------------------------- */
 
 enum smtp_verb {

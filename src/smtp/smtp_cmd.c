@@ -16,6 +16,17 @@ const struct smtp_ext *const smtp_exts[] = {
 };
 const size_t smtp_nexts = CORE_NELEM(smtp_exts);
 
+unsigned smtp_ext_bit_by_name(const char *name)
+{
+	for (size_t i = 0; i < smtp_nexts; i++)
+		if (core_strcasecmp_ascii(smtp_exts[i]->name, name) == 0)
+			return smtp_exts[i]->bit;
+	/* BINARYMIME is advertised by the CHUNKING file (RFC 3030 §3). */
+	if (core_strcasecmp_ascii(name, "BINARYMIME") == 0)
+		return SMTP_EXT_CHUNKING;
+	return 0;
+}
+
 bool smtp_ext_enabled(const struct smtp_session *s, const struct smtp_ext *e)
 {
 	return (s->cfg.ext_disabled & e->bit) == 0;

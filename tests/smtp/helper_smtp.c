@@ -258,25 +258,6 @@ void fake_init(struct fake *f)
 	f->sasl_be.verify_plain = be_plain;
 }
 
-static const struct {
-	const char *name;
-	unsigned bit;
-} ext_names[] = {
-	{"PIPELINING", SMTP_EXT_PIPELINING},
-	{"8BITMIME", SMTP_EXT_8BITMIME},
-	{"SIZE", SMTP_EXT_SIZE},
-	{"STARTTLS", SMTP_EXT_STARTTLS},
-	{"AUTH", SMTP_EXT_AUTH},
-	{"CHUNKING", SMTP_EXT_CHUNKING},
-	{"SMTPUTF8", SMTP_EXT_SMTPUTF8},
-	{"DSN", SMTP_EXT_DSN},
-	{"ENHANCEDSTATUSCODES", SMTP_EXT_ENHANCEDSTATUSCODES},
-	{"REQUIRETLS", SMTP_EXT_REQUIRETLS},
-	{"DELIVERBY", SMTP_EXT_DELIVERBY},
-	{"MT-PRIORITY", SMTP_EXT_MTPRIORITY},
-	{"FUTURERELEASE", SMTP_EXT_FUTURERELEASE},
-};
-
 int fake_set(struct fake *f, const char *kv, struct core_buf *diag)
 {
 	char key[64], val[64];
@@ -341,15 +322,12 @@ int fake_set(struct fake *f, const char *kv, struct core_buf *diag)
 	else if (!strcmp(key, "fail_delivery"))
 		strcpy(f->fail_delivery, val);
 	else if (!strcmp(key, "disable")) {
-		size_t i;
-		for (i = 0; i < sizeof(ext_names) / sizeof(ext_names[0]); i++)
-			if (!strcmp(val, ext_names[i].name))
-				break;
-		if (i == sizeof(ext_names) / sizeof(ext_names[0])) {
+		unsigned bit = smtp_ext_bit_by_name(val);
+		if (bit == 0) {
 			core_buf_printf(diag, "unknown extension '%s'\n", val);
 			return -1;
 		}
-		f->cfg.ext_disabled |= ext_names[i].bit;
+		f->cfg.ext_disabled |= bit;
 	} else {
 		core_buf_printf(diag, "unknown setting '%s'\n", key);
 		return -1;

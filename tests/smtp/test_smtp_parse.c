@@ -146,6 +146,10 @@ START_TEST(test_smtp_cmd_params)
 	ck_assert_int_eq(smtp_verb_lookup(CORE_STR("ehlo")), SMTP_VERB_EHLO);
 	ck_assert_int_eq(smtp_verb_lookup(CORE_STR("EHLOX")), SMTP_VERB_UNKNOWN);
 	ck_assert_str_eq(smtp_verb_name(SMTP_VERB_BDAT), "BDAT");
+	ck_assert_uint_eq(smtp_ext_bit_by_name("size"), SMTP_EXT_SIZE);
+	ck_assert_uint_eq(smtp_ext_bit_by_name("MT-PRIORITY"), SMTP_EXT_MTPRIORITY);
+	ck_assert_uint_eq(smtp_ext_bit_by_name("BINARYMIME"), SMTP_EXT_CHUNKING);
+	ck_assert_uint_eq(smtp_ext_bit_by_name("ETRN"), 0);
 }
 END_TEST
 
