@@ -319,6 +319,7 @@ struct mail_part {
 	struct core_str *languages;  /* RFC 3282 language tags */
 	size_t nlanguages;
 	struct core_str location; /* RFC 2557 URI with folding white space removed */
+	struct core_str md5;      /* RFC 1864 Content-MD5 value, trimmed and unfolded, or empty */
 
 	/* multipart only: boundary, preamble and epilogue (RFC 2046 §5.1.1). */
 	struct core_str boundary; /* arena-owned, or empty */

@@ -203,8 +203,9 @@ static void languages_parse(struct core_arena *a, struct core_str raw, struct ma
 	}
 }
 
-/* RFC 2557 §4.1: folding white space inside a Content-Location URI is removed. */
-static struct core_str location_parse(struct core_arena *a, struct core_str raw)
+/* A copy without any white space: RFC 2557 §4.1 (folding inside a Content-Location URI is
+ * removed) and RFC 1864 (a base64 digest has no white space). */
+static struct core_str nospace_copy(struct core_arena *a, struct core_str raw)
 {
 	char *d = core_arena_alloc(a, raw.len + 1);
 	size_t n = 0;
@@ -225,6 +226,7 @@ static void mime_fields(struct parser *ps, struct mail_part *p, bool digest_chil
 	p->content_id = empty_str();
 	p->description = empty_str();
 	p->location = empty_str();
+	p->md5 = empty_str();
 	p->boundary = empty_str();
 
 	/* A repeated MIME field: the last one counts, as for every header form of RFC 8621
@@ -282,7 +284,11 @@ static void mime_fields(struct parser *ps, struct mail_part *p, bool digest_chil
 		languages_parse(a, f->value, p);
 	f = mail_header_find_last(h, "Content-Location");
 	if (f != NULL)
-		p->location = location_parse(a, f->value);
+		p->location = nospace_copy(a, f->value);
+	/* RFC 1864: the base64 MD5 digest, kept as text for IMAP body-fld-md5. */
+	f = mail_header_find_last(h, "Content-MD5");
+	if (f != NULL)
+		p->md5 = nospace_copy(a, f->value);
 }
 
 static struct mail_part *part_parse(struct parser *ps, struct mail_part *parent, size_t start,

@@ -243,6 +243,7 @@ START_TEST(test_part_mime_fields)
 				  "Content-Description: =?UTF-8?Q?d=C3=A9scription?=\r\n"
 				  "Content-Language: en-US, fr (French)\r\n"
 				  "Content-Location: http://x.test/a\r\n b.html\r\n"
+				  "Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\n"
 				  "\r\n"
 				  "caf=E9=\r\n"
 				  " =93q=94\r\n";
@@ -263,6 +264,7 @@ START_TEST(test_part_mime_fields)
 	ck_assert_str_eq(p->languages[0].p, "en-US");
 	ck_assert_str_eq(p->languages[1].p, "fr");
 	ck_assert_str_eq(p->location.p, "http://x.test/ab.html");
+	ck_assert_str_eq(p->md5.p, "Q2hlY2sgSW50ZWdyaXR5IQ==");
 
 	struct core_buf b = CORE_BUF_INIT;
 	mail_part_decode_body(m, p, &b);
