@@ -12,7 +12,9 @@ cd "$ROOT"
 
 JOBS=${JOBS:-$(nproc)}
 BUILD=${STAUNCH_CI_BUILD:-$ROOT/build}
-FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+# Fuzz smoke: all targets together get FUZZ_BUDGET seconds (at most 5 minutes), split evenly,
+# between 5 and 20 s each; FUZZ_SECONDS forces a per-target time.
+FUZZ_BUDGET=${FUZZ_BUDGET:-240}
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-60}
 
 declare -a STEP_NAMES=() STEP_TIMES=() STEP_RESULTS=()
@@ -106,7 +108,13 @@ do_fuzz() {
   if [ ! -x "$ROOT/ci/fuzz-smoke.sh" ]; then
     echo "fuzz: ci/fuzz-smoke.sh missing"; return 1
   fi
-  "$ROOT/ci/fuzz-smoke.sh" "$BUILD/asan" "$FUZZ_SECONDS" 2>&1 | tee "$BUILD/fuzz.log"
+  local n secs
+  n=$(find "$BUILD/asan/fuzz" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | wc -l)
+  secs=${FUZZ_SECONDS:-$(( n > 0 ? FUZZ_BUDGET / n : 20 ))}
+  [ "$secs" -ge 5 ] || secs=5
+  [ "$secs" -le 20 ] || secs=20
+  echo "fuzz: $n targets, ${secs}s each"
+  "$ROOT/ci/fuzz-smoke.sh" "$BUILD/asan" "$secs" 2>&1 | tee "$BUILD/fuzz.log"
   local rc=${PIPESTATUS[0]}
   count_plain "$BUILD/fuzz.log"
   return "$rc"
