@@ -14,11 +14,15 @@
  * - smtp_session.c: the state machine. It sees a small connection interface (struct
  *   smtp_conn) and the services the server fills (struct smtp_services); smtp_session_feed()
  *   drives a whole session from bytes, so tests and fuzzers need no sockets.
+ * - smtp_ext_<name>.c: one file per extension (EHLO keyword, parameters, verbs).
+ * - smtp_net.c: smtp_net_service, the adapter to the network runtime (net/net.h).
  *
- * Ownership: configuration, connection and services structs are borrowed and must outlive the
- * session. Views handed to service callbacks (envelopes, paths, parameters) are owned by the
- * session's transaction arena and valid until the callback returns (copy what you keep), except
- * where a callback says otherwise. Threading: a session belongs to one thread.
+ * Ownership: struct smtp_config and struct smtp_conn are copied by smtp_session_new (strings
+ * they point to are borrowed); the services, SASL configuration and backend are borrowed and
+ * must outlive the session. Views handed to service callbacks (envelopes, paths, parameters)
+ * are owned by the session's transaction arena and valid until the callback returns or, for a
+ * pending verdict, until the session is resumed (copy what you keep). Threading: a session
+ * belongs to one thread.
  */
 #ifndef STAUNCH_SMTP_SMTP_H
 #define STAUNCH_SMTP_SMTP_H
