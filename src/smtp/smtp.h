@@ -190,9 +190,14 @@ struct smtp_parser {
 	bool bad;             /* bare CR or NUL seen in this line */
 	const char *bad_rule;
 	bool next_reset; /* the last line was returned: clear on next feed */
+	size_t max_auth; /* longer limit for AUTH lines (RFC 4954 §4), 0 = none */
+	bool auth_mode;  /* every line is an AUTH response (max_auth applies) */
 };
 void smtp_parser_init(struct smtp_parser *p, size_t max_line, enum smtp_bare_policy bare);
 void smtp_parser_fini(struct smtp_parser *p);
+/* RFC 4954 §4: SASL responses may be longer than commands. Lines of up to max_auth octets
+ * (with CRLF) are accepted when they start with "AUTH " or while auth_mode is set. */
+void smtp_parser_set_auth_limit(struct smtp_parser *p, size_t max_auth);
 /*
  * Frame and parse the next command line from p[0..len). *used_out gets the bytes consumed.
  * Returns CORE_DONE with cmd_out filled, CORE_MORE (all input consumed, no complete line), or

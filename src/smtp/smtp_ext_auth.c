@@ -15,6 +15,18 @@ static void conn_info(const struct smtp_session *s, struct sasl_conn_info *ci)
 	ci->local_host = s->cfg.hostname;
 }
 
+size_t smtp_auth_line_max(const struct smtp_session *s)
+{
+	if (s->cfg.sasl_cfg == NULL)
+		return 0;
+	/* RFC 4954 §4: lines long enough for the largest response the SASL layer takes
+	 * (base64 of max_response, plus "AUTH <mechanism> " and CRLF); at least 12288. */
+	size_t max = s->cfg.sasl_cfg->max_response ? s->cfg.sasl_cfg->max_response
+						   : SASL_DEFAULT_MAX_RESPONSE;
+	size_t n = (max + 2) / 3 * 4 + 64;
+	return n < 12288 ? 12288 : n;
+}
+
 static bool auth_possible(const struct smtp_session *s)
 {
 	if (s->cfg.sasl_cfg == NULL || s->cfg.sasl_backend == NULL)

@@ -176,6 +176,8 @@ int smtp_session_sink_write(void *arg, const void *p, size_t n);
 /* Extension helpers. */
 int smtp_ext_size_check(struct smtp_session *s, uint64_t declared, struct smtp_verdict *v);
 void smtp_auth_finish(struct smtp_session *s, int status);
+/* Longest AUTH line we take (RFC 4954 §4), 0 when AUTH is not configured. */
+size_t smtp_auth_line_max(const struct smtp_session *s);
 void smtp_auth_feed_line(struct smtp_session *s, const char *line, size_t len);
 void smtp_bdat_continue(struct smtp_session *s);
 

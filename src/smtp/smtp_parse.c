@@ -418,12 +418,19 @@ void smtp_parser_fini(struct smtp_parser *p)
 	core_buf_fini(&p->line);
 }
 
+void smtp_parser_set_auth_limit(struct smtp_parser *p, size_t max_auth)
+{
+	p->max_auth = max_auth;
+}
+
 static void line_add(struct smtp_parser *p, const char *s, size_t n)
 {
 	if (p->overflow)
 		return;
-	/* The limit counts the CRLF too. */
-	if (p->line.len + n + 2 > p->max_line) {
+	/* The limit counts the CRLF too; AUTH lines may use the longer one (checked at the end
+	 * of the line, when the verb is known). */
+	size_t limit = p->max_auth > p->max_line ? p->max_auth : p->max_line;
+	if (p->line.len + n + 2 > limit) {
 		p->overflow = true;
 		return;
 	}
@@ -486,6 +493,9 @@ int smtp_parser_feed(struct smtp_parser *p, const char *data, size_t len, size_t
 eol:
 	*used_out = i + 1;
 	int rc;
+	if (!p->overflow && p->line.len + 2 > p->max_line && !p->auth_mode &&
+	    !core_str_has_prefix_ci(core_str_make(p->line.p, p->line.len), "AUTH "))
+		p->overflow = true; /* only AUTH lines may use the longer limit */
 	if (p->overflow || p->bad)
 		memset(cmd_out, 0, sizeof(*cmd_out));
 	if (p->overflow) {

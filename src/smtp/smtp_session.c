@@ -229,6 +229,7 @@ struct smtp_session *smtp_session_new(const struct smtp_config *cfg, const struc
 	s->txn = core_arena_new(0);
 	s->conn_arena = core_arena_new(0);
 	smtp_parser_init(&s->parser, s->cfg.max_line, s->cfg.bare_cmd);
+	smtp_parser_set_auth_limit(&s->parser, smtp_auth_line_max(s));
 	s->state = SMTP_ST_GREET;
 	s->mode = SMTP_MODE_CMD;
 	struct smtp_verdict v = {0};
@@ -329,6 +330,7 @@ void smtp_session_tls_done(struct smtp_session *s, bool ok, const char *version,
 	s->mode = SMTP_MODE_CMD;
 	smtp_parser_fini(&s->parser);
 	smtp_parser_init(&s->parser, s->cfg.max_line, s->cfg.bare_cmd);
+	smtp_parser_set_auth_limit(&s->parser, smtp_auth_line_max(s));
 }
 
 /* --- message body --------------------------------------------------------------------------- */
@@ -628,6 +630,7 @@ size_t smtp_session_feed(struct smtp_session *s, const char *p, size_t len)
 		struct smtp_cmd cmd;
 		struct core_error err;
 		core_error_clear(&err);
+		s->parser.auth_mode = s->mode == SMTP_MODE_AUTH;
 		rc = smtp_parser_feed(&s->parser, p + off, len - off, &used, &cmd, &err);
 		off += used;
 		if (rc == CORE_MORE)
