@@ -526,6 +526,32 @@ static int ld_bind_verify(void *h, const struct dir_principal *p, struct core_st
 	return 1;
 }
 
+/*
+ * An unknown user in bind mode costs a bind the server refuses, as a wrong password of a
+ * known user does (a DN under the base that no entry has); in password mode, a hash check.
+ */
+static void ld_dummy_verify(void *h, struct core_str pw)
+{
+	struct ldap_dir *l = h;
+	if (!l->bind_mode) {
+		dir_password_dummy_verify(NULL, "{SSHA}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", pw.p,
+					  pw.len);
+		return;
+	}
+	if (pw.len == 0)
+		return;
+	unsigned char rnd[8];
+	dir_random_bytes(rnd, sizeof(rnd));
+	char dn[512];
+	snprintf(dn, sizeof(dn), "cn=unknown-%02x%02x%02x%02x%02x%02x%02x%02x,%s", rnd[0], rnd[1],
+		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], l->base);
+	LDAP *ld;
+	struct core_error e;
+	core_error_clear(&e);
+	if (conn_open(l, dn, pw.p, pw.len, &ld, &e) == 0)
+		ldap_unbind_ext_s(ld, NULL, NULL);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Open and close                                                                       */
 /* ------------------------------------------------------------------------------------ */
@@ -638,4 +664,5 @@ const struct dir_backend_ops dir_ldap_ops = {
 	.domain = ld_domain,
 	.member_of = ld_member_of,
 	.bind_verify = ld_bind_verify,
+	.dummy_verify = ld_dummy_verify,
 };
