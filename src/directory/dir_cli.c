@@ -33,7 +33,7 @@ static int usage_err(const struct dir_cli *c, const char *fmt, const char *arg)
 {
 	fprintf(c->errf, "staunch: ");
 	fprintf(c->errf, fmt, arg != NULL ? arg : "");
-	fprintf(c->errf, " (see staunch help)\n");
+	fprintf(c->errf, " (see: staunch help directory)\n");
 	return CORE_ESYNTAX;
 }
 
