@@ -12,6 +12,10 @@
  * mailing-list expansion, catch-all per domain; RFC 5233 describes subaddressing), whether a
  * domain is local, and a principal by id, name or address.
  *
+ * Also here: brute-force protection (dir_bruteforce.c), the DNS records of a domain and its
+ * DKIM keys (dir_dns.c, dir_dkim.c; RFC 6376, RFC 8463, RFC 6698) and the directory commands
+ * of the CLI (dir_cli.c).
+ *
  * Backends are vtables registered by name (dir_backend_register): "internal" (the data
  * store; fully managed: create, update, delete, passwords), "ldap" and "sql" (read-only:
  * Staunch never modifies an external directory). Only server/ chooses one from the
