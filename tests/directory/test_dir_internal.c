@@ -186,6 +186,21 @@ START_TEST(test_resolve_direct)
 	resolve("", CORE_ESYNTAX);
 	resolve("@example.org", CORE_ESYNTAX);
 	resolve("a b@example.org", CORE_ESYNTAX);
+	/* A NUL inside, an over-long address, a bare '@': refused without a crash. */
+	struct dir_rcpt rr;
+	ck_assert_int_eq(
+		dir_resolve(env.d, core_str_make("bob\0x@example.org", 17), env.a, &rr, &err),
+		CORE_ESYNTAX);
+	char longaddr[300];
+	memset(longaddr, 'a', sizeof(longaddr));
+	memcpy(longaddr + 280, "@example.org", 12);
+	ck_assert_int_eq(dir_resolve(env.d, core_str_make(longaddr, 292), env.a, &rr, &err),
+			 CORE_ESYNTAX);
+	resolve("@", CORE_ESYNTAX);
+	resolve("bob@", CORE_ESYNTAX);
+	/* The domain follows the last '@'. */
+	r = resolve("\"x@y\"@example.com", 0);
+	ck_assert_int_eq(r.status, DIR_RCPT_REMOTE);
 
 	/* Configurable separators; empty disables subaddressing. */
 	struct dir_settings s = *dir_settings_get(env.d);
