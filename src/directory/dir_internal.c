@@ -765,6 +765,65 @@ static int with_principal(struct internal *in, struct core_str id_s, struct stor
 	return r;
 }
 
+struct id_scan {
+	struct core_arena *a;
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static int id_scan_fn(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct id_scan *s = arg;
+	(void)val;
+	(void)vlen;
+	if (klen < 8 || s->n >= DIR_EXPAND_MAX)
+		return 1;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		uint64_t *v = core_arena_alloc(s->a, cap * sizeof(*v));
+		if (s->n)
+			memcpy(v, s->ids, s->n * sizeof(*v));
+		s->ids = v;
+		s->cap = cap;
+	}
+	s->ids[s->n++] = be64_get((const uint8_t *)key + klen - 8);
+	return 0;
+}
+
+/*
+ * A renamed principal stays a member of the groups and lists that named it: their member
+ * lists follow the new name in the same transaction.
+ */
+static int rename_members(struct store_txn *t, struct core_arena *a, uint64_t id, const char *from,
+			  const char *to, struct core_error *err)
+{
+	struct key k;
+	if (!key_str(&k, 'm', from) || k.len + 1 > STORE_KEY_MAX)
+		return 0;
+	k.b[k.len++] = 0;
+	uint8_t hi[STORE_KEY_MAX];
+	struct store_range rg;
+	store_range_prefix(&rg, k.b, k.len, hi);
+	struct id_scan s = {.a = a};
+	int r = store_txn_scan(t, &rg, id_scan_fn, &s, err);
+	for (size_t i = 0; i < s.n && r >= 0; i++) {
+		if (s.ids[i] == id)
+			continue;
+		struct dir_principal *g_old, *g_new = dir_principal_alloc(a);
+		if ((r = txn_load(t, s.ids[i], a, &g_old, err)) < 0)
+			break;
+		*g_new = *g_old;
+		const char **m = core_arena_alloc(a, (g_old->n_members + 1) * sizeof(*m));
+		for (size_t j = 0; j < g_old->n_members; j++)
+			m[j] = strcmp(g_old->members[j], from) == 0 ? to : g_old->members[j];
+		g_new->members = m;
+		if ((r = reindex(t, g_old, g_new, s.ids[i], a, err)) < 0)
+			break;
+		r = put_record(t, g_new, s.ids[i], err);
+	}
+	return r < 0 ? r : 0;
+}
+
 static int in_update(void *h, const struct dir_principal *in_p, struct core_error *err)
 {
 	struct internal *in = h;
@@ -791,7 +850,9 @@ static int in_update(void *h, const struct dir_principal *in_p, struct core_erro
 	p->scram_sha1 = old->scram_sha1;
 	p->app_passwords = old->app_passwords;
 	p->n_app_passwords = old->n_app_passwords;
-	if ((r = reindex(t, old, p, id, a, err)) < 0 || (r = put_record(t, p, id, err)) < 0) {
+	if ((r = reindex(t, old, p, id, a, err)) < 0 || (r = put_record(t, p, id, err)) < 0 ||
+	    (p->type != DIR_DOMAIN && strcmp(old->name, p->name) != 0 &&
+	     (r = rename_members(t, a, id, old->name, p->name, err)) < 0)) {
 		store_txn_abort(&t);
 		goto out;
 	}

@@ -332,6 +332,22 @@ START_TEST(test_member_of_nested)
 	/* Mail to a group reaches every member through the nesting, once each. */
 	struct dir_rcpt r = resolve("all@example.org", 0);
 	ck_assert_uint_eq(r.n_targets, 2);
+	/* Renaming a group keeps its memberships: "all" now lists "engineering". */
+	struct dir_principal *en;
+	ck_assert_int_eq(dir_principal_by_name(env.d, CORE_STR("eng"), env.a, &en, &err), 0);
+	en->name = "engineering";
+	ck_assert_int_eq(dir_principal_update(env.d, en, &err), 0);
+	ck_assert_int_eq(dir_member_of(env.d, alice, env.a, &names, &n, &err), 0);
+	ck_assert_uint_eq(n, 3);
+	e = false;
+	for (size_t i = 0; i < n; i++)
+		e |= strcmp(names[i], "engineering") == 0;
+	ck_assert(e);
+	struct dir_principal *allg;
+	ck_assert_int_eq(dir_principal_by_name(env.d, CORE_STR("all"), env.a, &allg, &err), 0);
+	ck_assert_str_eq(allg->members[0], "engineering");
+	r = resolve("all@example.org", 0);
+	ck_assert_uint_eq(r.n_targets, 2);
 	/* Removing a membership removes its edge. */
 	struct dir_principal *g;
 	ck_assert_int_eq(dir_principal_by_name(env.d, CORE_STR("all"), env.a, &g, &err), 0);
