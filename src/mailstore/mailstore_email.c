@@ -959,3 +959,71 @@ int mailstore_email_destroy(struct mailstore *ms, uint64_t account, uint64_t id,
 	struct ms_email_ctx c = {.account = account, .id = id};
 	return ms_tx_run(ms, &account, 1, ms_destroy_email_fn, &c, err);
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Moving a whole mailbox's content                                                   */
+/* ---------------------------------------------------------------------------------- */
+
+#define MS_MOVE_BATCH 256u
+
+struct ms_move_all_ctx {
+	uint64_t account, from, to;
+	uint64_t ids[MS_MOVE_BATCH];
+	size_t n;
+};
+
+static int ms_move_all_collect(void *arg, const void *key, size_t klen, const void *val,
+			       size_t vlen)
+{
+	(void)key;
+	(void)klen;
+	struct ms_move_all_ctx *c = arg;
+	struct ms_dec d;
+	ms_dec_init(&d, val, vlen);
+	uint64_t eid = ms_get_u64(&d);
+	if (d.bad)
+		return CORE_EINTERNAL;
+	c->ids[c->n++] = eid;
+	return 0;
+}
+
+static int ms_move_all_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_move_all_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	c->n = 0;
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+	size_t pl = ms_key_id(pre, c->account, MS_F_UID, c->from);
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	r.limit = MS_MOVE_BATCH;
+	int rc = store_txn_scan(tx->t, &r, ms_move_all_collect, c, tx->err);
+	struct core_buf v = CORE_BUF_INIT;
+	for (size_t i = 0; i < c->n && rc >= 0; i++) {
+		struct mailstore_email e = {0};
+		rc = ms_email_load(tx, c->account, c->ids[i], &e, &v);
+		if (rc >= 0)
+			rc = ms_email_join(tx, ac, &e, c->to, NULL);
+		if (rc >= 0)
+			rc = ms_email_leave(tx, ac, &e, c->from, NULL);
+	}
+	core_buf_fini(&v);
+	return rc < 0 ? rc : (int)c->n;
+}
+
+int ms_mailbox_move_all(struct mailstore *ms, uint64_t account, uint64_t from, uint64_t to,
+			struct core_error *err)
+{
+	struct ms_move_all_ctx *c = core_xcalloc(1, sizeof(*c));
+	c->account = account;
+	c->from = from;
+	c->to = to;
+	int total = 0, rc;
+	do {
+		rc = ms_tx_run(ms, &account, 1, ms_move_all_fn, c, err);
+		if (rc > 0)
+			total += rc;
+	} while (rc == (int)MS_MOVE_BATCH);
+	free(c);
+	return rc < 0 ? rc : total;
+}

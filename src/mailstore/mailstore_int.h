@@ -213,6 +213,11 @@ int ms_account_init(struct ms_tx *tx, struct ms_tx_acct *ac);
 int ms_mailbox_destroy_begin(struct mailstore *ms, uint64_t account, uint64_t id,
 			     bool remove_emails, struct core_error *err);
 
+/* Move every email of a mailbox to another in bounded transactions (RFC 9051 §6.3.6
+ * rename of INBOX). Returns the number moved. */
+int ms_mailbox_move_all(struct mailstore *ms, uint64_t account, uint64_t from, uint64_t to,
+			struct core_error *err);
+
 /* Email internals (mailstore_email.c). */
 int ms_email_load(struct ms_tx *tx, uint64_t account, uint64_t id, struct mailstore_email *out,
 		  struct core_buf *scratch);

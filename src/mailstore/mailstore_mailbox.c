@@ -143,6 +143,9 @@ int ms_mailbox_create_in(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t paren
 	int rc = ms_name_norm(tx, name, strlen(name), &nm);
 	if (rc < 0)
 		return rc;
+	if (parent == 0 && ms_is_inbox_name(nm, strlen(nm)) && role != MAILSTORE_ROLE_INBOX)
+		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 9051 §5.1",
+				  "the name INBOX belongs to the Inbox");
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_name_key(k, ac->account, parent, nm);
 	uint64_t other;
@@ -303,6 +306,9 @@ static int ms_walk(struct ms_tx *tx, uint64_t account, const char *path, bool cr
 		uint8_t k[STORE_KEY_MAX];
 		size_t kl = ms_name_key(k, account, parent, nm);
 		uint64_t id;
+		/* RFC 9051 §5.1: INBOX is the Inbox wherever JMAP has moved or renamed it. */
+		if (parent == 0 && ms_is_inbox_name(nm, strlen(nm)))
+			kl = ms_role_key(k, account, MAILSTORE_ROLE_INBOX);
 		rc = ms_lookup_id(tx, k, kl, &id);
 		created = false;
 		if (rc == CORE_ENOTFOUND && create) {
@@ -467,10 +473,12 @@ static int ms_path_fn(struct ms_tx *tx, void *ctx)
 		int rc = ms_tx_mbox(tx, c->account, id, &mb);
 		if (rc < 0)
 			return rc;
-		/* RFC 9051 §5.1: the Inbox is named INBOX to IMAP. */
-		names[n++] = mb->m.role == MAILSTORE_ROLE_INBOX && mb->m.parent_id == 0
-				     ? "INBOX"
-				     : mb->m.name;
+		/* RFC 9051 §5.1: the Inbox is INBOX to IMAP, wherever JMAP has put it. */
+		if (mb->m.role == MAILSTORE_ROLE_INBOX) {
+			names[n++] = "INBOX";
+			break;
+		}
+		names[n++] = mb->m.name;
 		id = mb->m.parent_id;
 	}
 	for (size_t i = n; i-- > 0;) {
@@ -521,6 +529,10 @@ static int ms_rename_in(struct ms_tx *tx, uint64_t account, uint64_t id, uint64_
 		return rc;
 	if (new_parent == mb->m.parent_id && strcmp(nm, mb->m.name) == 0)
 		return 0;
+	if (new_parent == 0 && ms_is_inbox_name(nm, strlen(nm)) &&
+	    mb->m.role != MAILSTORE_ROLE_INBOX)
+		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 9051 §5.1",
+				  "the name INBOX belongs to the Inbox");
 	uint8_t k[STORE_KEY_MAX], ok[STORE_KEY_MAX];
 	size_t kl = ms_name_key(k, account, new_parent, nm);
 	size_t okl = ms_name_key(ok, account, mb->m.parent_id, mb->m.name);
@@ -565,9 +577,25 @@ static int ms_rename_path_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_mb_ctx *c = ctx;
 	uint64_t id;
+	c->flag = false;
 	int rc = ms_walk(tx, c->account, c->path, false, 0, &id, NULL);
 	if (rc < 0)
 		return rc;
+	struct ms_tx_mbox *src;
+	if ((rc = ms_tx_mbox(tx, c->account, id, &src)) < 0)
+		return rc;
+	if (src->m.role == MAILSTORE_ROLE_INBOX) {
+		/* RFC 9051 §6.3.6: renaming INBOX creates the new name and moves INBOX's
+		 * messages there; INBOX stays, empty. The move follows in batches. */
+		bool created;
+		if ((rc = ms_walk(tx, c->account, c->path2, true, 0, &c->parent, &created)) < 0)
+			return rc;
+		if (!created)
+			return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 9051 §6.3.6", "mailbox exists");
+		c->id = id;
+		c->flag = true;
+		return 0;
+	}
 	size_t len = strlen(c->path2);
 	while (len > 0 && c->path2[len - 1] == MAILSTORE_SEP)
 		len--;
@@ -604,7 +632,10 @@ int mailstore_mailbox_rename_path(struct mailstore *ms, uint64_t account, const 
 	if (from == NULL || to == NULL)
 		return core_error_set(err, CORE_ESYNTAX, NULL, "no mailbox name");
 	struct ms_mb_ctx c = {.account = account, .path = from, .path2 = to};
-	return ms_tx_run(ms, &account, 1, ms_rename_path_fn, &c, err);
+	int rc = ms_tx_run(ms, &account, 1, ms_rename_path_fn, &c, err);
+	if (rc >= 0 && c.flag)
+		rc = ms_mailbox_move_all(ms, account, c.id, c.parent, err);
+	return rc < 0 ? rc : 0;
 }
 
 static int ms_update_fn(struct ms_tx *tx, void *ctx)
@@ -629,6 +660,10 @@ static int ms_update_fn(struct ms_tx *tx, void *ctx)
 		enum mailstore_role r = *p->role;
 		if ((unsigned)r >= MAILSTORE_ROLE_COUNT)
 			return ms_tx_fail(tx, CORE_ESYNTAX, NULL, "unknown role");
+		/* IMAP always needs its INBOX: the Inbox keeps its role. */
+		if (r == MAILSTORE_ROLE_INBOX || mb->m.role == MAILSTORE_ROLE_INBOX)
+			return ms_tx_fail(tx, CORE_EPERM, "RFC 9051 §5.1",
+					  "the Inbox role cannot move");
 		uint8_t k[STORE_KEY_MAX];
 		size_t kl;
 		if (r != MAILSTORE_ROLE_NONE) {

@@ -1152,6 +1152,57 @@ START_TEST(recent_claimed_once)
 }
 END_TEST
 
+START_TEST(inbox_is_always_inbox)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX), id;
+	uint32_t uid;
+	uint64_t e1 = append(1, inbox, msg1, "$seen", &uid);
+	append(1, inbox, msg1, NULL, NULL);
+	/* RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name; INBOX stays. */
+	OK(mailstore_mailbox_rename_path(ms, 1, "INBOX", "Old/Mail", &err));
+	OK(mailstore_mailbox_find(ms, 1, "INBOX", &id, &err));
+	ck_assert_uint_eq(id, inbox);
+	struct mailstore_mailbox in = mbox(1, inbox);
+	ck_assert_uint_eq(in.total, 0);
+	ck_assert_uint_eq(in.role, MAILSTORE_ROLE_INBOX);
+	uint64_t old;
+	OK(mailstore_mailbox_find(ms, 1, "Old/Mail", &old, &err));
+	struct mailstore_mailbox om = mbox(1, old);
+	ck_assert_uint_eq(om.total, 2);
+	ck_assert_uint_eq(om.unread, 1);
+	struct mailstore_email e;
+	OK(mailstore_email_get(ms, 1, e1, arena, &e, &err));
+	ck_assert_uint_eq(e.nmembers, 1);
+	ck_assert_uint_eq(e.members[0].mailbox, old);
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_rename_path(ms, 1, "INBOX", "Old/Mail", &err));
+	/* JMAP may rename or move the Inbox; IMAP still finds it as INBOX. */
+	OK(mailstore_mailbox_rename(ms, 1, inbox, old, "Post", &err));
+	OK(mailstore_mailbox_find(ms, 1, "inbox", &id, &err));
+	ck_assert_uint_eq(id, inbox);
+	struct core_buf p = CORE_BUF_INIT;
+	OK(mailstore_mailbox_path(ms, 1, inbox, &p, &err));
+	ck_assert_str_eq(core_buf_cstr(&p), "INBOX");
+	core_buf_reset(&p);
+	uint64_t child;
+	OK(mailstore_mailbox_create_path(ms, 1, "INBOX/child", &child, &err));
+	OK(mailstore_mailbox_path(ms, 1, child, &p, &err));
+	ck_assert_str_eq(core_buf_cstr(&p), "INBOX/child");
+	core_buf_fini(&p);
+	ck_assert_uint_eq(mbox(1, child).parent_id, inbox);
+	/* Nobody else may take the name INBOX, nor the Inbox's role. */
+	FAILS(CORE_ECONFLICT,
+	      mailstore_mailbox_create(ms, 1, 0, "INBOX", MAILSTORE_ROLE_NONE, &id, &err));
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_create_path(ms, 1, "Inbox", &id, &err));
+	FAILS(CORE_ECONFLICT, mailstore_mailbox_rename(ms, 1, old, 0, "inbox", &err));
+	enum mailstore_role none = MAILSTORE_ROLE_NONE, in_role = MAILSTORE_ROLE_INBOX;
+	struct mailstore_mailbox_patch pa = {.role = &none};
+	FAILS(CORE_EPERM, mailstore_mailbox_update(ms, 1, inbox, &pa, &err));
+	pa.role = &in_role;
+	FAILS(CORE_EPERM, mailstore_mailbox_update(ms, 1, old, &pa, &err));
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -1172,6 +1223,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, change_bus);
 	tcase_add_test(tc, large_expunge_in_batches);
 	tcase_add_test(tc, recent_claimed_once);
+	tcase_add_test(tc, inbox_is_always_inbox);
 	tcase_add_test(tc, mailbox_destroy_in_batches_resumes);
 	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);
