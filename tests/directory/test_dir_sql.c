@@ -10,6 +10,7 @@
  * PostgreSQL case always runs.
  */
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,41 @@ static void check_stable_id(void (*rename)(void))
 	ck_assert_uint_eq(a1, a2);
 }
 
+struct worker {
+	int failures;
+};
+
+static void *lookup_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct core_arena *a = core_arena_new(0);
+	struct core_error e;
+	for (int i = 0; i < 20; i++) {
+		struct dir_principal *p;
+		core_error_clear(&e);
+		const char *name = (i % 2) ? "alice" : "bob";
+		if (dir_principal_by_name(sd, core_str_from_cstr(name), a, &p, &e) != 0 ||
+		    strcmp(p->name, name) != 0)
+			w->failures++;
+		core_arena_reset(a);
+	}
+	core_arena_free(&a);
+	return NULL;
+}
+
+/* More threads than pooled connections (pool-size 4 by default): each waits its turn. */
+static void check_threads(void)
+{
+	pthread_t th[6];
+	struct worker w[6] = {{0}};
+	for (int i = 0; i < 6; i++)
+		pthread_create(&th[i], NULL, lookup_worker, &w[i]);
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(w[i].failures, 0);
+	}
+}
+
 static void sqlite_rename(void)
 {
 	sqlite3 *db;
@@ -403,6 +439,19 @@ END_TEST
 START_TEST(test_sqlite_stable_id)
 {
 	check_stable_id(sqlite_rename);
+}
+END_TEST
+
+START_TEST(test_sqlite_threads)
+{
+	check_threads();
+}
+END_TEST
+
+START_TEST(test_pg_threads)
+{
+	if (have_db())
+		check_threads();
 }
 END_TEST
 
@@ -486,6 +535,7 @@ static Suite *suite(void)
 	tcase_add_test(tl, test_sqlite_auth);
 	tcase_add_test(tl, test_sqlite_resolve);
 	tcase_add_test(tl, test_sqlite_stable_id);
+	tcase_add_test(tl, test_sqlite_threads);
 	suite_add_tcase(s, tl);
 	TCase *tp = tcase_create("postgresql");
 	tcase_add_unchecked_fixture(tp, pg_server_start, pg_server_stop);
@@ -495,6 +545,7 @@ static Suite *suite(void)
 	tcase_add_test(tp, test_pg_auth);
 	tcase_add_test(tp, test_pg_resolve);
 	tcase_add_test(tp, test_pg_stable_id);
+	tcase_add_test(tp, test_pg_threads);
 	suite_add_tcase(s, tp);
 	TCase *tb = tcase_create("config");
 	tcase_add_test(tb, test_bad_config);
