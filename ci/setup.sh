@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   # toolchain
   build-essential cmake pkg-config clang libclang-rt-14-dev llvm clang-format
-  valgrind strace python3 openssl iproute2 procps psmisc
+  valgrind strace python3 openssl curl iproute2 procps psmisc
   # core / net
   libevent-dev libssl-dev libseccomp-dev libunistring-dev libjansson-dev check
   # stores

@@ -157,6 +157,18 @@ do_integration() {
   return $rc
 }
 
+do_interop() {
+  local bin="$BUILD/gcc/staunch" rc=0 profile
+  while read -r profile rest; do
+    [[ -z "$profile" || "$profile" == \#* ]] && continue
+    echo "--- profile $profile: $rest"
+    STAUNCH_BIN=$bin STAUNCH_PROFILE="$profile $rest" "$ROOT/ci/run-interop.sh" 2>&1 | tee "$BUILD/interop-$profile.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    count_plain "$BUILD/interop-$profile.log"
+  done <"$ROOT/ci/matrix.txt"
+  return $rc
+}
+
 do_quickstart() {
   QUICKSTART_NO_SERVE=1 QUICKSTART_BUILD_DIR="$BUILD/gcc" QUICKSTART_DATA="$BUILD/quickstart-data" \
     "$ROOT/ci/quickstart.sh"
@@ -174,6 +186,7 @@ step fuzz-smoke do_fuzz
 step build-gcc do_build_gcc
 step valgrind do_valgrind
 step integration do_integration
+step interop do_interop
 step quickstart do_quickstart
 
 echo
