@@ -418,6 +418,11 @@ enum mailstore_type {
 	MAILSTORE_T_MAILBOX = 1,
 	MAILSTORE_T_EMAIL = 2,
 	MAILSTORE_T_THREAD = 4,
+	/* Opaque objects of other JMAP data types (mailstore_object_*). */
+	MAILSTORE_T_IDENTITY = 8,  /* RFC 8621 §6 */
+	MAILSTORE_T_VACATION = 16, /* RFC 8621 §8 */
+	MAILSTORE_T_SIEVE = 32,    /* RFC 9661 SieveScript */
+	MAILSTORE_T_PUSH = 64,     /* RFC 8620 §7.2 PushSubscription */
 };
 
 /* RFC 8620 §5.2 /changes result; arrays arena-owned and ascending. */
@@ -457,6 +462,43 @@ int mailstore_mailbox_vanished(struct mailstore *ms, uint64_t account, uint64_t 
  * store_now_ms()); raises the account's changes floor. Returns the number of entries removed.
  */
 int mailstore_tombstones_purge(struct mailstore *ms, uint64_t account, struct core_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Other per-account objects                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/*
+ * Identities, the vacation response, Sieve scripts and push subscriptions live here too, as
+ * opaque values (encoded by the module that owns the type) with per-account ids, a modseq
+ * and /changes like every other type. Values are at most MAILSTORE_OBJECT_MAX bytes; larger
+ * content (a Sieve script) goes to the blob store and the value holds its id.
+ */
+#define MAILSTORE_OBJECT_MAX (256u * 1024u)
+
+struct mailstore_object {
+	uint64_t id;
+	uint64_t modseq;  /* last change */
+	const void *data; /* arena-owned */
+	size_t len;
+};
+
+/* type is one of the object types above (CORE_ESYNTAX otherwise). */
+int mailstore_object_create(struct mailstore *ms, uint64_t account, enum mailstore_type type,
+			    const void *data, size_t len, uint64_t *id_out, struct core_error *err);
+/* if_modseq != 0: CORE_ECONFLICT unless the object's modseq is still if_modseq (JMAP
+ * ifInState-like guard). */
+int mailstore_object_update(struct mailstore *ms, uint64_t account, enum mailstore_type type,
+			    uint64_t id, const void *data, size_t len, uint64_t if_modseq,
+			    struct core_error *err);
+int mailstore_object_destroy(struct mailstore *ms, uint64_t account, enum mailstore_type type,
+			     uint64_t id, struct core_error *err);
+int mailstore_object_get(struct mailstore *ms, uint64_t account, enum mailstore_type type,
+			 uint64_t id, struct core_arena *a, struct mailstore_object *out,
+			 struct core_error *err);
+/* Every object of a type, by id; *out arena-owned. */
+int mailstore_object_list(struct mailstore *ms, uint64_t account, enum mailstore_type type,
+			  struct core_arena *a, struct mailstore_object **out, size_t *n_out,
+			  struct core_error *err);
 
 /* ------------------------------------------------------------------------------------ */
 /* Change bus (ARCHITECTURE.md §3): "account X changed at modseq N"                     */

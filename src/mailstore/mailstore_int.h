@@ -26,11 +26,13 @@
 #define MS_F_MSGID 'I'    /* 16-byte digest of a message id -> thread candidates */
 #define MS_F_MBTHREAD 'H' /* be64 mailbox, be64 thread -> emails, unread emails there */
 #define MS_F_PENDING 'D'  /* be64 mailbox -> (empty): destroyed, contents still to purge */
+#define MS_F_OBJECT 'O'   /* type byte, be64 id -> object (identity, vacation, ...) */
 
 /* store_txn_id_next collections (per account, ARCHITECTURE.md §4). */
 #define MS_COLL_MAILBOX 1u
 #define MS_COLL_EMAIL 2u
 #define MS_COLL_THREAD 3u
+#define MS_COLL_OBJECT 16u /* + the type's bit number: one counter per object type */
 
 /* Versions of the stored records (docs/mailstore.md §Values). */
 #define MS_V_ACCOUNT 1u
@@ -40,6 +42,7 @@
 #define MS_V_CHANGE 1u
 #define MS_V_THREAD 1u
 #define MS_V_MSGID 1u
+#define MS_V_OBJECT 1u
 
 /* Change-log operations. */
 #define MS_OP_CREATED 1u

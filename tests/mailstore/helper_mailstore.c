@@ -1203,6 +1203,59 @@ START_TEST(inbox_is_always_inbox)
 }
 END_TEST
 
+START_TEST(other_objects)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t s0 = state(1), id, id2;
+	OK(mailstore_object_create(ms, 1, MAILSTORE_T_IDENTITY, "alice", 5, &id, &err));
+	OK(mailstore_object_create(ms, 1, MAILSTORE_T_IDENTITY, "", 0, &id2, &err));
+	ck_assert_uint_ne(id, id2);
+	uint64_t vac;
+	OK(mailstore_object_create(ms, 1, MAILSTORE_T_VACATION, "off", 3, &vac, &err));
+	struct mailstore_object o;
+	OK(mailstore_object_get(ms, 1, MAILSTORE_T_IDENTITY, id, arena, &o, &err));
+	ck_assert_uint_eq(o.len, 5);
+	ck_assert(memcmp(o.data, "alice", 5) == 0);
+	ck_assert_uint_eq(o.modseq, s0 + 1);
+	/* Types are separate collections. */
+	FAILS(CORE_ENOTFOUND, mailstore_object_get(ms, 1, MAILSTORE_T_SIEVE, id, arena, &o, &err));
+	FAILS(CORE_ESYNTAX, mailstore_object_get(ms, 1, MAILSTORE_T_EMAIL, id, arena, &o, &err));
+	FAILS(CORE_ESYNTAX,
+	      mailstore_object_create(ms, 1, MAILSTORE_T_MAILBOX, "x", 1, &id2, &err));
+	/* A stale guard fails, a fresh one works. */
+	FAILS(CORE_ECONFLICT,
+	      mailstore_object_update(ms, 1, MAILSTORE_T_IDENTITY, id, "bob", 3, s0, &err));
+	OK(mailstore_object_update(ms, 1, MAILSTORE_T_IDENTITY, id, "bob", 3, s0 + 1, &err));
+	OK(mailstore_object_get(ms, 1, MAILSTORE_T_IDENTITY, id, arena, &o, &err));
+	ck_assert_uint_eq(o.len, 3);
+	ck_assert_uint_eq(o.modseq, state(1));
+	struct mailstore_object *l;
+	size_t n;
+	OK(mailstore_object_list(ms, 1, MAILSTORE_T_IDENTITY, arena, &l, &n, &err));
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(l[0].id, id);
+	ck_assert_uint_eq(l[1].len, 0);
+	struct mailstore_changes ch;
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_IDENTITY, s0, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated, 2);
+	ck_assert_uint_eq(ch.nupdated, 0);
+	uint64_t s1 = state(1);
+	OK(mailstore_object_destroy(ms, 1, MAILSTORE_T_IDENTITY, id2, &err));
+	FAILS(CORE_ENOTFOUND, mailstore_object_destroy(ms, 1, MAILSTORE_T_IDENTITY, id2, &err));
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_IDENTITY, s1, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ndestroyed, 1);
+	ck_assert_uint_eq(ch.destroyed[0], id2);
+	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_VACATION, s1, 0, arena, &ch, &err));
+	ck_assert_uint_eq(ch.ncreated + ch.nupdated + ch.ndestroyed, 0);
+	static char big[MAILSTORE_OBJECT_MAX + 1];
+	FAILS(CORE_ELIMIT,
+	      mailstore_object_create(ms, 1, MAILSTORE_T_SIEVE, big, sizeof(big), &id2, &err));
+	OK(mailstore_object_create(ms, 1, MAILSTORE_T_SIEVE, big, sizeof(big) - 1, &id2, &err));
+	OK(mailstore_object_get(ms, 1, MAILSTORE_T_SIEVE, id2, arena, &o, &err));
+	ck_assert_uint_eq(o.len, MAILSTORE_OBJECT_MAX);
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -1224,6 +1277,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, large_expunge_in_batches);
 	tcase_add_test(tc, recent_claimed_once);
 	tcase_add_test(tc, inbox_is_always_inbox);
+	tcase_add_test(tc, other_objects);
 	tcase_add_test(tc, mailbox_destroy_in_batches_resumes);
 	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);
