@@ -70,6 +70,12 @@ struct mailstore_options {
 	struct mailstore_bus *bus;
 };
 
+struct core_conf;
+/* Register the mailstore.* configuration keys (docs/mailstore.md) with core_conf. */
+void mailstore_conf_register(void);
+/* Options from a configuration (the keys above; bus left NULL, other fields 0 = default). */
+void mailstore_options_from_conf(const struct core_conf *c, struct mailstore_options *out);
+
 /* Open the mail store over a data store and a blob store (both borrowed). o may be NULL. */
 int mailstore_open(struct store_data *d, struct store_blob *b, const struct mailstore_options *o,
 		   struct mailstore **out, struct core_error *err);

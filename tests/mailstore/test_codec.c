@@ -416,6 +416,36 @@ START_TEST(random_bytes_never_crash)
 }
 END_TEST
 
+START_TEST(configuration_keys)
+{
+	core_conf_registry_clear();
+	mailstore_conf_register();
+	struct core_conf *c = core_conf_new_empty();
+	struct mailstore_options o;
+	mailstore_options_from_conf(c, &o);
+	ck_assert_uint_eq(o.tombstone_ms, 30ull * 24 * 3600 * 1000);
+	ck_assert_uint_eq(o.quota_bytes, 0);
+	ck_assert_uint_eq(o.quota_messages, 0);
+	ck_assert_int_eq(core_conf_set(c, "mailstore.tombstone-period", "2h"), 0);
+	ck_assert_int_eq(core_conf_set(c, "mailstore.quota.storage", "10M"), 0);
+	ck_assert_int_eq(core_conf_set(c, "mailstore.quota.messages", "5000"), 0);
+	struct core_conf_diags d;
+	core_conf_diags_init(&d);
+	ck_assert_int_eq(core_conf_validate(c, &d), 0);
+	mailstore_options_from_conf(c, &o);
+	ck_assert_uint_eq(o.tombstone_ms, 2ull * 3600 * 1000);
+	ck_assert_uint_eq(o.quota_bytes, 10ull * 1024 * 1024);
+	ck_assert_uint_eq(o.quota_messages, 5000);
+	/* Out of range is a diagnostic. */
+	ck_assert_int_eq(core_conf_set(c, "mailstore.tombstone-period", "1s"), 0);
+	ck_assert_int_eq(core_conf_validate(c, &d), CORE_ESYNTAX);
+	ck_assert_uint_gt(d.n, 0);
+	core_conf_diags_fini(&d);
+	core_conf_free(&c);
+	core_conf_registry_clear();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mailstore-codec");
@@ -427,6 +457,7 @@ int main(void)
 	tcase_add_test(tc, subject_base);
 	tcase_add_test(tc, keywords_normalised);
 	tcase_add_test(tc, random_bytes_never_crash);
+	tcase_add_test(tc, configuration_keys);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
