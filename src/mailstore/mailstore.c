@@ -215,6 +215,8 @@ static int ms_tx_acct_open(struct ms_tx *tx, uint64_t account)
 	core_buf_fini(&v);
 	if (rc < 0)
 		return rc;
+	if (ac->rec.deleting)
+		return ms_tx_fail(tx, CORE_ENOTFOUND, NULL, "no such account (being deleted)");
 	ac->modseq = ac->rec.modseq + 1;
 	return 0;
 }
@@ -359,7 +361,8 @@ int ms_tx_run(struct mailstore *ms, const uint64_t *accounts, size_t n, ms_tx_fn
 	return rc;
 }
 
-int ms_tx_read(struct mailstore *ms, ms_tx_fn fn, void *ctx, struct core_error *err)
+int ms_tx_read(struct mailstore *ms, uint64_t account, ms_tx_fn fn, void *ctx,
+	       struct core_error *err)
 {
 	struct ms_tx *tx = core_xcalloc(1, sizeof(*tx));
 	tx->ms = ms;
@@ -368,9 +371,23 @@ int ms_tx_read(struct mailstore *ms, ms_tx_fn fn, void *ctx, struct core_error *
 	core_error_clear(err);
 	int rc = store_txn_begin(ms->d, STORE_TXN_READ, &tx->t, err);
 	if (rc >= 0) {
-		rc = fn(tx, ctx);
-		store_txn_abort(&tx->t);
+		/* An account being deleted is gone at once for every reader. */
+		uint8_t k[STORE_KEY_MAX];
+		size_t kl = ms_key(k, account, MS_F_ACCOUNT);
+		struct core_buf v = CORE_BUF_INIT;
+		struct ms_account_rec r;
+		int g = store_txn_get(tx->t, k, kl, &v, err);
+		if (g >= 0 && ms_account_decode(v.p, v.len, &r) >= 0 && r.deleting)
+			rc = core_error_set(err, CORE_ENOTFOUND, NULL, "no such account");
+		else if (g < 0 && g != CORE_ENOTFOUND)
+			rc = g;
+		core_error_clear(rc >= 0 ? err : NULL);
+		core_buf_fini(&v);
 	}
+	if (rc >= 0)
+		rc = fn(tx, ctx);
+	if (tx->t != NULL)
+		store_txn_abort(&tx->t);
 	core_arena_free(&tx->a);
 	free(tx);
 	return rc;
@@ -431,7 +448,7 @@ int mailstore_account_get(struct mailstore *ms, uint64_t account, struct mailsto
 			  struct core_error *err)
 {
 	struct ms_acct_get_ctx c = {account, out};
-	return ms_tx_read(ms, ms_acct_get_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_acct_get_fn, &c, err);
 }
 
 struct ms_quota_ctx {
@@ -611,7 +628,7 @@ int mailstore_changes_get(struct mailstore *ms, uint64_t account, enum mailstore
 				   .max = max_changes,
 				   .out_arena = a,
 				   .out = out};
-	int rc = ms_tx_read(ms, ms_changes_fn, &c, err);
+	int rc = ms_tx_read(ms, c.account, ms_changes_fn, &c, err);
 	free(c.items);
 	return rc;
 }
@@ -662,7 +679,7 @@ int mailstore_mailbox_vanished(struct mailstore *ms, uint64_t account, uint64_t 
 			       struct core_error *err)
 {
 	struct ms_vanished_ctx c = {account, mailbox, since, fn, arg, 0};
-	return ms_tx_read(ms, ms_vanished_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_vanished_fn, &c, err);
 }
 
 /* Tombstone expiry: change-log entries older than the period go, the floor rises. */
@@ -901,4 +918,165 @@ void ms_bus_publish(struct mailstore *ms, uint64_t account, unsigned types, uint
 	pthread_mutex_unlock(&bus->mu);
 	if (has && tr.publish != NULL)
 		tr.publish(tr.arg, account, types, modseq);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Deleting an account                                                                */
+/* ---------------------------------------------------------------------------------- */
+
+#define MS_ACCT_PURGE_EMAILS 256u
+#define MS_ACCT_PURGE_KEYS 1024u
+
+static int ms_acct_destroy_fn(struct ms_tx *tx, void *ctx)
+{
+	(void)ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	ac->rec.deleting = true;
+	ac->rec_dirty = true;
+	return 0;
+}
+
+struct ms_acct_email {
+	uint64_t id;
+	struct store_blob_id blob;
+};
+
+struct ms_acct_purge {
+	struct ms_acct_email *v;
+	size_t n, cap;
+};
+
+static int ms_acct_purge_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct ms_acct_purge *c = arg;
+	if (klen != 18)
+		return CORE_EINTERNAL;
+	struct ms_dec d;
+	ms_dec_init(&d, val, vlen);
+	(void)ms_get_u64(&d);
+	(void)ms_get_u64(&d);
+	struct ms_acct_email e = {.id = ms_rd_be64((const uint8_t *)key + 10)};
+	if (!ms_get_raw(&d, e.blob.hash, STORE_HASH_LEN))
+		return CORE_EINTERNAL;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->v = core_xrealloc(c->v, c->cap * sizeof(*c->v));
+	}
+	c->v[c->n++] = e;
+	return 0;
+}
+
+/*
+ * One bounded purge step of an account marked deleting: first its emails (records and,
+ * after the commit, their blob links), then every other key but the account record, and
+ * last the account record. Returns 1 when the account is completely gone.
+ */
+static int ms_acct_purge_step(struct mailstore *ms, uint64_t account, struct ms_acct_purge *c,
+			      struct core_error *err)
+{
+	struct store_txn *t = NULL;
+	uint8_t ak[STORE_KEY_MAX], pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+	size_t akl = ms_key(ak, account, MS_F_ACCOUNT);
+	struct core_buf v = CORE_BUF_INIT;
+	c->n = 0;
+	int rc = store_txn_begin(ms->d, STORE_TXN_WRITE, &t, err);
+	if (rc >= 0)
+		rc = store_txn_get(t, ak, akl, &v, err);
+	struct ms_account_rec r;
+	bool done = false;
+	if (rc == CORE_ENOTFOUND) {
+		core_error_clear(err);
+		store_txn_abort(&t);
+		core_buf_fini(&v);
+		return 1;
+	}
+	if (rc >= 0 && ms_account_decode(v.p, v.len, &r) < 0)
+		rc = core_error_set(err, CORE_EINTERNAL, NULL, "corrupt account record");
+	if (rc >= 0 && !r.deleting)
+		rc = core_error_set(err, CORE_ECONFLICT, NULL, "account is not being deleted");
+	if (rc >= 0)
+		rc = store_txn_assert(t, ak, akl, v.p, v.len, err);
+	core_buf_fini(&v);
+	struct store_range range;
+	if (rc >= 0) {
+		size_t pl = ms_key(pre, account, MS_F_EMAIL);
+		store_range_prefix(&range, pre, pl, hi);
+		range.limit = MS_ACCT_PURGE_EMAILS;
+		rc = store_txn_scan(t, &range, ms_acct_purge_cb, c, err);
+	}
+	for (size_t i = 0; rc >= 0 && i < c->n; i++) {
+		uint8_t k[STORE_KEY_MAX];
+		size_t kl = ms_key_id(k, account, MS_F_EMAIL, c->v[i].id);
+		rc = store_txn_delete(t, k, kl, err);
+	}
+	if (rc >= 0 && c->n < MS_ACCT_PURGE_EMAILS) {
+		/* Every other family sorts after 'A' (the account record stays to the end). */
+		struct ms_tx tx = {.ms = ms, .t = t, .err = err};
+		size_t lol = ms_key(pre, account, (char)(MS_F_ACCOUNT + 1));
+		uint8_t up[STORE_KEY_MAX];
+		size_t upl = ms_key(up, account + 1, 0);
+		if (account == UINT64_MAX) {
+			up[0] = MS_KEY_PREFIX + 1;
+			upl = 1;
+		}
+		range = (struct store_range){.lo = pre,
+					     .lo_len = lol,
+					     .hi = up,
+					     .hi_len = upl,
+					     .limit = MS_ACCT_PURGE_KEYS};
+		rc = ms_del_range(&tx, &range);
+		if (rc >= 0 && (size_t)rc < MS_ACCT_PURGE_KEYS) {
+			rc = store_txn_delete(t, ak, akl, err);
+			done = true;
+		}
+	}
+	if (rc >= 0)
+		rc = store_txn_commit(&t, err);
+	else
+		store_txn_abort(&t);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < c->n; i++) {
+		char owner[32];
+		struct core_error e2;
+		ms_link_owner(c->v[i].id, owner);
+		(void)store_blob_unlink(ms->b, account, &c->v[i].blob, owner, &e2);
+	}
+	return done ? 1 : 0;
+}
+
+int mailstore_account_purge(struct mailstore *ms, uint64_t account, struct core_error *err)
+{
+	struct ms_acct_purge c = {0};
+	int rc;
+	unsigned conflicts = 0;
+	do {
+		rc = ms_acct_purge_step(ms, account, &c, err);
+		if ((rc == CORE_ECONFLICT || rc == CORE_ETEMP) &&
+		    ++conflicts < ms->o.max_attempts) {
+			ms_backoff(conflicts);
+			rc = 0;
+		}
+	} while (rc == 0);
+	free(c.v);
+	return rc < 0 ? rc : 0;
+}
+
+int ms_account_destroy_begin(struct mailstore *ms, uint64_t account, struct core_error *err)
+{
+	struct mailstore_account a;
+	int rc = mailstore_account_get(ms, account, &a, err);
+	if (rc < 0)
+		return rc;
+	/* Were it deleted in between, ms_tx_run would create it anew: harmless, it is then
+	 * deleted again. */
+	return ms_tx_run(ms, &account, 1, ms_acct_destroy_fn, NULL, err);
+}
+
+int mailstore_account_destroy(struct mailstore *ms, uint64_t account, struct core_error *err)
+{
+	int rc = ms_account_destroy_begin(ms, account, err);
+	if (rc < 0)
+		return rc;
+	return mailstore_account_purge(ms, account, err);
 }

@@ -104,6 +104,15 @@ int mailstore_account_ensure(struct mailstore *ms, uint64_t account, struct core
 /* Read the account record. CORE_ENOTFOUND if it was never created. */
 int mailstore_account_get(struct mailstore *ms, uint64_t account, struct mailstore_account *out,
 			  struct core_error *err);
+/*
+ * Delete an account and everything in it (issue 6: a resumable batch). The account is gone
+ * at once for every reader and writer; its contents, blob links included, are purged in
+ * bounded transactions. If that is interrupted, mailstore_account_purge() finishes it. A
+ * later write with the same number creates a new, empty account. CORE_ENOTFOUND if absent.
+ */
+int mailstore_account_destroy(struct mailstore *ms, uint64_t account, struct core_error *err);
+/* Finish an interrupted account deletion (0 also when there is nothing to do). */
+int mailstore_account_purge(struct mailstore *ms, uint64_t account, struct core_error *err);
 /* Set the quota (0 = unlimited). Usage above a lowered quota only blocks new mail. */
 int mailstore_quota_set(struct mailstore *ms, uint64_t account, uint64_t bytes, uint64_t messages,
 			struct core_error *err);

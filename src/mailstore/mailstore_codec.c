@@ -188,6 +188,7 @@ void ms_account_encode(const struct ms_account_rec *r, struct core_buf *out)
 	ms_put_u64(out, r->quota_bytes);
 	ms_put_u64(out, r->quota_messages);
 	ms_put_u64(out, r->last_uidvalidity);
+	ms_put_u64(out, r->deleting ? 1 : 0);
 }
 
 int ms_account_decode(const void *p, size_t n, struct ms_account_rec *out)
@@ -203,6 +204,7 @@ int ms_account_decode(const void *p, size_t n, struct ms_account_rec *out)
 	out->quota_bytes = ms_get_u64(&d);
 	out->quota_messages = ms_get_u64(&d);
 	out->last_uidvalidity = ms_get_u32(&d);
+	out->deleting = ms_get_u64(&d) != 0;
 	/* Newer versions only append fields, so a reader of version 1 reads their prefix. */
 	return d.bad || v < 1 ? CORE_EINTERNAL : 0;
 }

@@ -600,7 +600,7 @@ int mailstore_email_get(struct mailstore *ms, uint64_t account, uint64_t id, str
 			struct mailstore_email *out, struct core_error *err)
 {
 	struct ms_email_ctx c = {.account = account, .id = id, .a = a, .out = out};
-	return ms_tx_read(ms, ms_email_get_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_email_get_fn, &c, err);
 }
 
 static int ms_parsed_get_fn(struct ms_tx *tx, void *ctx)
@@ -623,7 +623,7 @@ int mailstore_email_parsed(struct mailstore *ms, uint64_t account, uint64_t id,
 			   struct core_error *err)
 {
 	struct ms_email_ctx c = {.account = account, .id = id, .a = a, .parsed = out};
-	return ms_tx_read(ms, ms_parsed_get_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_parsed_get_fn, &c, err);
 }
 
 int mailstore_email_read(struct mailstore *ms, uint64_t account, uint64_t id, uint64_t offset,

@@ -97,6 +97,7 @@ size_t ms_key_id(uint8_t *k, uint64_t account, char family, uint64_t id);
 struct ms_account_rec {
 	uint64_t modseq, floor, used_bytes, used_messages, quota_bytes, quota_messages;
 	uint32_t last_uidvalidity;
+	bool deleting; /* mailstore_account_destroy() began: contents being purged */
 };
 void ms_account_encode(const struct ms_account_rec *r, struct core_buf *out);
 int ms_account_decode(const void *p, size_t n, struct ms_account_rec *out);
@@ -182,8 +183,10 @@ typedef int (*ms_tx_fn)(struct ms_tx *tx, void *ctx);
  */
 int ms_tx_run(struct mailstore *ms, const uint64_t *accounts, size_t n, ms_tx_fn fn, void *ctx,
 	      struct core_error *err);
-/* Run fn in a read transaction (one account record need not exist). */
-int ms_tx_read(struct mailstore *ms, ms_tx_fn fn, void *ctx, struct core_error *err);
+/* Run fn in a read transaction. An account being deleted reads as CORE_ENOTFOUND (one
+ * that was never created is left to fn). */
+int ms_tx_read(struct mailstore *ms, uint64_t account, ms_tx_fn fn, void *ctx,
+	       struct core_error *err);
 
 struct ms_tx_acct *ms_tx_acct(struct ms_tx *tx, uint64_t account);
 /* Record a change of an object (mailbox, email, thread) at this transaction's modseq. */
@@ -220,6 +223,10 @@ int ms_mailbox_destroy_begin(struct mailstore *ms, uint64_t account, uint64_t id
  * rename of INBOX). Returns the number moved. */
 int ms_mailbox_move_all(struct mailstore *ms, uint64_t account, uint64_t from, uint64_t to,
 			struct core_error *err);
+
+/* Mark an account deleting without purging it (the first step of
+ * mailstore_account_destroy; tests use it to stand for a crash before the purge). */
+int ms_account_destroy_begin(struct mailstore *ms, uint64_t account, struct core_error *err);
 
 /* Email internals (mailstore_email.c). */
 int ms_email_load(struct ms_tx *tx, uint64_t account, uint64_t id, struct mailstore_email *out,

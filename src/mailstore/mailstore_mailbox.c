@@ -369,7 +369,7 @@ int mailstore_mailbox_get(struct mailstore *ms, uint64_t account, uint64_t id, s
 			  struct mailstore_mailbox *out, struct core_error *err)
 {
 	struct ms_mb_ctx c = {.account = account, .id = id, .a = a, .out = out};
-	return ms_tx_read(ms, ms_get_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_get_fn, &c, err);
 }
 
 struct ms_list_scan {
@@ -417,7 +417,7 @@ int mailstore_mailbox_list(struct mailstore *ms, uint64_t account, struct core_a
 			   struct mailstore_mailbox **out, size_t *n_out, struct core_error *err)
 {
 	struct ms_mb_ctx c = {.account = account, .a = a};
-	int rc = ms_tx_read(ms, ms_list_fn, &c, err);
+	int rc = ms_tx_read(ms, c.account, ms_list_fn, &c, err);
 	if (rc >= 0) {
 		*out = c.list;
 		*n_out = c.n;
@@ -437,7 +437,7 @@ int mailstore_mailbox_find(struct mailstore *ms, uint64_t account, const char *p
 	if (path == NULL)
 		return core_error_set(err, CORE_ESYNTAX, NULL, "no mailbox name");
 	struct ms_mb_ctx c = {.account = account, .path = path, .id_out = id_out};
-	return ms_tx_read(ms, ms_find_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_find_fn, &c, err);
 }
 
 static int ms_find_role_fn(struct ms_tx *tx, void *ctx)
@@ -457,7 +457,7 @@ int mailstore_mailbox_find_role(struct mailstore *ms, uint64_t account, enum mai
 	if (role == MAILSTORE_ROLE_NONE || (unsigned)role >= MAILSTORE_ROLE_COUNT)
 		return core_error_set(err, CORE_ESYNTAX, NULL, "unknown role");
 	struct ms_mb_ctx c = {.account = account, .role = role, .id_out = id_out};
-	return ms_tx_read(ms, ms_find_role_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_find_role_fn, &c, err);
 }
 
 static int ms_path_fn(struct ms_tx *tx, void *ctx)
@@ -493,7 +493,7 @@ int mailstore_mailbox_path(struct mailstore *ms, uint64_t account, uint64_t id,
 			   struct core_buf *out, struct core_error *err)
 {
 	struct ms_mb_ctx c = {.account = account, .id = id, .buf = out};
-	return ms_tx_read(ms, ms_path_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_path_fn, &c, err);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -912,7 +912,7 @@ static int ms_pending_list_fn(struct ms_tx *tx, void *ctx)
 int mailstore_purge_pending(struct mailstore *ms, uint64_t account, struct core_error *err)
 {
 	struct ms_mb_ctx c = {.account = account};
-	int rc = ms_tx_read(ms, ms_pending_list_fn, &c, err);
+	int rc = ms_tx_read(ms, c.account, ms_pending_list_fn, &c, err);
 	int done = 0;
 	for (size_t i = 0; i < c.nids && rc >= 0; i++) {
 		rc = ms_purge_mailbox(ms, account, c.ids[i], err);
@@ -1016,5 +1016,5 @@ int mailstore_mailbox_uids(struct mailstore *ms, uint64_t account, uint64_t mail
 			   struct core_error *err)
 {
 	struct ms_uids_ctx c = {account, mailbox, uid_lo, uid_hi, fn, arg, 0};
-	return ms_tx_read(ms, ms_uids_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_uids_fn, &c, err);
 }

@@ -174,7 +174,7 @@ int mailstore_object_get(struct mailstore *ms, uint64_t account, enum mailstore_
 	if (ms_obj_type(type, &bit) < 0)
 		return core_error_set(err, CORE_ESYNTAX, NULL, "not an object type");
 	struct ms_obj_ctx c = {.account = account, .type = type, .id = id, .a = a, .out = out};
-	return ms_tx_read(ms, ms_obj_get_fn, &c, err);
+	return ms_tx_read(ms, c.account, ms_obj_get_fn, &c, err);
 }
 
 static int ms_obj_list_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -228,7 +228,7 @@ int mailstore_object_list(struct mailstore *ms, uint64_t account, enum mailstore
 	if (ms_obj_type(type, &bit) < 0)
 		return core_error_set(err, CORE_ESYNTAX, NULL, "not an object type");
 	struct ms_obj_ctx c = {.account = account, .type = type, .a = a};
-	int rc = ms_tx_read(ms, ms_obj_list_fn, &c, err);
+	int rc = ms_tx_read(ms, c.account, ms_obj_list_fn, &c, err);
 	if (rc >= 0) {
 		*out = c.list;
 		*n_out = c.n;

@@ -366,7 +366,7 @@ int mailstore_thread_get(struct mailstore *ms, uint64_t account, uint64_t thread
 			 struct core_error *err)
 {
 	struct ms_thread_ctx c = {account, thread_id, a, NULL, 0};
-	int rc = ms_tx_read(ms, ms_thread_get_fn, &c, err);
+	int rc = ms_tx_read(ms, c.account, ms_thread_get_fn, &c, err);
 	if (rc >= 0) {
 		*ids_out = c.ids;
 		*n_out = c.n;

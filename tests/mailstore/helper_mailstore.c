@@ -1256,6 +1256,72 @@ START_TEST(other_objects)
 }
 END_TEST
 
+START_TEST(account_destroy)
+{
+	OK(mailstore_account_ensure(ms, 30, &err));
+	OK(mailstore_account_ensure(ms, 31, &err));
+	uint64_t in30 = role_id(30, MAILSTORE_ROLE_INBOX), in31 = role_id(31, MAILSTORE_ROLE_INBOX);
+	enum { N = 300 };
+	for (int i = 0; i < N; i++)
+		append(30, in30, "Subject: z\r\n\r\nz\r\n", NULL, NULL);
+	uint64_t mb30[1] = {in30};
+	struct mailstore_target t[2] = {{30, mb30, 1, NULL, 0}, {31, &in31, 1, NULL, 0}};
+	struct mailstore_delivered dd[2];
+	OK(mailstore_deliver(ms, msg1, strlen(msg1), t, 2, 0, dd, &err));
+	uint64_t id;
+	OK(mailstore_object_create(ms, 30, MAILSTORE_T_IDENTITY, "me", 2, &id, &err));
+	FAILS(CORE_ENOTFOUND, mailstore_account_destroy(ms, 32, &err));
+	OK(mailstore_account_destroy(ms, 30, &err));
+	/* Gone for readers and writers; the other account is untouched. */
+	struct mailstore_account acc;
+	FAILS(CORE_ENOTFOUND, mailstore_account_get(ms, 30, &acc, &err));
+	struct mailstore_mailbox *l;
+	size_t n;
+	OK(mailstore_mailbox_list(ms, 30, arena, &l, &n, &err));
+	ck_assert_uint_eq(n, 0);
+	struct mailstore_email e;
+	FAILS(CORE_ENOTFOUND, mailstore_email_get(ms, 30, dd[0].email_id, arena, &e, &err));
+	OK(mailstore_email_get(ms, 31, dd[1].email_id, arena, &e, &err));
+	ck_assert_uint_eq(mbox(31, in31).total, 1);
+	/* Blob links of the deleted account are gone: past the reservations only 31 reads. */
+	clock_skew_ms = 2 * 3600 * 1000;
+	FAILS(CORE_EPERM, store_blob_access(blob, 30, &dd[0].blob, &err));
+	ck_assert_int_eq(store_blob_access(blob, 31, &dd[0].blob, &err), 0);
+	clock_skew_ms = 0;
+	/* The number can be used again: a new, empty account. */
+	OK(mailstore_account_ensure(ms, 30, &err));
+	uint64_t nin = role_id(30, MAILSTORE_ROLE_INBOX);
+	ck_assert_uint_eq(mbox(30, nin).total, 0);
+	ck_assert_uint_eq(mbox(30, nin).uidnext, 1);
+	OK(mailstore_account_get(ms, 30, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, 0);
+	struct mailstore_object *ol;
+	OK(mailstore_object_list(ms, 30, MAILSTORE_T_IDENTITY, arena, &ol, &n, &err));
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(account_destroy_resumes)
+{
+	OK(mailstore_account_ensure(ms, 40, &err));
+	uint64_t in40 = role_id(40, MAILSTORE_ROLE_INBOX);
+	append(40, in40, msg1, NULL, NULL);
+	/* Only the first step, as if the process stopped after it. */
+	OK(ms_account_destroy_begin(ms, 40, &err));
+	struct mailstore_account acc;
+	FAILS(CORE_ENOTFOUND, mailstore_account_get(ms, 40, &acc, &err));
+	uint64_t id;
+	FAILS(CORE_ENOTFOUND, mailstore_mailbox_find(ms, 40, "INBOX", &id, &err));
+	/* Writers are refused until the purge is done. */
+	FAILS(CORE_ENOTFOUND, mailstore_account_ensure(ms, 40, &err));
+	OK(mailstore_account_purge(ms, 40, &err));
+	OK(mailstore_account_purge(ms, 40, &err));
+	OK(mailstore_account_ensure(ms, 40, &err));
+	OK(mailstore_account_get(ms, 40, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, 0);
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -1278,6 +1344,8 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, recent_claimed_once);
 	tcase_add_test(tc, inbox_is_always_inbox);
 	tcase_add_test(tc, other_objects);
+	tcase_add_test(tc, account_destroy);
+	tcase_add_test(tc, account_destroy_resumes);
 	tcase_add_test(tc, mailbox_destroy_in_batches_resumes);
 	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);

@@ -128,7 +128,7 @@ START_TEST(records_round_trip_and_refuse_truncation)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct core_buf b = CORE_BUF_INIT;
-	struct ms_account_rec ar = {9, 3, 1000, 2, 5000, 10, 1700000000u}, ar2;
+	struct ms_account_rec ar = {9, 3, 1000, 2, 5000, 10, 1700000000u, true}, ar2;
 	ms_account_encode(&ar, &b);
 	ck_assert_int_eq(ms_account_decode(b.p, b.len, &ar2), 0);
 	ck_assert_uint_eq(ar2.modseq, 9);
@@ -138,6 +138,7 @@ START_TEST(records_round_trip_and_refuse_truncation)
 	ck_assert_uint_eq(ar2.quota_bytes, 5000);
 	ck_assert_uint_eq(ar2.quota_messages, 10);
 	ck_assert_uint_eq(ar2.last_uidvalidity, 1700000000u);
+	ck_assert(ar2.deleting);
 	for (size_t n = 0; n < b.len; n++)
 		ck_assert_int_lt(ms_account_decode(b.p, n, &ar2), 0);
 
