@@ -1322,6 +1322,195 @@ START_TEST(account_destroy_resumes)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------- */
+/* Invariants after a mixed concurrent workload                                       */
+/* ---------------------------------------------------------------------------------- */
+
+struct inv_email {
+	uint64_t id;
+	size_t seen_members;
+};
+
+static bool kw_has(const struct mailstore_email *e, const char *k)
+{
+	for (size_t i = 0; i < e->nkeywords; i++)
+		if (strcmp(e->keywords[i], k) == 0)
+			return true;
+	return false;
+}
+
+/* Check every count and cross-reference of an account against its emails. */
+static void check_invariants(uint64_t acct)
+{
+	struct mailstore_mailbox *l;
+	size_t nl;
+	OK(mailstore_mailbox_list(ms, acct, arena, &l, &nl, &err));
+	static struct inv_email seen[4096];
+	size_t nseen = 0;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < nl; i++) {
+		struct uid_list *u = calloc(1, sizeof(*u));
+		int n = mailstore_mailbox_uids(ms, acct, l[i].id, 1, 0, uid_cb, u, &err);
+		ck_assert_int_ge(n, 0);
+		ck_assert_uint_le((size_t)n, 512);
+		uint64_t unread = 0, unseen = 0, size = 0;
+		uint64_t threads[512], uthreads[512];
+		size_t nt = 0, nut = 0;
+		for (size_t j = 0; j < u->n; j++) {
+			struct mailstore_email e;
+			OK(mailstore_email_get(ms, acct, u->email[j], arena, &e, &err));
+			bool member = false;
+			for (size_t m = 0; m < e.nmembers; m++)
+				member |= e.members[m].mailbox == l[i].id &&
+					  e.members[m].uid == u->uid[j];
+			ck_assert_msg(member, "UID %u of mailbox %llu not in its email", u->uid[j],
+				      (unsigned long long)l[i].id);
+			ck_assert_uint_eq(u->modseq[j], e.modseq);
+			ck_assert_uint_lt(u->uid[j], l[i].uidnext);
+			ck_assert_uint_le(e.modseq, l[i].highest_modseq);
+			bool ur = !kw_has(&e, "$seen") && !kw_has(&e, "$draft");
+			unread += ur;
+			unseen += !kw_has(&e, "$seen");
+			size += e.size;
+			bool have = false;
+			for (size_t t = 0; t < nt; t++)
+				have |= threads[t] == e.thread_id;
+			if (!have)
+				threads[nt++] = e.thread_id;
+			have = false;
+			for (size_t t = 0; t < nut; t++)
+				have |= uthreads[t] == e.thread_id;
+			if (ur && !have)
+				uthreads[nut++] = e.thread_id;
+			size_t k = 0;
+			while (k < nseen && seen[k].id != e.id)
+				k++;
+			if (k == nseen) {
+				ck_assert_uint_lt(nseen, 4096);
+				seen[nseen++] = (struct inv_email){e.id, 0};
+				bytes += e.size;
+				/* Every membership of the email is in its mailbox's index. */
+				for (size_t m = 0; m < e.nmembers; m++) {
+					struct uid_list one = {0};
+					ck_assert_int_eq(mailstore_mailbox_uids(
+								 ms, acct, e.members[m].mailbox,
+								 e.members[m].uid, e.members[m].uid,
+								 uid_cb, &one, &err),
+							 1);
+					ck_assert_uint_eq(one.email[0], e.id);
+				}
+			}
+			seen[k].seen_members++;
+		}
+		ck_assert_uint_eq(l[i].total, u->n);
+		ck_assert_uint_eq(l[i].unread, unread);
+		ck_assert_uint_eq(l[i].unseen, unseen);
+		ck_assert_uint_eq(l[i].size, size);
+		ck_assert_uint_eq(l[i].total_threads, nt);
+		ck_assert_uint_eq(l[i].unread_threads, nut);
+		free(u);
+	}
+	struct mailstore_account a;
+	OK(mailstore_account_get(ms, acct, &a, &err));
+	ck_assert_uint_eq(a.used_messages, nseen);
+	ck_assert_uint_eq(a.used_bytes, bytes);
+	core_arena_reset(arena);
+}
+
+struct mix_arg {
+	int index;
+	uint64_t inbox, archive;
+	int failures, done;
+	char msg[CORE_ERROR_MSG_MAX];
+};
+
+static int pick_cb(void *arg, uint32_t uid, uint64_t email, uint64_t modseq)
+{
+	(void)modseq;
+	struct uid_list *l = arg;
+	return uid_cb(l, uid, email, modseq);
+}
+
+static void *mix_worker(void *p)
+{
+	struct mix_arg *a = p;
+	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(a->index + 1);
+	for (int i = 0; i < 40; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		struct core_error e;
+		core_error_clear(&e);
+		uint64_t from = (x >> 8) % 2 ? a->inbox : a->archive;
+		uint64_t to = from == a->inbox ? a->archive : a->inbox;
+		struct uid_list *l = calloc(1, sizeof(*l));
+		int rc = mailstore_mailbox_uids(ms, 1, from, 1, 0, pick_cb, l, &e);
+		size_t k = l->n > 0 ? (size_t)(x >> 16) % l->n : 0;
+		int op = (int)(x % 6);
+		if (rc >= 0 && (l->n == 0 || op == 0)) {
+			char text[96];
+			snprintf(text, sizeof(text),
+				 "Subject: %s m%d\r\nMessage-ID: <t%d@x>\r\n\r\nb\r\n",
+				 i % 3 ? "Re: topic" : "other", i, a->index);
+			struct mailstore_delivered d;
+			rc = mailstore_email_append(ms, 1, text, strlen(text), &from, 1, NULL, 0, 0,
+						    &d, &e);
+		} else if (rc >= 0 && op == 1) {
+			const char *kw[] = {(x >> 24) % 2 ? "$seen" : "$draft"};
+			rc = mailstore_email_keywords(ms, 1, l->email[k],
+						      (x >> 30) % 2 ? MAILSTORE_KW_ADD
+								    : MAILSTORE_KW_REMOVE,
+						      kw, 1, 0, NULL, &e);
+		} else if (rc >= 0 && op == 2) {
+			uint32_t uid;
+			rc = mailstore_email_move(ms, 1, l->email[k], from, to, &uid, &e);
+		} else if (rc >= 0 && op == 3) {
+			rc = mailstore_mailbox_expunge(ms, 1, from, &l->uid[k], 1, &e);
+		} else if (rc >= 0 && op == 4) {
+			uint64_t nid;
+			uint32_t uid;
+			rc = mailstore_email_copy(ms, 1, l->email[k], to, &nid, &uid, &e);
+		} else if (rc >= 0) {
+			uint64_t both[2] = {a->inbox, a->archive};
+			rc = mailstore_email_set_mailboxes(ms, 1, l->email[k], both, 2, &e);
+		}
+		free(l);
+		/* Another writer may have removed the message first. */
+		if (rc < 0 && rc != CORE_ENOTFOUND) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "op %d: %s", op, e.msg);
+		}
+		a->done++;
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_mixed_workload_invariants)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX),
+		 arch = role_id(1, MAILSTORE_ROLE_ARCHIVE);
+	for (int i = 0; i < 10; i++)
+		append(1, i % 2 ? inbox : arch, msg1, NULL, NULL);
+	check_invariants(1);
+	enum { T = 4 };
+	pthread_t th[T];
+	struct mix_arg args[T];
+	memset(args, 0, sizeof(args));
+	for (int i = 0; i < T; i++) {
+		args[i] = (struct mix_arg){.index = i, .inbox = inbox, .archive = arch};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, mix_worker, &args[i]), 0);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(args[i].failures == 0, "worker %d: %d failures (%s)", i,
+			      args[i].failures, args[i].msg);
+		ck_assert_int_eq(args[i].done, 40);
+	}
+	check_invariants(1);
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -1349,6 +1538,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, mailbox_destroy_in_batches_resumes);
 	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);
+	tcase_add_test(tc, concurrent_mixed_workload_invariants);
 	suite_add_tcase(s, tc);
 	return s;
 }
