@@ -378,4 +378,92 @@ void mail_part_decode_body(const struct mail_message *m, const struct mail_part 
 int mail_part_decode_text(const struct mail_message *m, const struct mail_part *p,
 			  struct core_buf *out, char eff_out[MAIL_CHARSET_NAME_MAX]);
 
+/* ------------------------------------------------------------------------------------- */
+/* IMAP views (mail_imap_view.c)                                                          */
+/* ------------------------------------------------------------------------------------- */
+
+/*
+ * Append an IMAP string (RFC 9051 §4.3): a quoted string when every octet is printable
+ * 7-bit text and it is short, else a literal "{n}\r\n" followed by the octets. NULL s
+ * (with len 0) gives NIL.
+ */
+void mail_imap_string_append(struct core_buf *out, const char *s, size_t len);
+
+/*
+ * ENVELOPE (RFC 9051 §7.5.2, RFC 3501 §7.4.2) of the message whose header is msg's header
+ * (m->root, or the child of a message/rfc822 part), appended to out as IMAP wire syntax.
+ */
+void mail_imap_envelope(struct core_arena *a, const struct mail_message *m,
+			const struct mail_part *msg, struct core_buf *out);
+
+/*
+ * BODY (extended false) or BODYSTRUCTURE (extended true: MD5, disposition, language and
+ * location, RFC 9051 §7.5.2) of part p (m->root for the message), appended to out.
+ */
+void mail_imap_bodystructure(struct core_arena *a, const struct mail_message *m,
+			     const struct mail_part *p, bool extended, struct core_buf *out);
+
+/* One piece of a FETCH BODY[section] answer: bytes of the message or literal bytes. */
+struct mail_imap_seg {
+	size_t off, len;
+	const char *lit; /* when not NULL: len octets to send instead of message bytes */
+};
+
+struct mail_imap_body {
+	struct mail_imap_seg *segs; /* arena-owned */
+	size_t nsegs;
+	size_t total; /* octets in all segments */
+};
+
+/*
+ * Resolve a section spec (RFC 9051 §6.4.5: the text between the brackets of BODY[...],
+ * e.g. "", "1.2", "HEADER", "3.HEADER.FIELDS (From To)", "2.MIME", "TEXT") against m into
+ * the segments to send. With has_partial, the "<origin.count>" partial of §6.4.5 is applied
+ * (an origin beyond the end gives an empty answer). CORE_ESYNTAX for a malformed spec,
+ * CORE_ENOTFOUND for a part that does not exist (the caller answers with an empty string or
+ * an error as its policy says).
+ */
+int mail_imap_section_resolve(struct core_arena *a, const struct mail_message *m, const char *spec,
+			      size_t spec_len, bool has_partial, uint64_t origin, uint64_t count,
+			      struct mail_imap_body *out, struct core_error *err);
+
+/* Append the octets of a resolved section to out (for tests and small answers). */
+void mail_imap_body_copy(const struct mail_message *m, const struct mail_imap_body *b,
+			 struct core_buf *out);
+
+/* ------------------------------------------------------------------------------------- */
+/* JMAP view (mail_jmap_view.c)                                                           */
+/* ------------------------------------------------------------------------------------- */
+
+struct json_t; /* jansson */
+
+/* Returns the blobId of a leaf part (arena- or static-owned), or NULL for null. */
+typedef const char *(*mail_jmap_blob_fn)(void *ctx, const struct mail_message *m,
+					 const struct mail_part *p, const char *part_id);
+
+/* The JMAP partId of a part (RFC 8621 §4.1.4): its IMAP section number ("1.2"), so that
+ * both protocols name parts alike. NULL for multipart parts. Arena-owned. */
+const char *mail_jmap_part_id(struct core_arena *a, const struct mail_part *p);
+
+/*
+ * The Email body properties of RFC 8621 §4.1.4 as a new JSON object (caller owns the
+ * reference): bodyStructure, textBody, htmlBody, attachments, hasAttachment and preview.
+ * blob may be NULL (blobId null everywhere). Returns NULL only if jansson cannot allocate.
+ */
+struct json_t *mail_jmap_email_body(struct core_arena *a, const struct mail_message *m,
+				    mail_jmap_blob_fn blob, void *blob_ctx);
+
+/* One EmailBodyPart (RFC 8621 §4.1.4) of p, with subParts for multipart. */
+struct json_t *mail_jmap_body_part(struct core_arena *a, const struct mail_message *m,
+				   const struct mail_part *p, mail_jmap_blob_fn blob,
+				   void *blob_ctx);
+
+/* RFC 8621 §4.1.4 preview: up to 256 characters of the first text part of textBody (HTML
+ * turned into text), white space collapsed. Appended to out as UTF-8. */
+void mail_jmap_preview(struct core_arena *a, const struct mail_message *m, struct core_buf *out);
+
+/* HTML to plain text for previews: tags, comments, scripts and styles removed, character
+ * references decoded, white space collapsed to single spaces. Appended to out. */
+void mail_jmap_html_to_text(const char *html, size_t len, struct core_buf *out);
+
 #endif
