@@ -23,8 +23,10 @@
  *     id, a modseq and one (mailbox, UID) membership per mailbox holding it; its parsed
  *     fields are stored once at delivery so listing never re-parses a blob.
  *
- * Threading: a struct mailstore is thread-safe (the stores under it are). Every call is a
- * complete operation (it commits or leaves nothing behind) and may block on the store.
+ * Threading: a struct mailstore is thread-safe (the stores under it are). Every call is one
+ * transaction (it commits or leaves nothing behind) and may block on the store, except the
+ * batched ones, which say so (expunge of many UIDs, mailbox and account deletion, moving
+ * INBOX's messages on an IMAP RENAME, tombstone expiry).
  *
  * Ownership: strings and arrays passed in are borrowed for the call. Results that hold
  * strings or arrays are allocated from the caller's arena (arena-owned) and live until it is

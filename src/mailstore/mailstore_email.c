@@ -649,14 +649,21 @@ static int ms_copy_fn(struct ms_tx *tx, void *ctx)
 	struct core_buf v = CORE_BUF_INIT;
 	struct mailstore_email src = {0};
 	int rc = ms_email_load(tx, c->account, c->id, &src, &v);
-	if (rc >= 0 && memcmp(src.blob.hash, c->blob.hash, STORE_HASH_LEN) != 0)
+	if (rc < 0) {
+		/* Gone since the caller looked (a concurrent expunge): CORE_ENOTFOUND. */
+		core_buf_fini(&v);
+		return rc;
+	}
+	if (memcmp(src.blob.hash, c->blob.hash, STORE_HASH_LEN) != 0)
 		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "email blob changed");
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_key_id(k, c->account, MS_F_PARSED, c->id);
-	if (rc >= 0)
+	if (rc >= 0) {
 		rc = ms_get(tx, k, kl, &v);
-	if (rc == CORE_ENOTFOUND)
-		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "email without parsed record");
+		if (rc == CORE_ENOTFOUND)
+			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL,
+					    "email without parsed record");
+	}
 	if (rc >= 0) {
 		/* RFC 9051 §6.4.7: the copy keeps flags and internal date; RFC 8621 §3: it is
 		 * the same message, so it stays in the same thread. */
@@ -694,6 +701,10 @@ int mailstore_email_copy(struct mailstore *ms, uint64_t account, uint64_t id, ui
 	if (rc >= 0) {
 		rc = ms_link_all(ms, &account, &c.new_id, 1, account, &c.blob, err);
 		linked = rc >= 0;
+		/* No access left to the blob: the source went (its link with it) after we
+		 * read it. */
+		if (rc == CORE_EPERM)
+			rc = core_error_set(err, CORE_ENOTFOUND, NULL, "no such email");
 	}
 	if (rc >= 0)
 		rc = ms_tx_run(ms, &account, 1, ms_copy_fn, &c, err);
