@@ -359,6 +359,22 @@ static bool tag_is(const char *p, size_t len, size_t i, const char *name)
 	return !core_ascii_isalpha((unsigned char)c) && !core_ascii_isdigit((unsigned char)c);
 }
 
+/* Tags that do not break a line or word when rendered (HTML phrasing content). */
+static bool tag_inline(const char *p, size_t len, size_t i)
+{
+	static const char *const names[] = {
+		"a",    "b",   "i",   "u",    "em",    "strong", "span", "font", "small",
+		"big",  "sub", "sup", "code", "s",     "strike", "abbr", "mark", "q",
+		"cite", "tt",  "ins", "del",  "label", "wbr",    "kbd"};
+	size_t j = i + 1;
+	if (j < len && p[j] == '/')
+		j++;
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		if (tag_is(p, len, j - 1, names[k]))
+			return true;
+	return false;
+}
+
 /* Position after the end tag "</name ...>" from i, or len. */
 static size_t skip_element(const char *p, size_t len, size_t i, const char *name)
 {
@@ -407,8 +423,10 @@ void mail_jmap_html_to_text(const char *html, size_t len, struct core_buf *out)
 										 : "title";
 				after = skip_element(html, len, after, nm);
 			}
-			/* Every tag separates words ("<br>", "<p>", "<td>"...): collapsed later. */
-			ws(out, start);
+			/* Block tags ("<br>", "<p>", "<td>", ...) separate words; inline tags
+			 * ("<b>", "<span>", ...) do not. */
+			if (!tag_inline(html, len, i))
+				ws(out, start);
 			i = after;
 			continue;
 		}
@@ -433,7 +451,7 @@ void mail_jmap_html_to_text(const char *html, size_t len, struct core_buf *out)
 		i++;
 	}
 	if (out->len > start && out->p[out->len - 1] == ' ')
-		out->len--;
+		core_buf_truncate(out, out->len - 1);
 }
 
 /* Collapse white space of plain text into single spaces, trimmed. */
@@ -450,7 +468,7 @@ static void text_collapse(const char *p, size_t len, struct core_buf *out)
 			core_buf_putc(out, (char)c);
 	}
 	if (out->len > start && out->p[out->len - 1] == ' ')
-		out->len--;
+		core_buf_truncate(out, out->len - 1);
 }
 
 /* Cut UTF-8 text to at most max characters (code points). */
@@ -464,9 +482,9 @@ static void utf8_cut(struct core_buf *b, size_t start, size_t max)
 		n++;
 	}
 	if (i < b->len)
-		b->len = i;
+		core_buf_truncate(b, i);
 	if (b->len > 0 && b->len < i)
-		b->len = start; /* cannot happen with valid UTF-8 */
+		core_buf_truncate(b, start); /* cannot happen with valid UTF-8 */
 }
 
 static void preview_from(const struct mail_message *m, const struct plist *text,
