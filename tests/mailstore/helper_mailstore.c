@@ -1435,7 +1435,7 @@ static void *mix_worker(void *p)
 {
 	struct mix_arg *a = p;
 	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(a->index + 1);
-	for (int i = 0; i < 40; i++) {
+	for (int i = 0; i < 100; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
@@ -1505,7 +1505,7 @@ START_TEST(concurrent_mixed_workload_invariants)
 		pthread_join(th[i], NULL);
 		ck_assert_msg(args[i].failures == 0, "worker %d: %d failures (%s)", i,
 			      args[i].failures, args[i].msg);
-		ck_assert_int_eq(args[i].done, 40);
+		ck_assert_int_eq(args[i].done, 100);
 	}
 	check_invariants(1);
 }
