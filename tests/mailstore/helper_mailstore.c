@@ -1421,7 +1421,7 @@ struct mix_arg {
 	int index;
 	uint64_t inbox, archive;
 	int failures, done;
-	char msg[CORE_ERROR_MSG_MAX];
+	char msg[CORE_ERROR_MSG_MAX + 32];
 };
 
 static int pick_cb(void *arg, uint32_t uid, uint64_t email, uint64_t modseq)
