@@ -96,7 +96,8 @@ stop_pg() {
 trap stop_pg EXIT
 
 do_unit_asan() {
-  (cd "$BUILD/asan" && ctest -L unit -j"$JOBS" --output-on-failure --timeout 600) 2>&1 | tee "$BUILD/ctest-asan.log"
+  # Every registered test: unit suites, conformance runners, fuzz seed-corpus replays.
+  (cd "$BUILD/asan" && ctest -j"$JOBS" --output-on-failure --timeout 600) 2>&1 | tee "$BUILD/ctest-asan.log"
   local rc=${PIPESTATUS[0]}
   count_ctest "$BUILD/ctest-asan.log"
   return "$rc"
@@ -182,7 +183,7 @@ step build-asan do_build_asan
 # One PostgreSQL server for every suite that needs it (store, directory, mail store), kept
 # until the end so the valgrind run reaches it too; stopped by the EXIT trap.
 step postgres start_pg
-step unit-asan do_unit_asan
+step ctest-asan do_unit_asan
 step fuzz-smoke do_fuzz
 step build-gcc do_build_gcc
 step valgrind do_valgrind
