@@ -807,6 +807,15 @@ static int ms_purge_fn(struct ms_tx *tx, void *ctx)
 
 int mailstore_tombstones_purge(struct mailstore *ms, uint64_t account, struct core_error *err)
 {
+	/* Purging never creates the account it is asked about. */
+	struct mailstore_account a;
+	int rc0 = mailstore_account_get(ms, account, &a, err);
+	if (rc0 == CORE_ENOTFOUND) {
+		core_error_clear(err);
+		return 0;
+	}
+	if (rc0 < 0)
+		return rc0;
 	uint64_t now = store_now_ms();
 	struct ms_purge_ctx c = {.cutoff_ms =
 					 now > ms->o.tombstone_ms ? now - ms->o.tombstone_ms : 0};

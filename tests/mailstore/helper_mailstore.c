@@ -671,6 +671,8 @@ START_TEST(changes_and_tombstones)
 	ck_assert_int_eq(mailstore_mailbox_vanished(ms, 1, inbox, before, vanished_cb, &v, &err),
 			 1);
 	ck_assert_int_eq(mailstore_tombstones_purge(ms, 1, &err), 0); /* nothing old yet */
+	ck_assert_int_eq(mailstore_tombstones_purge(ms, 77, &err), 0);
+	FAILS(CORE_ENOTFOUND, mailstore_account_get(ms, 77, &(struct mailstore_account){0}, &err));
 	OK(mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, s0, 0, arena, &ch, &err));
 	mailstore_free(&ms);
 	struct mailstore_options o = {.tombstone_ms = 1};
