@@ -742,10 +742,8 @@ static int ms_move_fn(struct ms_tx *tx, void *ctx)
 	}
 	/* RFC 6851 §3.3 / ARCHITECTURE.md: the same Email, a new UID in the target; join
 	 * first so the email never has zero mailboxes. */
-	bool already = ms_member_find(&e, c->to) != NULL;
 	if ((rc = ms_email_join(tx, ac, &e, c->to, &c->uid)) < 0)
 		return rc;
-	(void)already;
 	return ms_email_leave(tx, ac, &e, c->from, NULL);
 }
 

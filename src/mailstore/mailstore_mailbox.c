@@ -280,9 +280,8 @@ int mailstore_mailbox_create(struct mailstore *ms, uint64_t account, uint64_t pa
  * whether the last level was made here. Returns the last level's id.
  */
 static int ms_walk(struct ms_tx *tx, uint64_t account, const char *path, bool create,
-		   uint64_t stop_before_last, uint64_t *id_out, bool *created_last)
+		   uint64_t *id_out, bool *created_last)
 {
-	(void)stop_before_last;
 	size_t len = strlen(path);
 	if (len == 0)
 		return ms_tx_fail(tx, CORE_ESYNTAX, "RFC 9051 §5.1", "empty mailbox name");
@@ -334,7 +333,7 @@ static int ms_create_path_fn(struct ms_tx *tx, void *ctx)
 	struct ms_mb_ctx *c = ctx;
 	uint64_t id;
 	bool created;
-	int rc = ms_walk(tx, c->account, c->path, true, 0, &id, &created);
+	int rc = ms_walk(tx, c->account, c->path, true, &id, &created);
 	if (rc < 0)
 		return rc;
 	if (!created)
@@ -428,7 +427,7 @@ int mailstore_mailbox_list(struct mailstore *ms, uint64_t account, struct core_a
 static int ms_find_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_mb_ctx *c = ctx;
-	return ms_walk(tx, c->account, c->path, false, 0, c->id_out, NULL);
+	return ms_walk(tx, c->account, c->path, false, c->id_out, NULL);
 }
 
 int mailstore_mailbox_find(struct mailstore *ms, uint64_t account, const char *path,
@@ -578,7 +577,7 @@ static int ms_rename_path_fn(struct ms_tx *tx, void *ctx)
 	struct ms_mb_ctx *c = ctx;
 	uint64_t id;
 	c->flag = false;
-	int rc = ms_walk(tx, c->account, c->path, false, 0, &id, NULL);
+	int rc = ms_walk(tx, c->account, c->path, false, &id, NULL);
 	if (rc < 0)
 		return rc;
 	struct ms_tx_mbox *src;
@@ -588,7 +587,7 @@ static int ms_rename_path_fn(struct ms_tx *tx, void *ctx)
 		/* RFC 9051 §6.3.6: renaming INBOX creates the new name and moves INBOX's
 		 * messages there; INBOX stays, empty. The move follows in batches. */
 		bool created;
-		if ((rc = ms_walk(tx, c->account, c->path2, true, 0, &c->parent, &created)) < 0)
+		if ((rc = ms_walk(tx, c->account, c->path2, true, &c->parent, &created)) < 0)
 			return rc;
 		if (!created)
 			return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 9051 §6.3.6", "mailbox exists");
@@ -608,7 +607,7 @@ static int ms_rename_path_fn(struct ms_tx *tx, void *ctx)
 	if (cut > 0) {
 		/* RFC 9051 §6.3.6: superior levels of the new name are created. */
 		char *sup = core_arena_strndup(tx->a, c->path2, cut - 1);
-		if ((rc = ms_walk(tx, c->account, sup, true, 0, &parent, NULL)) < 0)
+		if ((rc = ms_walk(tx, c->account, sup, true, &parent, NULL)) < 0)
 			return rc;
 	}
 	char *leaf = core_arena_strndup(tx->a, c->path2 + cut, len - cut);
