@@ -7,6 +7,7 @@
  */
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1513,6 +1514,64 @@ START_TEST(concurrent_mixed_workload_invariants)
 }
 END_TEST
 
+/* Commits become visible in counter order: a reader never sees state S without every change
+ * up to S (ARCHITECTURE.md §4). */
+struct order_reader {
+	uint64_t inbox, s0;
+	atomic_int stop;
+	int polls, bad;
+	char msg[200];
+};
+
+static void *order_reader_fn(void *p)
+{
+	struct order_reader *r = p;
+	struct core_arena *a = core_arena_new(0);
+	while (!atomic_load(&r->stop)) {
+		struct mailstore_changes ch;
+		struct core_error e;
+		if (mailstore_changes_get(ms, 1, MAILSTORE_T_EMAIL, r->s0, 0, a, &ch, &e) < 0) {
+			r->bad++;
+			snprintf(r->msg, sizeof(r->msg), "changes: %s", e.msg);
+		} else if (ch.ncreated != ch.new_state - r->s0) {
+			r->bad++;
+			snprintf(r->msg, sizeof(r->msg), "state %llu shows %zu of %llu deliveries",
+				 (unsigned long long)ch.new_state, ch.ncreated,
+				 (unsigned long long)(ch.new_state - r->s0));
+		}
+		r->polls++;
+		core_arena_reset(a);
+	}
+	core_arena_free(&a);
+	return NULL;
+}
+
+START_TEST(commits_visible_in_counter_order)
+{
+	OK(mailstore_account_ensure(ms, 1, &err));
+	uint64_t inbox = role_id(1, MAILSTORE_ROLE_INBOX);
+	struct order_reader r = {.inbox = inbox, .s0 = state(1)};
+	pthread_t rt, th[CW_THREADS];
+	struct cw_arg args[CW_THREADS];
+	memset(args, 0, sizeof(args));
+	ck_assert_int_eq(pthread_create(&rt, NULL, order_reader_fn, &r), 0);
+	for (int i = 0; i < CW_THREADS; i++) {
+		args[i].index = i;
+		args[i].inbox = inbox;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, cw_deliver, &args[i]), 0);
+	}
+	for (int i = 0; i < CW_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(args[i].failures == 0, "writer %d: %s", i, args[i].msg);
+	}
+	atomic_store(&r.stop, 1);
+	pthread_join(rt, NULL);
+	ck_assert_msg(r.bad == 0, "%d bad polls of %d: %s", r.bad, r.polls, r.msg);
+	ck_assert_int_gt(r.polls, 0);
+	ck_assert_uint_eq(state(1), r.s0 + CW_THREADS * CW_EACH);
+}
+END_TEST
+
 Suite *ms_test_suite(void)
 {
 	Suite *s = suite_create(ms_test_env->name);
@@ -1541,6 +1600,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, many_mailboxes_one_email);
 	tcase_add_test(tc, concurrent_writers);
 	tcase_add_test(tc, concurrent_mixed_workload_invariants);
+	tcase_add_test(tc, commits_visible_in_counter_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
