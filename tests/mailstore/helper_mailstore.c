@@ -1520,7 +1520,7 @@ struct order_reader {
 	uint64_t inbox, s0;
 	atomic_int stop;
 	int polls, bad;
-	char msg[200];
+	char msg[CORE_ERROR_MSG_MAX + 32];
 };
 
 static void *order_reader_fn(void *p)
