@@ -497,8 +497,10 @@ static void preview_from(const struct mail_message *m, const struct plist *text,
 		if (!core_str_eq_cstr(p->ct.type, "text"))
 			continue;
 		struct mail_part cut = *p;
-		/* Only the start of a long part is read (its first characters are enough). */
-		if (cut.body_len > JMAP_PREVIEW_READ && cut.cte != MAIL_CTE_BASE64)
+		/* Only the start of a long part is read (its first characters are enough); the
+		 * transfer decoders take any prefix (a cut base64 quantum or QP escape is
+		 * dropped or kept as text). */
+		if (cut.body_len > JMAP_PREVIEW_READ)
 			cut.body_len = JMAP_PREVIEW_READ;
 		struct core_buf t = CORE_BUF_INIT;
 		mail_part_decode_text(m, &cut, &t, NULL);
@@ -509,6 +511,9 @@ static void preview_from(const struct mail_message *m, const struct plist *text,
 			text_collapse(t.p, t.len, out);
 		core_buf_fini(&t);
 		utf8_cut(out, start, JMAP_PREVIEW_MAX);
+		/* A cut right after a word leaves no trailing space. */
+		if (out->len > start && out->p[out->len - 1] == ' ')
+			core_buf_truncate(out, out->len - 1);
 		return;
 	}
 }

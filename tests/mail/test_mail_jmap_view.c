@@ -214,6 +214,29 @@ START_TEST(test_preview_limit)
 }
 END_TEST
 
+/* A long base64 text part: the preview reads only its start and still gives the text. */
+START_TEST(test_preview_long_base64)
+{
+	struct core_buf msg = CORE_BUF_INIT;
+	core_buf_append_str(&msg, "Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+				  "base64\r\n\r\n");
+	/* "abc abc " (8 octets, 12 base64 characters) per line, about 280 KB of base64 */
+	for (int i = 0; i < 20000; i++)
+		core_buf_append_str(&msg, "YWJjIGFiYyAg\r\n");
+	struct core_arena *a = core_arena_new(0);
+	struct mail_message *m = NULL;
+	struct core_error err;
+	ck_assert_int_eq(mail_message_parse(a, msg.p, msg.len, NULL, &m, &err), 0);
+	struct core_buf b = CORE_BUF_INIT;
+	mail_jmap_preview(a, m, &b);
+	ck_assert_uint_eq(b.len, 255); /* "abc abc ..." collapsed: 64 words, no final space */
+	ck_assert(strncmp(b.p, "abc abc abc", 11) == 0);
+	core_buf_fini(&b);
+	core_buf_fini(&msg);
+	core_arena_free(&a);
+}
+END_TEST
+
 /* EmailBodyPart fields of one leaf: size after transfer decoding, name from filename (RFC
  * 2231 decoded), cid, language, location, charset default, disposition, headers in order. */
 START_TEST(test_body_part_fields)
@@ -347,6 +370,7 @@ int main(int argc, char **argv)
 			    sizeof(body_cases) / sizeof(body_cases[0]));
 	tcase_add_loop_test(tc, test_html_table, 0, sizeof(html_cases) / sizeof(html_cases[0]));
 	tcase_add_test(tc, test_preview_limit);
+	tcase_add_test(tc, test_preview_long_base64);
 	tcase_add_test(tc, test_body_part_fields);
 	tcase_add_test(tc, test_headers_8bit);
 	tcase_add_test(tc, test_conformance_files);
