@@ -6,6 +6,7 @@
 #include "server/server_int.h"
 
 #include "directory/directory.h"
+#include "mailstore/mailstore.h"
 #include "store/store.h"
 
 #include <stdarg.h>
@@ -125,6 +126,7 @@ void server_conf_register_all(void)
 	core_conf_register("Authentication", auth_keys, CORE_NELEM(auth_keys));
 	store_conf_register();
 	dir_conf_register();
+	mailstore_conf_register();
 }
 
 void server_diag_add(struct core_conf_diags *d, const char *file, unsigned line, const char *key,
