@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 B=$STAUNCH_BIN
 command -v readelf >/dev/null || { echo "SKIP: readelf missing"; exit 77; }
-if nm "$B" 2>/dev/null | grep -q '__asan_init'; then echo "SKIP: sanitizer build"; exit 77; fi
+if nm "$B" 2>/dev/null | grep '__asan_init' >/dev/null; then echo "SKIP: sanitizer build"; exit 77; fi
 
 readelf -h "$B" | grep -q 'Type:.*DYN' || fail "not a position-independent executable"
 readelf -d "$B" | grep -q 'BIND_NOW' || fail "no BIND_NOW (partial RELRO only)"
@@ -17,8 +17,8 @@ readelf -d "$B" | grep -q 'FLAGS_1.*PIE' || fail "no PIE flag"
 readelf -lW "$B" | grep -q 'GNU_RELRO' || fail "no GNU_RELRO segment"
 stack=$(readelf -lW "$B" | awk '$1 == "GNU_STACK" {print $7}')
 [ "$stack" = "RW" ] || fail "stack segment flags '$stack' (executable stack?)"
-nm -D "$B" | grep -q '__stack_chk_fail' || fail "stack protector not linked"
-nm -D "$B" | grep -qE '__[a-z]+_chk@' || fail "no _FORTIFY_SOURCE checked functions"
+nm -D "$B" | grep '__stack_chk_fail' >/dev/null || fail "stack protector not linked"
+nm -D "$B" | grep -E '__[a-z]+_chk@' >/dev/null || fail "no _FORTIFY_SOURCE checked functions"
 entry=$(objdump -d --no-show-raw-insn "$B" | grep -A1 '<main>:' | tail -n 1)
 grep -q 'endbr64' <<<"$entry" || fail "main does not start with endbr64: $entry"
 echo "ok hardened: PIE, full RELRO, NX stack, stack protector, FORTIFY, CET instrumentation"
