@@ -232,12 +232,19 @@ static void parse_structure(struct core_arena *a, struct mail_part *const *parts
 					attachments);
 		} else if (is_inline) {
 			if (mp_alt) {
-				if (is_text_plain)
-					plist_push(a, text_body, part);
-				else if (is_text_html)
-					plist_push(a, html_body, part);
-				else
+				/* The pseudo-code pushes without checking for null; a list set to
+				 * null by an enclosing alternative (an alternative inside a
+				 * related inside an alternative) would throw there. Here the part
+				 * is left out of that list, as the null list says. */
+				if (is_text_plain) {
+					if (text_body)
+						plist_push(a, text_body, part);
+				} else if (is_text_html) {
+					if (html_body)
+						plist_push(a, html_body, part);
+				} else {
 					plist_push(a, attachments, part);
+				}
 				continue;
 			} else if (in_alternative) {
 				if (is_text_plain)

@@ -121,6 +121,15 @@ static const struct {
 	 "Content-Type: text/html\r\n\r\nh\r\n--a--\r\n--m\r\nContent-Type: application/pdf\r\n\r\n"
 	 "%PDF\r\n--m--\r\n",
 	 "1.1", "1.2", "2", true, "t"},
+	/* 10: alternative(related(html, alternative(plain, html))): the related's HTML part
+	 * nulls textBody for its siblings, so the inner plain part is in no list (the
+	 * pseudo-code would push to null there); the outer alternative found HTML only, so
+	 * textBody takes the HTML parts */
+	{"Content-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: "
+	 "multipart/related; boundary=r\r\n\r\n--r\r\nContent-Type: text/html\r\n\r\n<i>H</i>\r\n"
+	 "--r\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n\r\np\r\n--b\r\n"
+	 "Content-Type: text/html\r\n\r\nh\r\n--b--\r\n--r--\r\n--a--\r\n",
+	 "1.1 1.2.2", "1.1 1.2.2", "", false, "H"},
 };
 
 START_TEST(test_body_lists_table)
