@@ -148,7 +148,7 @@ int ms_mailbox_create_in(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t paren
 				  "the name INBOX belongs to the Inbox");
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_name_key(k, ac->account, parent, nm);
-	uint64_t other;
+	uint64_t other = 0;
 	rc = ms_lookup_id(tx, k, kl, &other);
 	if (rc >= 0)
 		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 8621 §2",
@@ -535,7 +535,7 @@ static int ms_rename_in(struct ms_tx *tx, uint64_t account, uint64_t id, uint64_
 	uint8_t k[STORE_KEY_MAX], ok[STORE_KEY_MAX];
 	size_t kl = ms_name_key(k, account, new_parent, nm);
 	size_t okl = ms_name_key(ok, account, mb->m.parent_id, mb->m.name);
-	uint64_t other;
+	uint64_t other = 0;
 	rc = ms_lookup_id(tx, k, kl, &other);
 	if (rc >= 0 && other != id)
 		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 9051 §6.3.6",
