@@ -35,6 +35,10 @@ static void usage(FILE *f, const struct server_pkg *pkg)
 		"  init DIR [--hostname H]   create DIR with a starter configuration, a "
 		"self-signed\n"
 		"                            certificate and an administrator password\n"
+		"  domain|account|alias|group|list|dns ...\n"
+		"                            manage the directory (docs/directory.md); "
+		"`help directory`\n"
+		"                            lists the forms\n"
 		"  version                   version, package, features and back ends\n"
 		"  help                      this text\n"
 		"\n"
@@ -220,6 +224,70 @@ out:
 	return rc;
 }
 
+/* Whether a listener serves protocol p (for the SRV records `dns` prints). */
+static bool conf_has_protocol(const struct core_conf *c, const char *p)
+{
+	const char *const *names;
+	size_t n = core_conf_children(c, "listener", &names);
+	for (size_t i = 0; i < n; i++) {
+		char key[256];
+		snprintf(key, sizeof(key), "listener.%s.protocol", names[i]);
+		const char *v = core_conf_get_str(c, key, NULL);
+		if (v != NULL && strcmp(v, p) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The directory commands (src/directory/dir_cli.c) on the stores of the configuration. The
+ * CLI opens the stores itself, so the server must not be running (RocksDB admits one
+ * process); docs/directory.md lists the commands.
+ */
+static int cmd_directory(const char *conf_path, int argc, char **argv)
+{
+	struct core_conf *c = NULL;
+	if (server_conf_load_checked(conf_path, &c) != 0)
+		return 1;
+	struct core_error err;
+	core_error_clear(&err);
+	struct store_set st = {0};
+	struct dir *d = NULL;
+	int rc = 1;
+	if (store_set_open(c, &st, &err) < 0) {
+		fprintf(stderr, "staunch %s: %s\n", argv[0], err.msg);
+		goto out;
+	}
+	if (dir_open_conf(c, st.data, &d, &err) < 0) {
+		fprintf(stderr, "staunch %s: %s\n", argv[0], err.msg);
+		goto out;
+	}
+	/* TLSA comes from the configured certificate, else the self-signed one of init. */
+	const char *const *certs;
+	size_t n_certs = core_conf_get_list(c, "tls.cert", &certs);
+	char *self_signed = core_xasprintf(
+		"%s/tls/cert.pem", core_conf_get_str(c, "server.data-dir", "/var/lib/staunch"));
+	struct dir_cli dc = {
+		.d = d,
+		.data = st.data,
+		.out = stdout,
+		.errf = stderr,
+		.hostname = core_conf_get_str(c, "server.hostname", NULL),
+		.cert_path = n_certs > 0                      ? certs[0]
+			     : access(self_signed, R_OK) == 0 ? self_signed
+							      : NULL,
+		.pop3 = conf_has_protocol(c, "pop3"),
+	};
+	int r = dir_cli_run(&dc, argc, argv);
+	free(self_signed);
+	rc = r == 0 ? 0 : r == CORE_ESYNTAX ? EXIT_USAGE : 1;
+out:
+	dir_free(&d);
+	store_set_close(&st);
+	core_conf_free(&c);
+	return rc;
+}
+
 static int cmd_init(int argc, char **argv, int i, const struct server_pkg *pkg)
 {
 	const char *dir = NULL, *hostname = NULL;
@@ -287,6 +355,15 @@ int server_main(int argc, char **argv, const struct server_pkg *pkg)
 		return cmd_init(argc, argv, i, pkg);
 	if (strcmp(cmd, "version") == 0 && rest == 0)
 		return cmd_version(pkg);
+	static const char *const dir_cmds[] = {"domain", "account", "alias",
+					       "group",  "list",    "dns"};
+	for (size_t k = 0; k < CORE_NELEM(dir_cmds); k++)
+		if (strcmp(cmd, dir_cmds[k]) == 0)
+			return cmd_directory(conf, argc - i + 1, argv + i - 1);
+	if (strcmp(cmd, "help") == 0 && rest == 1 && strcmp(argv[i], "directory") == 0) {
+		dir_cli_usage(stdout);
+		return 0;
+	}
 	if (strcmp(cmd, "help") == 0 && rest == 0) {
 		usage(stdout, pkg);
 		return 0;
