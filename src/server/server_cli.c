@@ -9,6 +9,7 @@
 #include "directory/directory.h"
 #include "store/store.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <seccomp.h>
@@ -39,6 +40,7 @@ static void usage(FILE *f, const struct server_pkg *pkg)
 		"                            manage the directory (docs/directory.md); "
 		"`help directory`\n"
 		"                            lists the forms\n"
+		"  store export|import FILE  portable dump of every store (server stopped)\n"
 		"  version                   version, package, features and back ends\n"
 		"  help                      this text\n"
 		"\n"
@@ -288,6 +290,71 @@ out:
 	return rc;
 }
 
+/*
+ * `store export FILE` / `store import FILE`: the portable dump of store_dump_export() /
+ * store_dump_import() (docs/storage.md), for moving a deployment between backends. The CLI
+ * opens the stores itself, so the server must be stopped. Export writes FILE.tmp, syncs it
+ * and renames it into place; "-" writes to standard output. Import reads a seekable file and
+ * goes into an empty store only.
+ */
+static int cmd_store(const char *conf_path, const char *what, const char *file)
+{
+	struct core_conf *c = NULL;
+	if (server_conf_load_checked(conf_path, &c) != 0)
+		return 1;
+	struct core_error err;
+	core_error_clear(&err);
+	struct store_set st = {0};
+	int rc = 1;
+	if (store_set_open(c, &st, &err) < 0) {
+		fprintf(stderr, "staunch store %s: %s\n", what, err.msg);
+		goto out;
+	}
+	if (strcmp(what, "export") == 0) {
+		bool to_stdout = strcmp(file, "-") == 0;
+		char *tmp = to_stdout ? NULL : core_xasprintf("%s.tmp", file);
+		FILE *f = to_stdout ? stdout : fopen(tmp, "wbx");
+		if (f == NULL) {
+			fprintf(stderr, "staunch store export: cannot create %s: %s\n", tmp,
+				strerror(errno));
+			free(tmp);
+			goto out;
+		}
+		int r = store_dump_export(st.data, st.blob, f, &err);
+		bool ok = r >= 0 && fflush(f) == 0 && (to_stdout || fsync(fileno(f)) == 0);
+		if (!to_stdout)
+			ok = (fclose(f) == 0) && ok;
+		if (ok && !to_stdout && rename(tmp, file) != 0)
+			ok = false;
+		if (!ok) {
+			fprintf(stderr, "staunch store export: %s\n",
+				r < 0 ? err.msg : strerror(errno));
+			if (!to_stdout)
+				unlink(tmp);
+		} else {
+			rc = 0;
+		}
+		free(tmp);
+	} else {
+		FILE *f = fopen(file, "rb");
+		if (f == NULL) {
+			fprintf(stderr, "staunch store import: cannot open %s: %s\n", file,
+				strerror(errno));
+			goto out;
+		}
+		int r = store_dump_import(st.data, st.blob, f, &err);
+		fclose(f);
+		if (r < 0)
+			fprintf(stderr, "staunch store import: %s\n", err.msg);
+		else
+			rc = 0;
+	}
+out:
+	store_set_close(&st);
+	core_conf_free(&c);
+	return rc;
+}
+
 static int cmd_init(int argc, char **argv, int i, const struct server_pkg *pkg)
 {
 	const char *dir = NULL, *hostname = NULL;
@@ -353,6 +420,9 @@ int server_main(int argc, char **argv, const struct server_pkg *pkg)
 		return cmd_control(conf, cmd);
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(argc, argv, i, pkg);
+	if (strcmp(cmd, "store") == 0 && rest == 2 &&
+	    (strcmp(argv[i], "export") == 0 || strcmp(argv[i], "import") == 0))
+		return cmd_store(conf, argv[i], argv[i + 1]);
 	if (strcmp(cmd, "version") == 0 && rest == 0)
 		return cmd_version(pkg);
 	static const char *const dir_cmds[] = {"domain", "account", "alias",
