@@ -300,6 +300,29 @@ int store_blob_link(struct store_blob *b, uint64_t account, const struct store_b
 /* Remove one link (CORE_ENOTFOUND if the account has no such link). */
 int store_blob_unlink(struct store_blob *b, uint64_t account, const struct store_blob_id *id,
 		      const char *owner, struct core_error *err);
+/*
+ * store_blob_link and store_blob_unlink inside the caller's write transaction t, so that a
+ * link changes atomically with the records that hold the blob (a message created or
+ * destroyed: no orphan link, no missing one). t must be a write transaction of the data
+ * store that keeps b's links (store_blob_meta_is(); CORE_ESYNTAX otherwise), whichever
+ * backend keeps the content. store_blob_link_txn checks access for account `from`: the
+ * linking account itself, or the account the blob is copied from (JMAP Email/copy), so a
+ * link can be made in another account without a reservation there. Nothing is retried
+ * here: a conflict surfaces from the caller's commit and the caller retries its whole
+ * transaction. Unlinking the last link leaves the content to store_blob_purge().
+ */
+int store_blob_link_txn(struct store_blob *b, struct store_txn *t, uint64_t from, uint64_t account,
+			const struct store_blob_id *id, const char *owner, struct core_error *err);
+int store_blob_unlink_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
+			  const struct store_blob_id *id, const char *owner,
+			  struct core_error *err);
+/* Whether b keeps its links in data store d (so transactions of d may link and unlink). */
+bool store_blob_meta_is(const struct store_blob *b, const struct store_data *d);
+/* How many links (of any account and owner) hold a blob, read in t: 0 means only
+ * reservations, if anything, keep it. */
+int store_blob_links_count_txn(struct store_blob *b, struct store_txn *t,
+			       const struct store_blob_id *id, uint64_t *n_out,
+			       struct core_error *err);
 /* Give account `to` a reservation on a blob that `from` may access (JMAP Blob/copy). */
 int store_blob_copy(struct store_blob *b, uint64_t from, uint64_t to,
 		    const struct store_blob_id *id, uint64_t reserve_ms, struct core_error *err);

@@ -293,6 +293,88 @@ int store_blob_unlink(struct store_blob *b, uint64_t account, const struct store
 	return store_data_write_retry(b->meta, store_blob_unlink_fn, &a, err);
 }
 
+/* ---------------------------------------------------------------- in a caller's txn */
+
+bool store_blob_meta_is(const struct store_blob *b, const struct store_data *d)
+{
+	return b != NULL && d != NULL && b->meta == d;
+}
+
+static int store_blob_txn_check(struct store_blob *b, struct store_txn *t, const char *owner,
+				size_t *olen_out, struct core_error *err)
+{
+	if (t == NULL || store_txn_store(t) != b->meta || !store_txn_is_write(t))
+		return core_error_set(err, CORE_ESYNTAX, NULL,
+				      "blob links need a write transaction of their meta store");
+	size_t olen = owner != NULL ? strlen(owner) : 0;
+	if (olen == 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "blob link without owner");
+	if (olen > STORE_BLOB_OWNER_MAX)
+		return core_error_set(err, CORE_ELIMIT, NULL, "blob link owner exceeds %u bytes",
+				      (unsigned)STORE_BLOB_OWNER_MAX);
+	*olen_out = olen;
+	return 0;
+}
+
+int store_blob_link_txn(struct store_blob *b, struct store_txn *t, uint64_t from, uint64_t account,
+			const struct store_blob_id *id, const char *owner, struct core_error *err)
+{
+	size_t olen = 0;
+	int rc = store_blob_txn_check(b, t, owner, &olen, err);
+	if (rc < 0)
+		return rc;
+	/* ARCHITECTURE.md §4: linking needs access, here that of the source account. */
+	struct store_blob_ref a = {account, from, id->hash, STORE_BLOB_KIND_LINK,
+				   owner,   olen, 0,        true};
+	return store_blob_ref_put_fn(t, &a, err);
+}
+
+int store_blob_unlink_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
+			  const struct store_blob_id *id, const char *owner, struct core_error *err)
+{
+	size_t olen = 0;
+	int rc = store_blob_txn_check(b, t, owner, &olen, err);
+	if (rc < 0)
+		return rc;
+	struct store_blob_ref a = {account, account, id->hash, STORE_BLOB_KIND_LINK,
+				   owner,   olen,    0,        false};
+	return store_blob_unlink_fn(t, &a, err);
+}
+
+struct store_blob_count {
+	uint64_t n;
+};
+
+static int store_blob_count_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	(void)v;
+	(void)vl;
+	const uint8_t *kp = k;
+	if (kl > 10 + STORE_HASH_LEN && kp[9 + STORE_HASH_LEN] == STORE_BLOB_KIND_LINK)
+		((struct store_blob_count *)arg)->n++;
+	return 0;
+}
+
+int store_blob_links_count_txn(struct store_blob *b, struct store_txn *t,
+			       const struct store_blob_id *id, uint64_t *n_out,
+			       struct core_error *err)
+{
+	if (t == NULL || store_txn_store(t) != b->meta)
+		return core_error_set(err, CORE_ESYNTAX, NULL,
+				      "blob links need a transaction of their meta store");
+	uint8_t pre[1 + STORE_HASH_LEN], hi[STORE_KEY_MAX];
+	pre[0] = 'R';
+	memcpy(pre + 1, id->hash, STORE_HASH_LEN);
+	struct store_range r;
+	store_range_prefix(&r, pre, sizeof(pre), hi);
+	struct store_blob_count c = {0};
+	int rc = store_txn_raw_scan(t, STORE_SPACE_BLOB, &r, store_blob_count_cb, &c, err);
+	if (rc < 0)
+		return rc;
+	*n_out = c.n;
+	return 0;
+}
+
 int store_blob_copy(struct store_blob *b, uint64_t from, uint64_t to,
 		    const struct store_blob_id *id, uint64_t reserve_ms, struct core_error *err)
 {

@@ -209,6 +209,16 @@ int store_txn_begin(struct store_data *d, enum store_txn_mode mode, struct store
 	return 0;
 }
 
+struct store_data *store_txn_store(const struct store_txn *t)
+{
+	return t->d;
+}
+
+bool store_txn_is_write(const struct store_txn *t)
+{
+	return t->write;
+}
+
 size_t store_txn_bytes(const struct store_txn *t)
 {
 	return t->bytes;

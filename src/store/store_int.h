@@ -87,6 +87,11 @@ int store_blob_content_begin(struct store_blob *b, struct store_blob_writer **ou
 int store_blob_content_finish(struct store_blob_writer **w, const uint8_t hash[STORE_HASH_LEN],
 			      struct core_error *err);
 
+/* The data store a transaction belongs to. */
+struct store_data *store_txn_store(const struct store_txn *t);
+/* Whether t is a write transaction. */
+bool store_txn_is_write(const struct store_txn *t);
+
 /* Monotonic milliseconds (transaction age). */
 uint64_t store_mono_ms(void);
 

@@ -429,6 +429,87 @@ START_TEST(blob_compression)
 }
 END_TEST
 
+static uint64_t links_of(const struct store_blob_id *id)
+{
+	struct store_txn *t = NULL;
+	uint64_t n = 0;
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_READ, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_links_count_txn(bs, t, id, &n, NULL), 0);
+	store_txn_abort(&t);
+	return n;
+}
+
+/* docs/storage.md: links made and dropped inside the caller's data transaction commit or
+ * vanish with it. */
+START_TEST(blob_link_in_caller_txn)
+{
+	const char *x = "From: a@example.org\r\n\r\nlinked in a transaction\r\n";
+	struct store_blob_id id = put_blob(bs, ACCT_A, x, strlen(x), 100);
+	ck_assert(store_blob_meta_is(bs, store_test_data));
+	struct core_error err;
+	core_error_clear(&err);
+	struct store_txn *t = NULL;
+	/* A read transaction cannot link. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_READ, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_A, &id, "m/1", &err),
+			 CORE_ESYNTAX);
+	store_txn_abort(&t);
+	/* Aborted: the link and the record written beside it are both gone. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_txn_put(t, "rec-1", 5, "x", 1, NULL), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_A, &id, "m/1", &err), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_A, &id, "", &err), CORE_ESYNTAX);
+	store_txn_abort(&t);
+	ck_assert_uint_eq(links_of(&id), 0);
+	/* Committed: both there. A link into account B, made with A's access, gives B access
+	 * without any reservation of its own. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_txn_put(t, "rec-1", 5, "x", 1, NULL), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_A, &id, "m/1", &err), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_B, &id, "m/5", &err), 0);
+	ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+	ck_assert_uint_eq(links_of(&id), 2);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_B, &id, NULL), 0);
+	struct core_buf got = CORE_BUF_INIT;
+	ck_assert_int_eq(read_range(bs, ACCT_B, &id, 0, UINT64_MAX, &got), 0);
+	ck_assert_uint_eq(got.len, strlen(x));
+	/* An account without access cannot lend it. */
+	const char *y = "content only A holds";
+	struct store_blob_id other = put_blob(bs, ACCT_A, y, strlen(y), 0);
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_B, ACCT_B, &other, "m/6", &err),
+			 CORE_EPERM);
+	store_txn_abort(&t);
+	/* Unlink with the record: aborted keeps the link, committed drops it. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_txn_delete(t, "rec-1", 5, NULL), 0);
+	ck_assert_int_eq(store_blob_unlink_txn(bs, t, ACCT_A, &id, "m/1", &err), 0);
+	store_txn_abort(&t);
+	ck_assert_uint_eq(links_of(&id), 2);
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_txn_delete(t, "rec-1", 5, NULL), 0);
+	ck_assert_int_eq(store_blob_unlink_txn(bs, t, ACCT_A, &id, "m/1", &err), 0);
+	ck_assert_int_eq(store_blob_unlink_txn(bs, t, ACCT_A, &id, "m/1", &err), CORE_ENOTFOUND);
+	ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+	ck_assert_uint_eq(links_of(&id), 1);
+	/* B's link alone keeps the content through purge once A's reservation expired. */
+	usleep(250 * 1000);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_A, &id, NULL), CORE_EPERM);
+	size_t before = content_count();
+	ck_assert_int_eq(store_blob_purge(bs, 0, NULL), 0);
+	ck_assert_uint_eq(content_count(), before);
+	/* The last link goes: the next purge removes the content. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_unlink_txn(bs, t, ACCT_B, &id, "m/5", &err), 0);
+	ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+	ck_assert_uint_eq(links_of(&id), 0);
+	ck_assert_int_eq(store_blob_purge(bs, 0, NULL), 1);
+	ck_assert_uint_eq(content_count(), before - 1);
+	ck_assert_int_eq(read_range(bs, ACCT_B, &id, 0, UINT64_MAX, &got), CORE_EPERM);
+	core_buf_fini(&got);
+}
+END_TEST
+
 Suite *store_suite_blob(void)
 {
 	Suite *s = suite_create("blob");
@@ -443,6 +524,7 @@ Suite *store_suite_blob(void)
 	tcase_add_test(tc, blob_account_scoped);
 	tcase_add_test(tc, blob_50mb_stream);
 	tcase_add_test(tc, blob_compression);
+	tcase_add_test(tc, blob_link_in_caller_txn);
 	suite_add_tcase(s, tc);
 	return s;
 }
