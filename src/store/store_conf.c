@@ -33,8 +33,8 @@ static const struct core_conf_key store_keys[] = {
 	{"store.blob.path", CORE_CONF_PATH, "blobs", NULL, 0, 0, 0,
 	 "Directory of the fs blob store, relative to server.data-dir unless absolute."},
 	{"store.blob.compression", CORE_CONF_ENUM, "none", "none|zstd|lz4", 0, 0, 0,
-	 "Compression of blob content kept in the data store (the fs blob store keeps files as "
-	 "they are)."},
+	 "Compression of new blob content, per 64 KiB frame (kept raw where it saves nothing), for "
+	 "both blob backends; content written earlier is read whatever its form."},
 	{"store.blob.purge-grace", CORE_CONF_DURATION, "1d", NULL, 0, 365 * STORE_DAY_MS, 0,
 	 "Age a blob without any link must reach before purge deletes it."},
 	{"store.blob.reservation", CORE_CONF_DURATION, "1h", NULL, 1000, 30 * STORE_DAY_MS, 0,
@@ -105,13 +105,6 @@ int store_set_open(const struct core_conf *c, struct store_set *out, struct core
 	if (strcmp(blob, "fs") == 0) {
 		bpath = store_conf_path(c, "store.blob.path");
 		bp.path = bpath;
-		if (strcmp(bp.compression, "none") != 0) {
-			free(bpath);
-			store_set_close(out);
-			return core_error_set(err, CORE_ESYNTAX, NULL,
-					      "store.blob.compression: the fs blob store does not "
-					      "compress; use none");
-		}
 		rc = store_blob_open("fs", &bp, out->data, &out->blob, err);
 	} else {
 		rc = store_blob_open(backend, &bp, out->data, &out->blob, err);
