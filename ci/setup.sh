@@ -17,6 +17,8 @@ PKGS=(
   slapd ldap-utils
   # mail library (iconv comes with glibc); GMime is a test-only reference
   libgmime-3.0-dev
+  # mail library: IDN A-label/U-label conversion of address domains
+  libidn2-dev
   # SMTP interop peers and benchmark (interop/smtp-*, ci/bench/smtp): Postfix (with smtp-source
   # and smtp-sink), swaks, msmtp, Dovecot's LMTP server; each test starts its own instance
   postfix swaks msmtp dovecot-core dovecot-lmtpd

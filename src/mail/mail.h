@@ -466,4 +466,227 @@ void mail_jmap_preview(struct core_arena *a, const struct mail_message *m, struc
  * references decoded, white space collapsed to single spaces. Appended to out. */
 void mail_jmap_html_to_text(const char *html, size_t len, struct core_buf *out);
 
+/* ------------------------------------------------------------------------------------- */
+/* Header forms of JMAP (mail_hdr_form.c)                                                 */
+/* ------------------------------------------------------------------------------------- */
+
+/* RFC 8621 §4.1.2: the forms a header field value can be asked for in. */
+enum mail_hdr_form {
+	MAIL_HDR_FORM_RAW = 0,
+	MAIL_HDR_FORM_TEXT,
+	MAIL_HDR_FORM_ADDRESSES,
+	MAIL_HDR_FORM_GROUPED_ADDRESSES,
+	MAIL_HDR_FORM_MESSAGE_IDS,
+	MAIL_HDR_FORM_DATE,
+	MAIL_HDR_FORM_URLS,
+};
+
+/* RFC 8621 §4.1.2.1 Raw form: the value as it is in the message, folding included (the
+ * bytes after the colon up to the final line ending). Arena-owned NUL-terminated copy. */
+struct core_str mail_hdr_raw(struct core_arena *a, struct core_str raw);
+
+/* RFC 8621 §4.1.2.7 URLs form, RFC 2369 §2: a comma-separated list of URLs in angle
+ * brackets, with comments allowed around them and white space inside the brackets removed. */
+struct mail_url_list {
+	struct core_str *urls; /* arena-owned, NUL-terminated */
+	size_t count;
+};
+/* Returns 0, or CORE_ESYNTAX when the value is not such a list (JMAP answers null then). */
+int mail_hdr_urls(struct core_arena *a, struct core_str raw, struct mail_url_list *out);
+
+/*
+ * Parse the form part of a JMAP "header:Name:asForm" property ("asRaw", "asText", ...;
+ * case-sensitive as RFC 8621 §4.1.3 spells them). Returns 0 with *form_out or CORE_ESYNTAX.
+ */
+int mail_hdr_form_parse(const char *s, size_t len, enum mail_hdr_form *form_out);
+/* The "as..." name of a form. */
+const char *mail_hdr_form_name(enum mail_hdr_form form);
+/*
+ * RFC 8621 §4.1.2: may a field called name be asked for in form? Raw is always allowed; the
+ * other forms only for the fields the section lists (Text for Subject, Comments, Keywords,
+ * List-Id and unknown fields; Addresses for From, Sender, Reply-To, To, Cc, Bcc and their
+ * Resent- forms and unknown fields; ...). False means "invalidArguments".
+ */
+bool mail_hdr_form_allowed(const char *name, enum mail_hdr_form form);
+
+/*
+ * The JSON value of "header:name:asForm" (all false) or "header:name:asForm:all" (all true)
+ * over header h (RFC 8621 §4.1.3): the last field of that name (or every one, in order, as an
+ * array); null when there is none or when the value does not parse in that form. Dates are
+ * RFC 3339 strings with the field's offset. New reference; NULL only on jansson failure.
+ */
+struct json_t *mail_hdr_form_json(struct core_arena *a, const struct mail_header *h,
+				  const char *name, enum mail_hdr_form form, bool all);
+
+/* ------------------------------------------------------------------------------------- */
+/* Internationalised domain names (mail_idn.c)                                           */
+/* ------------------------------------------------------------------------------------- */
+
+/*
+ * RFC 5890 §2.3.2.1 / RFC 6532 §3.2: a domain for display: every A-label ("xn--...") that is
+ * valid IDNA2008 turned into its U-label, other labels kept (case kept). Returns 0 with an
+ * arena-owned result (the input copied when it has no A-label), CORE_ESYNTAX when an A-label
+ * does not decode (then *out is the input unchanged).
+ */
+int mail_idn_to_unicode(struct core_arena *a, struct core_str domain, struct core_str *out,
+			struct core_error *err);
+/*
+ * The A-label form of a domain for a header that must stay ASCII (RFC 5890 §2.3.2.1,
+ * IDNA2008 with the UTS #46 mapping nontransitional): ASCII domains are copied unchanged.
+ * Returns 0, or CORE_ESYNTAX when a label cannot be an IDN (then *out is unchanged).
+ */
+int mail_idn_to_ascii(struct core_arena *a, struct core_str domain, struct core_str *out,
+		      struct core_error *err);
+/* addr's email with its domain in U-labels, for display; the email unchanged when the domain
+ * has no valid A-label. Arena-owned. */
+struct core_str mail_addr_email_unicode(struct core_arena *a, const struct mail_addr *addr);
+
+/* ------------------------------------------------------------------------------------- */
+/* IMAP BINARY (mail_imap_binary.c)                                                        */
+/* ------------------------------------------------------------------------------------- */
+
+/*
+ * Resolve the section-binary of RFC 3516 §6 / RFC 9051 §6.4.5 (the text between the
+ * brackets of BINARY[...]: "" or part numbers "1.2") to a part. "" gives NULL in *p_out: the
+ * whole message, sent as it is. CORE_ESYNTAX for a malformed section, CORE_ENOTFOUND for a
+ * part that does not exist, CORE_EPERM for a multipart, message/rfc822 or message/global part
+ * (RFC 9051 §6.4.5: BINARY is for leaf parts only).
+ */
+int mail_imap_binary_part(const struct mail_message *m, const char *spec, size_t spec_len,
+			  const struct mail_part **p_out, struct core_error *err);
+/*
+ * The content of leaf part p (NULL: the whole message) with its Content-Transfer-Encoding
+ * removed (RFC 3516 §4.2, RFC 9051 §7.5.2): base64 and quoted-printable decoded, 7bit, 8bit
+ * and binary as they are; textual (text/...) content has bare LF turned into CRLF (RFC 9051 §7.5.2
+ * "textual line-oriented sections ... CRLF"). Appended to out. CORE_ESYNTAX (rule
+ * MAIL_RULE_UNKNOWN_CTE) when the encoding is unknown: the IMAP layer answers NO
+ * [UNKNOWN-CTE] (RFC 3516 §4.3).
+ */
+#define MAIL_RULE_UNKNOWN_CTE "RFC 3516 §4.3"
+int mail_imap_binary(const struct mail_message *m, const struct mail_part *p, struct core_buf *out,
+		     struct core_error *err);
+/* BINARY.SIZE (RFC 3516 §4.2): the number of octets mail_imap_binary() gives, computed
+ * without keeping them. Same errors. */
+int mail_imap_binary_size(const struct mail_message *m, const struct mail_part *p,
+			  uint64_t *size_out, struct core_error *err);
+/* True when the decoded data holds a NUL octet, so it must go as literal8 (RFC 3516 §4.3). */
+bool mail_imap_binary_has_nul(const void *p, size_t len);
+
+/* ------------------------------------------------------------------------------------- */
+/* Message builder (mail_build.c)                                                          */
+/* ------------------------------------------------------------------------------------- */
+
+/*
+ * Messages Staunch writes itself (DSNs, MDNs, vacation replies, reports). A builder holds a
+ * tree of parts; the root is the message. Header fields are added in order; the builder adds
+ * MIME-Version (root), Content-Type, Content-Transfer-Encoding and Content-Disposition itself
+ * from what the part holds. mail_build_render() writes the message with CRLF line endings,
+ * every header line folded at white space to at most 76 octets where the content allows
+ * (RFC 5322 §2.1.1 asks for 78, RFC 2047 §2 for 76 on lines with encoded words) and never
+ * over 998; a field that cannot fit (one word over 998 octets where no encoding may split it)
+ * is CORE_ELIMIT.
+ *
+ * Text given to the builder is UTF-8 without control characters other than tab (CORE_ESYNTAX
+ * otherwise); tabs become spaces, white space at both ends of a text value is dropped. Without
+ * MAIL_BUILD_UTF8, non-ASCII text goes out as RFC 2047 encoded words (Q or B, the shorter,
+ * never splitting a character, at most 75 octets each) and non-ASCII domains as A-labels;
+ * with it (RFC 6532), as raw UTF-8. Parameter values that are long or non-ASCII use RFC 2231
+ * continuations and charset encoding in both modes.
+ *
+ * Ownership: everything is allocated in the arena given to mail_build_new(); bytes passed in
+ * are copied, nothing is borrowed after a call returns.
+ */
+enum mail_build_flags {
+	MAIL_BUILD_UTF8 = 1 << 0, /* RFC 6532 message: raw UTF-8 in header fields */
+};
+
+/* Content-Transfer-Encoding of a leaf (RFC 2045 §6). */
+enum mail_build_cte {
+	MAIL_BUILD_CTE_AUTO = 0, /* 7bit when the content allows, else quoted-printable for
+				    mostly-ASCII text, else base64 */
+	MAIL_BUILD_CTE_7BIT,
+	MAIL_BUILD_CTE_8BIT,
+	MAIL_BUILD_CTE_BINARY,
+	MAIL_BUILD_CTE_QP,
+	MAIL_BUILD_CTE_BASE64,
+};
+
+struct mail_build;
+struct mail_build_part;
+
+/* A MIME parameter: name (ASCII token) and value (UTF-8). */
+struct mail_build_param {
+	const char *name;
+	const char *value;
+};
+
+/* Start a message; the builder lives in arena a. flags: MAIL_BUILD_*. */
+struct mail_build *mail_build_new(struct core_arena *a, unsigned flags);
+/* The root part (the message itself). */
+struct mail_build_part *mail_build_root(struct mail_build *b);
+/* Seed of the boundary generator (default: from getrandom()); for reproducible output. */
+void mail_build_seed(struct mail_build *b, uint64_t seed);
+
+/* Unstructured field (RFC 5322 §3.2.5 unstructured; Subject, Comments, X-...): text is
+ * UTF-8. The name must be RFC 5322 ftext. */
+int mail_build_text(struct mail_build_part *p, const char *name, const char *text,
+		    struct core_error *err);
+/* Address field (RFC 5322 §3.4): mailboxes with optional display names (name.len > 0). An
+ * empty list is CORE_ESYNTAX. Only name and email are read. */
+int mail_build_addrs(struct mail_build_part *p, const char *name, const struct mail_addr *addrs,
+		     size_t n, struct core_error *err);
+/* Address field with groups (RFC 5322 §3.4 group), as mail_addr_list_parse() gives them. */
+int mail_build_addr_list(struct mail_build_part *p, const char *name,
+			 const struct mail_addr_list *list, struct core_error *err);
+/* Date field (RFC 5322 §3.3) of t at offset_min minutes east of UTC. */
+int mail_build_date(struct mail_build_part *p, const char *name, time_t t, int offset_min,
+		    struct core_error *err);
+/* Message-ID / In-Reply-To / References (RFC 5322 §3.6.4): ids without angle brackets,
+ * each id-left "@" id-right with no white space, '<' or '>'. */
+int mail_build_msgids(struct mail_build_part *p, const char *name, const struct core_str *ids,
+		      size_t n, struct core_error *err);
+/* A field whose value the caller formatted (ASCII, or UTF-8 with MAIL_BUILD_UTF8), folded at
+ * its white space. For structured fields the builder has no function for. */
+int mail_build_raw(struct mail_build_part *p, const char *name, const char *value,
+		   struct core_error *err);
+
+/* A new globally unique message id (RFC 5322 §3.6.4) "<random>.<time>@domain", without the
+ * angle brackets; domain in A-labels when not ASCII. Arena-owned. */
+struct core_str mail_build_msgid_new(struct core_arena *a, const char *domain);
+
+/*
+ * Make p a multipart (RFC 2046 §5.1) of subtype ("mixed", "alternative", "report" (RFC 6522
+ * §3: needs a report-type parameter), ...). Its boundary is chosen at render time so that it
+ * occurs in none of its parts.
+ */
+int mail_build_multipart(struct mail_build_part *p, const char *subtype,
+			 const struct mail_build_param *params, size_t nparams,
+			 struct core_error *err);
+/* Append a child to multipart p; NULL when p is not a multipart. */
+struct mail_build_part *mail_build_child(struct mail_build_part *p);
+/*
+ * Make p a leaf of type ("text/plain", "application/pdf", ...) holding len octets of data,
+ * written with the given transfer encoding. Text content is put in canonical form first (every
+ * line ending CRLF, RFC 2046 §4.1.1). An encoding the content cannot take (8-bit octets in
+ * 7bit, NUL or a line over 998 octets in 7bit or 8bit) is CORE_ESYNTAX.
+ */
+int mail_build_body(struct mail_build_part *p, const char *type,
+		    const struct mail_build_param *params, size_t nparams, const void *data,
+		    size_t len, enum mail_build_cte cte, struct core_error *err);
+/* Make p a message/rfc822 part (RFC 2046 §5.2.1) holding the message data (line endings made
+ * CRLF); 7bit, 8bit or binary as its octets need, never encoded. */
+int mail_build_message(struct mail_build_part *p, const void *data, size_t len,
+		       struct core_error *err);
+/* Make p a text/rfc822-headers part (RFC 6522 §4) holding the header of message data (up to
+ * and including its empty line; all of it when it has none). */
+int mail_build_rfc822_headers(struct mail_build_part *p, const void *data, size_t len,
+			      struct core_error *err);
+/* Content-Disposition of p (RFC 2183): "inline" or "attachment", with filename (UTF-8, may
+ * be NULL) written per RFC 2231 when long or not ASCII. */
+int mail_build_disposition(struct mail_build_part *p, const char *disposition, const char *filename,
+			   struct core_error *err);
+
+/* Write the message. CORE_ESYNTAX when a multipart has no child or a part has no content. */
+int mail_build_render(struct mail_build *b, struct core_buf *out, struct core_error *err);
+
 #endif
