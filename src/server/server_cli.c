@@ -40,7 +40,8 @@ static void usage(FILE *f, const struct server_pkg *pkg)
 		"                            manage the directory (docs/directory.md); "
 		"`help directory`\n"
 		"                            lists the forms\n"
-		"  store export|import FILE  portable dump of every store (server stopped)\n"
+		"  store export|import FILE  portable dump of every store (export also from a\n"
+		"                            running server; import with the server stopped)\n"
 		"  version                   version, package, features and back ends\n"
 		"  help                      this text\n"
 		"\n"
@@ -226,31 +227,99 @@ out:
 	return rc;
 }
 
-/* Whether a listener serves protocol p (for the SRV records `dns` prints). */
-static bool conf_has_protocol(const struct core_conf *c, const char *p)
+/*
+ * With a server running (its control socket answers), the directory and export commands go
+ * through the control socket: RocksDB admits one process per store. Returns the socket path
+ * when one answers, else NULL (the CLI opens the stores itself).
+ */
+static char *control_running(const struct core_conf *c)
 {
-	const char *const *names;
-	size_t n = core_conf_children(c, "listener", &names);
-	for (size_t i = 0; i < n; i++) {
-		char key[256];
-		snprintf(key, sizeof(key), "listener.%s.protocol", names[i]);
-		const char *v = core_conf_get_str(c, key, NULL);
-		if (v != NULL && strcmp(v, p) == 0)
-			return true;
+	char *path = core_xasprintf("%s/control.sock",
+				    core_conf_get_str(c, "server.run-dir", "/run/staunch"));
+	struct core_buf probe = CORE_BUF_INIT;
+	int r = server_control_request(path, "help", &probe, NULL);
+	core_buf_fini(&probe);
+	if (r < 0) {
+		free(path);
+		return NULL;
 	}
-	return false;
+	return path;
+}
+
+static int dir_exit(int r)
+{
+	return r == 0 ? 0 : r == CORE_ESYNTAX ? EXIT_USAGE : 1;
+}
+
+/* A directory command run by the server ("dir" on the control socket). */
+static int cmd_directory_online(const char *path, int argc, char **argv)
+{
+	struct core_buf line = CORE_BUF_INIT, reply = CORE_BUF_INIT, text = CORE_BUF_INIT;
+	struct core_error err;
+	core_error_clear(&err);
+	int rc = 1;
+	core_buf_append_str(&line, "dir");
+	for (int k = 0; k < argc; k++) {
+		core_buf_putc(&line, ' ');
+		server_ctl_encode(&line, argv[k], strlen(argv[k]));
+	}
+	if (server_control_request(path, core_buf_cstr(&line), &reply, &err) < 0) {
+		fprintf(stderr, "staunch %s: %s\n", argv[0], err.msg);
+		goto out;
+	}
+	const char *r = core_buf_cstr(&reply);
+	size_t len = strcspn(r, "\n");
+	if (strncmp(r, "error ", 6) == 0) {
+		fprintf(stderr, "staunch %s: %.*s\n", argv[0], (int)(len - 6), r + 6);
+		goto out;
+	}
+	/* "ok STATUS OUT ERR" */
+	int status = 0, used = 0;
+	if (strncmp(r, "ok ", 3) != 0 || sscanf(r + 3, "%d %n", &status, &used) != 1) {
+		fprintf(stderr, "staunch %s: unexpected answer from the server\n", argv[0]);
+		goto out;
+	}
+	const char *o = r + 3 + used;
+	size_t olen = strcspn(o, " \n");
+	const char *e = o[olen] == ' ' ? o + olen + 1 : o + olen;
+	size_t elen = strcspn(e, " \n");
+	if (olen == 0 || elen == 0 || server_ctl_decode(o, olen, &text) < 0) {
+		fprintf(stderr, "staunch %s: unexpected answer from the server\n", argv[0]);
+		goto out;
+	}
+	fwrite(text.p, 1, text.len, stdout);
+	core_buf_reset(&text);
+	if (server_ctl_decode(e, elen, &text) < 0) {
+		fprintf(stderr, "staunch %s: unexpected answer from the server\n", argv[0]);
+		goto out;
+	}
+	fflush(stdout);
+	fwrite(text.p, 1, text.len, stderr);
+	rc = dir_exit(status);
+out:
+	core_buf_fini_wipe(&line); /* may hold a password */
+	core_buf_fini(&reply);
+	core_buf_fini(&text);
+	return rc;
 }
 
 /*
- * The directory commands (src/directory/dir_cli.c) on the stores of the configuration. The
- * CLI opens the stores itself, so the server must not be running (RocksDB admits one
- * process); docs/directory.md lists the commands.
+ * The directory commands (src/directory/dir_cli.c): forwarded to the running server, else
+ * run on the stores of the configuration opened here. Output and exit status are the same
+ * either way; docs/directory.md lists the commands.
  */
 static int cmd_directory(const char *conf_path, int argc, char **argv)
 {
 	struct core_conf *c = NULL;
 	if (server_conf_load_checked(conf_path, &c) != 0)
 		return 1;
+	char *path = control_running(c);
+	if (path != NULL) {
+		int rc = cmd_directory_online(path, argc, argv);
+		free(path);
+		core_conf_free(&c);
+		return rc;
+	}
 	struct core_error err;
 	core_error_clear(&err);
 	struct store_set st = {0};
@@ -264,25 +333,11 @@ static int cmd_directory(const char *conf_path, int argc, char **argv)
 		fprintf(stderr, "staunch %s: %s\n", argv[0], err.msg);
 		goto out;
 	}
-	/* TLSA comes from the configured certificate, else the self-signed one of init. */
-	const char *const *certs;
-	size_t n_certs = core_conf_get_list(c, "tls.cert", &certs);
-	char *self_signed = core_xasprintf(
-		"%s/tls/cert.pem", core_conf_get_str(c, "server.data-dir", "/var/lib/staunch"));
-	struct dir_cli dc = {
-		.d = d,
-		.data = st.data,
-		.out = stdout,
-		.errf = stderr,
-		.hostname = core_conf_get_str(c, "server.hostname", NULL),
-		.cert_path = n_certs > 0                      ? certs[0]
-			     : access(self_signed, R_OK) == 0 ? self_signed
-							      : NULL,
-		.pop3 = conf_has_protocol(c, "pop3"),
-	};
+	struct dir_cli dc = {.d = d, .data = st.data, .out = stdout, .errf = stderr};
+	char *self_signed = server_dir_cli_fill(c, &dc);
 	int r = dir_cli_run(&dc, argc, argv);
 	free(self_signed);
-	rc = r == 0 ? 0 : r == CORE_ESYNTAX ? EXIT_USAGE : 1;
+	rc = dir_exit(r);
 out:
 	dir_free(&d);
 	store_set_close(&st);
@@ -292,10 +347,12 @@ out:
 
 /*
  * `store export FILE` / `store import FILE`: the portable dump of store_dump_export() /
- * store_dump_import() (docs/storage.md), for moving a deployment between backends. The CLI
- * opens the stores itself, so the server must be stopped. Export writes FILE.tmp, syncs it
- * and renames it into place; "-" writes to standard output. Import reads a seekable file and
- * goes into an empty store only.
+ * store_dump_import() (docs/storage.md), for moving a deployment between backends. Export
+ * writes FILE.tmp, syncs it and renames it into place; "-" writes to standard output. With a
+ * server running, the server reads the snapshot and streams it over the control socket
+ * ("export"), and this process writes FILE (the server runs unprivileged and never writes
+ * the administrator's path); otherwise the CLI opens the stores itself. Import reads a
+ * seekable file and goes into an empty store only, with the server stopped.
  */
 static int cmd_store(const char *conf_path, const char *what, const char *file)
 {
@@ -306,9 +363,19 @@ static int cmd_store(const char *conf_path, const char *what, const char *file)
 	core_error_clear(&err);
 	struct store_set st = {0};
 	int rc = 1;
-	if (store_set_open(c, &st, &err) < 0) {
-		fprintf(stderr, "staunch store %s: %s\n", what, err.msg);
+	char *path = control_running(c);
+	if (path != NULL && strcmp(what, "import") == 0) {
+		fprintf(stderr,
+			"staunch store import: a server is running (%s answers); import goes "
+			"into an empty store with the server stopped (staunch stop)\n",
+			path);
 		goto out;
+	}
+	if (path == NULL) {
+		if (store_set_open(c, &st, &err) < 0) {
+			fprintf(stderr, "staunch store %s: %s\n", what, err.msg);
+			goto out;
+		}
 	}
 	if (strcmp(what, "export") == 0) {
 		bool to_stdout = strcmp(file, "-") == 0;
@@ -320,7 +387,8 @@ static int cmd_store(const char *conf_path, const char *what, const char *file)
 			free(tmp);
 			goto out;
 		}
-		int r = store_dump_export(st.data, st.blob, f, &err);
+		int r = path != NULL ? server_control_stream(path, "export", f, &err)
+				     : store_dump_export(st.data, st.blob, f, &err);
 		bool ok = r >= 0 && fflush(f) == 0 && (to_stdout || fsync(fileno(f)) == 0);
 		if (!to_stdout)
 			ok = (fclose(f) == 0) && ok;
@@ -352,6 +420,7 @@ static int cmd_store(const char *conf_path, const char *what, const char *file)
 out:
 	store_set_close(&st);
 	core_conf_free(&c);
+	free(path);
 	return rc;
 }
 

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -225,6 +226,27 @@ int server_control_request(const char *path, const char *line, struct core_buf *
 			   struct core_error *err);
 /* Append s as a JSON string (quoted, escaped). */
 void server_json_str(struct core_buf *out, const char *s);
+/*
+ * Client of the streamed "export": send line, write the data frames to out until "end".
+ * Returns 0, CORE_ENOTFOUND when no server answers on path, or another negative core_err.
+ */
+int server_control_stream(const char *path, const char *line, FILE *out, struct core_error *err);
+/* Percent-encoding of the "dir" arguments and answers ("-" is the empty string). */
+void server_ctl_encode(struct core_buf *out, const char *s, size_t n);
+/* Append the decoded bytes of s[0..n) to out. Returns 0 or CORE_ESYNTAX (out unchanged). */
+int server_ctl_decode(const char *s, size_t n, struct core_buf *out);
+struct store_set;
+struct dir;
+struct dir_cli;
+/*
+ * The stores and directory the server opened at start-up, for the "dir" and "export"
+ * commands (borrowed; the owner closes them after server_control_close). Without this the
+ * control socket opens its own on the first such command and closes them itself.
+ */
+void server_control_attach_stores(struct server *srv, struct store_set *st, struct dir *d);
+/* hostname, cert_path and pop3 of a struct dir_cli from the configuration (both the
+ * offline CLI and the control socket use it). Returns a string to free after the run. */
+char *server_dir_cli_fill(const struct core_conf *c, struct dir_cli *dc);
 
 /* --- init (server_init.c) --- */
 
