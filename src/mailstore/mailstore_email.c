@@ -261,7 +261,10 @@ static int ms_email_join(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailsto
 	e->modseq = ac->modseq;
 	if (uid_out != NULL)
 		*uid_out = uid;
-	return ms_uid_put(tx, ac->account, mailbox, uid, e->id, ac->modseq);
+	if ((rc = ms_uid_put(tx, ac->account, mailbox, uid, e->id, ac->modseq)) < 0)
+		return rc;
+	/* The mailbox's receivedAt index (mailstore_query.c). */
+	return ms_qindex_add(tx, ac->account, mailbox, e);
 }
 
 static int ms_email_destroy_in(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e)
@@ -280,7 +283,8 @@ static int ms_email_destroy_in(struct ms_tx *tx, struct ms_tx_acct *ac, struct m
 	ac->rec.used_messages = ac->rec.used_messages > 0 ? ac->rec.used_messages - 1 : 0;
 	ms_tx_log(tx, ac, MAILSTORE_T_EMAIL, MS_OP_DESTROYED, e->id);
 	ms_tx_unlink(tx, ac->account, e->id, &e->blob);
-	return 0;
+	/* Its full-text index entries go in the background (mailstore_index.c). */
+	return ms_fts_enqueue(tx, ac->account, e->id, true);
 }
 
 int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
@@ -305,6 +309,8 @@ int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_ema
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_uid_key(k, ac->account, mailbox, uid);
 	if ((rc = ms_del(tx, k, kl)) < 0)
+		return rc;
+	if ((rc = ms_qindex_del(tx, ac->account, mailbox, e)) < 0)
 		return rc;
 	if (mb != NULL) {
 		/* RFC 7162 §3.2.10 / ARCHITECTURE.md §4: the tombstone of an expunge keeps
@@ -381,6 +387,9 @@ static int ms_email_insert(struct ms_tx *tx, struct ms_tx_acct *ac, struct mails
 	ac->rec.used_bytes += e->size;
 	ac->rec.used_messages++;
 	ms_tx_log(tx, ac, MAILSTORE_T_EMAIL, MS_OP_CREATED, e->id);
+	/* Full-text indexing is queued in this transaction (mailstore_index.c). */
+	if ((rc = ms_fts_enqueue(tx, ac->account, e->id, false)) < 0)
+		return rc;
 	return ms_email_store(tx, ac->account, e);
 }
 

@@ -27,6 +27,7 @@
 #define MS_F_MBTHREAD 'H' /* be64 mailbox, be64 thread -> emails, unread emails there */
 #define MS_F_PENDING 'D'  /* be64 mailbox -> (empty): destroyed, contents still to purge */
 #define MS_F_OBJECT 'O'   /* type byte, be64 id -> object (identity, vacation, ...) */
+#define MS_F_DATE 'S'     /* be64 mailbox, be64 receivedAt ^ 2^63, be64 email -> thread id */
 
 /* store_txn_id_next collections (per account, ARCHITECTURE.md §4). */
 #define MS_COLL_MAILBOX 1u
@@ -54,6 +55,7 @@ struct mailstore {
 	struct store_data *d;
 	struct store_blob *b;
 	struct mailstore_options o;
+	struct store_fts *fts; /* mailstore_set_fts(), may be NULL */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -246,6 +248,37 @@ int ms_thread_remove(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t thread, u
 int ms_keywords_norm(struct core_arena *a, const char *const *kw, size_t n, const char ***out,
 		     size_t *n_out, struct core_error *err);
 bool ms_keywords_has(const char *const *kw, size_t n, const char *k);
+
+/* Query index and full-text queue (mailstore_query.c, mailstore_index.c). */
+/* The receivedAt index entry of a membership (MS_F_DATE): added on join, removed on leave. */
+int ms_qindex_add(struct ms_tx *tx, uint64_t account, uint64_t mailbox,
+		  const struct mailstore_email *e);
+int ms_qindex_del(struct ms_tx *tx, uint64_t account, uint64_t mailbox,
+		  const struct mailstore_email *e);
+/* Queue the email for full-text indexing (created) or index removal (destroyed). */
+int ms_fts_enqueue(struct ms_tx *tx, uint64_t account, uint64_t email, bool destroyed);
+/* Keys of the full-text queue, outside the account prefix so one scan finds all work:
+ * "mq" be64 account, be64 email -> op; "mx" be64 account, be64 email -> (empty): an email
+ * whose text is larger than the index takes, so text conditions always scan it. */
+#define MS_FTQ_QUEUE "mq"
+#define MS_FTQ_SCAN "mx"
+#define MS_FTQ_OP_INDEX 1u
+#define MS_FTQ_OP_DELETE 2u
+size_t ms_ftq_key(uint8_t *k, const char *prefix, uint64_t account, uint64_t email);
+/* Words of text (docs/mailstore.md §Text matching): runs of ASCII letters and digits and of
+ * non-ASCII characters, case-folded; fn gets each with its position. */
+typedef int (*ms_word_fn)(void *arg, const char *w, size_t n, uint32_t pos);
+int ms_words(const char *p, size_t n, ms_word_fn fn, void *arg);
+/* The searchable text of an email, one buffer per enum mailstore_text_field below ALL;
+ * fields not in mask stay empty. The body needs the blob; the others come from parsed. */
+struct ms_texts {
+	struct core_buf f[6];
+	unsigned loaded; /* mask of loaded fields */
+};
+void ms_texts_fini(struct ms_texts *t);
+int ms_texts_load(struct mailstore *ms, uint64_t account, const struct mailstore_email *e,
+		  const struct mailstore_parsed *p, unsigned mask, struct ms_texts *t,
+		  struct core_error *err);
 
 /* Notify the bus (mailstore.c). */
 void ms_bus_publish(struct mailstore *ms, uint64_t account, unsigned types, uint64_t modseq);
