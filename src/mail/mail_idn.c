@@ -23,7 +23,10 @@ static bool is_alabel(const char *p, size_t len)
 static bool alabel_decode(const char *p, size_t len, struct core_buf *out)
 {
 	char *in = core_xmalloc(len + 1);
-	memcpy(in, p, len);
+	/* RFC 5890 §2.3.2.1: A-labels compare case-insensitively; punycode would keep upper
+	 * case in the U-label, so the label is lower-cased first. */
+	for (size_t i = 0; i < len; i++)
+		in[i] = core_ascii_lower(p[i]);
 	in[len] = '\0';
 	char *u = NULL, *back = NULL;
 	bool ok = false;
