@@ -120,6 +120,10 @@ struct net_runtime_cfg {
 	size_t ncerts;
 	const char *tls_min_version; /* "TLSv1.2" (default) or "TLSv1.3" */
 	const char *tls_ciphers;     /* OpenSSL cipher list for TLS 1.2, NULL = default */
+	/* PEM file of the CAs that issue client certificates (SASL EXTERNAL). NULL: no
+	 * certificate is requested. When set, the handshake asks for one but never fails for
+	 * lack of it or for a bad one: net_conn_tls_client_cert() reports only a verified one. */
+	const char *tls_client_ca;
 };
 
 /* Create the runtime (no threads yet). Loads TLS certificates; NULL with err on failure.
@@ -180,6 +184,41 @@ void net_conn_set_idle_timeout(struct net_conn *c, uint32_t ms);
  */
 int net_conn_submit(struct net_conn *c, void (*work)(void *arg),
 		    void (*done)(void *arg, struct net_conn *c, bool ok), void *arg);
+
+/*
+ * --- channel binding and the client certificate (for SASL; docs/authentication.md) ---
+ * Call these on the connection's event thread once TLS is up (after accept on an implicit
+ * TLS listener, or in tls_done(ok) after STARTTLS), and copy the values into the session:
+ * a later SASL exchange runs on a worker and must not touch the connection. The protocol
+ * module fills struct sasl_conn_info (src/directory/sasl.h) like this:
+ *
+ *   unsigned char exp[NET_TLS_EXPORTER_LEN], ep[NET_TLS_END_POINT_MAX];
+ *   size_t ep_len = 0;
+ *   struct core_buf cert = CORE_BUF_INIT;
+ *   ci.tls = info->tls;
+ *   ci.tls13 = info->tls_version != NULL && strcmp(info->tls_version, "TLSv1.3") == 0;
+ *   if (net_conn_tls_exporter(c, exp) == 0)
+ *           ci.cb_exporter = exp, ci.cb_exporter_len = sizeof(exp);
+ *   if (net_conn_tls_server_end_point(c, ep, &ep_len) == 0)
+ *           ci.cb_endpoint = ep, ci.cb_endpoint_len = ep_len;
+ *   if (net_conn_tls_client_cert(c, &cert) == 0)
+ *           ci.client_cert = (unsigned char *)cert.p, ci.client_cert_len = cert.len;
+ *
+ * Each returns 0, CORE_ENOTFOUND (no TLS, or no such value), or as noted.
+ */
+#define NET_TLS_EXPORTER_LEN 32
+#define NET_TLS_END_POINT_MAX 64
+/* RFC 9266: the 32-byte exporter "EXPORTER-Channel-Binding" with no context. CORE_EPERM
+ * when the connection is not TLS 1.3 (the binding is defined for TLS 1.3 only). */
+int net_conn_tls_exporter(struct net_conn *c, unsigned char out[NET_TLS_EXPORTER_LEN]);
+/* RFC 5929 §4.1: the hash of our certificate with the hash function of its signature
+ * algorithm (MD5 and SHA-1 become SHA-256); CORE_ENOTFOUND when that is undefined
+ * (e.g. an Ed25519 certificate). *len_out is the hash length. */
+int net_conn_tls_server_end_point(struct net_conn *c, unsigned char out[NET_TLS_END_POINT_MAX],
+				  size_t *len_out);
+/* The client certificate (DER, appended to der_out) when one was presented AND verified
+ * against tls_client_ca; CORE_EPERM when one was presented but did not verify. */
+int net_conn_tls_client_cert(struct net_conn *c, struct core_buf *der_out);
 
 /* --- TLS helpers --- */
 /*

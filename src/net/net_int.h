@@ -66,6 +66,12 @@ void net_tls_set_unref(struct net_tls_set *set);
 struct net_tls_set *net_tls_current(struct net_runtime *rt);
 /* A new server SSL object on the default certificate of set; SNI may switch it. */
 SSL *net_tls_ssl_new(struct net_tls_set *set);
+/* The SSL-level halves of net_conn_tls_exporter / _server_end_point / _client_cert
+ * (net_tls_cb.c), and the RFC 5929 §4.1 hash of one certificate. */
+int net_tls_exporter_ssl(SSL *ssl, unsigned char out[NET_TLS_EXPORTER_LEN]);
+int net_tls_end_point_ssl(SSL *ssl, unsigned char out[NET_TLS_END_POINT_MAX], size_t *len_out);
+int net_tls_end_point_hash(X509 *cert, unsigned char out[NET_TLS_END_POINT_MAX], size_t *len_out);
+int net_tls_client_cert_ssl(SSL *ssl, struct core_buf *der_out);
 /* Fill the TLS fields of c->info from its SSL object after the handshake. */
 void net_tls_info_fill(struct net_conn *c, SSL *ssl);
 /* Does name match pattern (exact or one-label wildcard), case-insensitively? */

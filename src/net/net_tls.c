@@ -120,6 +120,15 @@ static int net_tls_sni_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* Client certificates: the handshake never fails on them; the verify result stays in the
+ * SSL object for net_tls_client_cert_ssl(). */
+static int net_tls_verify_accept(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
+}
+
 static void net_tls_cert_fini(struct net_tls_cert *tc)
 {
 	SSL_CTX_free(tc->ctx);
@@ -183,6 +192,22 @@ static int net_tls_ctx_new(const struct net_runtime_cfg *cfg, const struct net_t
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		net_tls_err(err, "key does not match certificate", cc->cert_file);
 		return CORE_EIO;
+	}
+	if (cfg->tls_client_ca != NULL) {
+		/* Ask for a client certificate from these CAs; the handshake goes on without
+		 * one or with a bad one, and net_tls_client_cert_ssl() reports only a verified
+		 * certificate (SASL EXTERNAL, RFC 4422 appendix A). */
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->tls_client_ca);
+		if (names == NULL ||
+		    SSL_CTX_load_verify_locations(ctx, cfg->tls_client_ca, NULL) != 1) {
+			if (names != NULL)
+				sk_X509_NAME_pop_free(names, X509_NAME_free);
+			net_tls_err(err, "client CA file", cfg->tls_client_ca);
+			return CORE_EIO;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, net_tls_verify_accept);
+		SSL_CTX_set_verify_depth(ctx, 8);
 	}
 	SSL_CTX_set_tlsext_servername_callback(ctx, net_tls_sni_cb);
 	SSL_CTX_set_tlsext_servername_arg(ctx, set);
