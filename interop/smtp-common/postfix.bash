@@ -76,8 +76,7 @@ EOF
     tail -n 20 "$dir/maillog" >&2 2>/dev/null
     return 1
   fi
-  local t
-  for t in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     postfix -c "$dir/etc" status >/dev/null 2>&1 && return 0
     sleep 0.1
   done
@@ -99,8 +98,8 @@ pf_queue_count() {
 }
 
 pf_wait_empty() {
-  local dir=$1 secs=$2 t
-  for t in $(seq 1 $((secs * 10))); do
+  local dir=$1 secs=$2
+  for _ in $(seq 1 $((secs * 10))); do
     [ "$(pf_queue_count "$dir")" -eq 0 ] && return 0
     sleep 0.1
   done
@@ -117,8 +116,7 @@ pf_stop() {
   postfix -c "$dir/etc" stop >/dev/null 2>&1 || true
   # Wait for the master to be gone so the next instance finds its ports free.
   if [ -n "$pid" ]; then
-    local t
-    for t in $(seq 1 50); do
+    for _ in $(seq 1 50); do
       kill -0 "$pid" 2>/dev/null || return 0
       sleep 0.1
     done

@@ -65,8 +65,7 @@ EOF
     cat "$dir/start.out" "$dir/dovecot.log" >&2 2>/dev/null
     return 1
   fi
-  local t
-  for t in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     [ -s "$dir/run/master.pid" ] && return 0
     sleep 0.1
   done
@@ -85,8 +84,7 @@ dc_stop() {
   pid=$(tr -dc 0-9 <"$dir/run/master.pid")
   [ -n "$pid" ] || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
-  local t
-  for t in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
   done
