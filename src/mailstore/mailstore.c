@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mailstore/mailstore_int.h"
+#include "mailstore/mailstore_share.h"
 
 #define MS_DAY_MS (24ull * 3600ull * 1000ull)
 
@@ -19,6 +19,9 @@ int mailstore_open(struct store_data *d, struct store_blob *b, const struct mail
 {
 	if (d == NULL || b == NULL || out == NULL)
 		return core_error_set(err, CORE_EINTERNAL, NULL, "mailstore_open: missing store");
+	if (!store_blob_meta_is(b, d))
+		return core_error_set(err, CORE_ESYNTAX, NULL,
+				      "mailstore_open: the blob store keeps its links elsewhere");
 	struct mailstore *ms = core_xcalloc(1, sizeof(*ms));
 	ms->d = d;
 	ms->b = b;
@@ -940,6 +943,11 @@ static int ms_acct_destroy_fn(struct ms_tx *tx, void *ctx)
 {
 	(void)ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
+	/* Its mailboxes stop being shared at once (the principals' entries live under
+	 * their own accounts, out of reach of the purge). */
+	int rc = ms_acl_drop_account(tx, ac->account);
+	if (rc < 0)
+		return rc;
 	ac->rec.deleting = true;
 	ac->rec_dirty = true;
 	return 0;
@@ -977,7 +985,7 @@ static int ms_acct_purge_cb(void *arg, const void *key, size_t klen, const void 
 
 /*
  * One bounded purge step of an account marked deleting: first its emails (records and,
- * after the commit, their blob links), then every other key but the account record, and
+ * in the same transaction, their blob links), then every other key but the account record, and
  * last the account record. Returns 1 when the account is completely gone.
  */
 static int ms_acct_purge_step(struct mailstore *ms, uint64_t account, struct ms_acct_purge *c,
@@ -1017,6 +1025,17 @@ static int ms_acct_purge_step(struct mailstore *ms, uint64_t account, struct ms_
 		uint8_t k[STORE_KEY_MAX];
 		size_t kl = ms_key_id(k, account, MS_F_EMAIL, c->v[i].id);
 		rc = store_txn_delete(t, k, kl, err);
+		/* The email's blob link goes in the same transaction as its record
+		 * (docs/mailstore.md §Blobs); a link already gone is no error. */
+		char owner[32];
+		ms_link_owner(c->v[i].id, owner);
+		if (rc >= 0) {
+			rc = store_blob_unlink_txn(ms->b, t, account, &c->v[i].blob, owner, err);
+			if (rc == CORE_ENOTFOUND) {
+				core_error_clear(err);
+				rc = 0;
+			}
+		}
 	}
 	if (rc >= 0 && c->n < MS_ACCT_PURGE_EMAILS) {
 		/* Every other family sorts after 'A' (the account record stays to the end). */
@@ -1045,12 +1064,6 @@ static int ms_acct_purge_step(struct mailstore *ms, uint64_t account, struct ms_
 		store_txn_abort(&t);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < c->n; i++) {
-		char owner[32];
-		struct core_error e2;
-		ms_link_owner(c->v[i].id, owner);
-		(void)store_blob_unlink(ms->b, account, &c->v[i].blob, owner, &e2);
-	}
 	return done ? 1 : 0;
 }
 

@@ -78,7 +78,9 @@ void mailstore_conf_register(void);
 /* Options from a configuration (the keys above; bus left NULL, other fields 0 = default). */
 void mailstore_options_from_conf(const struct core_conf *c, struct mailstore_options *out);
 
-/* Open the mail store over a data store and a blob store (both borrowed). o may be NULL. */
+/* Open the mail store over a data store and a blob store (both borrowed). o may be NULL.
+ * b must keep its links in d (store_blob_meta_is(), as store_set_open() arranges), so
+ * blob links change in the mail store's own transactions; CORE_ESYNTAX otherwise. */
 int mailstore_open(struct store_data *d, struct store_blob *b, const struct mailstore_options *o,
 		   struct mailstore **out, struct core_error *err);
 /* Free; accepts NULL. */
@@ -160,6 +162,9 @@ struct mailstore_mailbox {
 	/* RFC 3501 §2.3.2 \Recent: UIDs from here on were not yet reported as recent to any
 	 * IMAP4rev1 session (0 when none was ever claimed: every UID). */
 	uint32_t recent_uid;
+	/* Emails with $draft: with a user's seen count it gives that user's unread count of
+	 * a shared mailbox (mailstore_mailbox_get_as). */
+	uint64_t drafts;
 };
 
 /*
@@ -411,6 +416,124 @@ int mailstore_mailbox_expunge(struct mailstore *ms, uint64_t account, uint64_t m
 /* JMAP Email/set destroy: remove the email from every mailbox and drop its blob link. */
 int mailstore_email_destroy(struct mailstore *ms, uint64_t account, uint64_t id,
 			    struct core_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Sharing: ACLs, per-user \Seen, subscriptions, copies between accounts                */
+/* ------------------------------------------------------------------------------------ */
+
+/*
+ * RFC 4314 §2.1 rights, one bit each. JMAP's myRights (RFC 8621 §2) maps onto them:
+ * mayReadItems r, mayAddItems i, mayRemoveItems t+e, maySetSeen s, maySetKeywords w,
+ * mayCreateChild k, mayRename x, mayDelete x, maySubmit p; shareWith (RFC 9670-style
+ * sharing) edits the same entries. The owner of a mailbox always has every right.
+ */
+enum mailstore_right {
+	MAILSTORE_ACL_LOOKUP = 1u << 0,  /* l: visible to LIST */
+	MAILSTORE_ACL_READ = 1u << 1,    /* r: SELECT, STATUS, FETCH, SEARCH, COPY from */
+	MAILSTORE_ACL_SEEN = 1u << 2,    /* s: keep \Seen across sessions */
+	MAILSTORE_ACL_WRITE = 1u << 3,   /* w: flags and keywords other than \Seen, \Deleted */
+	MAILSTORE_ACL_INSERT = 1u << 4,  /* i: APPEND, COPY into */
+	MAILSTORE_ACL_POST = 1u << 5,    /* p: send mail to the submission address */
+	MAILSTORE_ACL_CREATE = 1u << 6,  /* k: create children */
+	MAILSTORE_ACL_DELETE = 1u << 7,  /* x: delete or rename the mailbox */
+	MAILSTORE_ACL_DELMSG = 1u << 8,  /* t: set or clear \Deleted */
+	MAILSTORE_ACL_EXPUNGE = 1u << 9, /* e: EXPUNGE */
+	MAILSTORE_ACL_ADMIN = 1u << 10,  /* a: administer (SETACL, DELETEACL, GETACL) */
+	MAILSTORE_ACL_ALL = (1u << 11) - 1u,
+};
+/* The identifier "anyone" (RFC 4314 §2): its rights go to every user. */
+#define MAILSTORE_ACL_ANYONE 0u
+/* Longest rights string mailstore_acl_format writes, with its NUL. */
+#define MAILSTORE_ACL_TEXT 16u
+
+/*
+ * Parse an RFC 4314 rights string ("lrswipkxtea"; the obsolete virtual rights of §2.1.1
+ * expand: "c" to k and x, "d" to e and t). Returns 0 or CORE_ESYNTAX on an unknown letter.
+ */
+int mailstore_acl_parse(const char *s, size_t len, unsigned *rights_out);
+/* Format rights in RFC 4314 order, adding "c" and "d" when one of their members is present
+ * (§2.1.1). */
+void mailstore_acl_format(unsigned rights, char out[MAILSTORE_ACL_TEXT]);
+
+struct mailstore_acl_entry {
+	uint64_t principal; /* an account id, or MAILSTORE_ACL_ANYONE */
+	unsigned rights;
+};
+
+/*
+ * Set the rights of a principal on a mailbox of owner (SETACL, DELETEACL with rights 0,
+ * JMAP shareWith). The owner's own rights cannot change (CORE_EPERM). The mailbox object
+ * changes (JMAP myRights/shareWith) and is logged as updated.
+ */
+int mailstore_acl_set(struct mailstore *ms, uint64_t owner, uint64_t mailbox, uint64_t principal,
+		      unsigned rights, struct core_error *err);
+/* Every entry of a mailbox's ACL, by principal (GETACL); the owner is implicit. */
+int mailstore_acl_list(struct mailstore *ms, uint64_t owner, uint64_t mailbox, struct core_arena *a,
+		       struct mailstore_acl_entry **out, size_t *n_out, struct core_error *err);
+/* Effective rights of user (MYRIGHTS, JMAP myRights): every right for the owner, else the
+ * user's entry together with anyone's. CORE_ENOTFOUND if the mailbox does not exist. */
+int mailstore_acl_rights(struct mailstore *ms, uint64_t owner, uint64_t mailbox, uint64_t user,
+			 unsigned *rights_out, struct core_error *err);
+
+/* A mailbox shared with a principal (IMAP NAMESPACE "Other Users", JMAP accounts). */
+struct mailstore_share {
+	uint64_t owner, mailbox;
+	unsigned rights; /* the principal's own entry (anyone's entries are not listed) */
+};
+/* Mailboxes of other accounts shared with principal, by (owner, mailbox). */
+int mailstore_acl_shared_with(struct mailstore *ms, uint64_t principal, struct core_arena *a,
+			      struct mailstore_share **out, size_t *n_out, struct core_error *err);
+
+/*
+ * Per-user \Seen (RFC 4314 §4 "s" right; docs/mailstore.md §Sharing): the owner's \Seen is
+ * the email's $seen keyword; every other user has a \Seen of their own per email, changed
+ * here. user == owner sets or clears the keyword. Others need the "s" right on a mailbox
+ * holding the email (CORE_EPERM; CORE_ENOTFOUND without "r" on any, so nothing leaks).
+ * A change raises the email's modseq like a keyword change.
+ */
+int mailstore_seen_set(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id, bool seen,
+		       struct core_error *err);
+/* An email as user sees it: $seen from the user's own \Seen when user is not the owner.
+ * CORE_ENOTFOUND unless user has "r" on a mailbox holding it. */
+int mailstore_email_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,
+			   struct core_arena *a, struct mailstore_email *out,
+			   struct core_error *err);
+/* A mailbox as user sees it: unseen and unread from the user's own \Seen (total, size and
+ * the rest are shared). CORE_ENOTFOUND unless user has "l" or "r" on it. */
+int mailstore_mailbox_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,
+			     struct core_arena *a, struct mailstore_mailbox *out,
+			     struct core_error *err);
+
+/*
+ * Subscriptions by name (RFC 9051 §6.3.7, §6.3.8): SUBSCRIBE does not need the mailbox to
+ * exist, DELETE and RENAME leave subscribed names alone (§6.3.6), so a name may be
+ * subscribed with no mailbox (LIST (SUBSCRIBED) shows \NonExistent). The mailbox at the
+ * name, when there is one, gets isSubscribed (RFC 8621 §2) to match; setting isSubscribed
+ * through mailstore_mailbox_update subscribes or unsubscribes the mailbox's current path.
+ */
+int mailstore_subscribe(struct mailstore *ms, uint64_t account, const char *path, bool on,
+			struct core_error *err);
+struct mailstore_subscription {
+	const char *path; /* arena-owned */
+	uint64_t mailbox; /* the mailbox at that path, 0 if none (\NonExistent) */
+};
+/* Subscribed names, in byte order: the names subscribed and the current paths of mailboxes
+ * with isSubscribed. */
+int mailstore_subscriptions(struct mailstore *ms, uint64_t account, struct core_arena *a,
+			    struct mailstore_subscription **out, size_t *n_out,
+			    struct core_error *err);
+
+/*
+ * Copy an email to another account (JMAP Email/copy, RFC 8621 §4.7 / RFC 8620 §5.4): a new
+ * Email in `to` with its own id and thread, in the given mailboxes, sharing the blob (linked
+ * under `to` in the same transaction, with the source's access). keywords NULL keeps the
+ * source's; received_at 0 keeps the source's. The quota of `to` is checked in the
+ * transaction (CORE_ELIMIT). out (may be NULL) gets the new id, thread and UIDs.
+ */
+int mailstore_email_copy_account(struct mailstore *ms, uint64_t from, uint64_t id, uint64_t to,
+				 const uint64_t *mailboxes, size_t nmailboxes,
+				 const char *const *keywords, size_t nkeywords, int64_t received_at,
+				 struct mailstore_delivered *out, struct core_error *err);
 
 /* ------------------------------------------------------------------------------------ */
 /* Threads                                                                              */

@@ -230,6 +230,7 @@ void ms_mailbox_encode(const struct mailstore_mailbox *m, struct core_buf *out)
 	ms_put_u64(out, m->total_threads);
 	ms_put_u64(out, m->unread_threads);
 	ms_put_u64(out, m->recent_uid);
+	ms_put_u64(out, m->drafts);
 }
 
 int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mailstore_mailbox *out)
@@ -258,6 +259,9 @@ int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mail
 	out->total_threads = ms_get_u64(&d);
 	out->unread_threads = ms_get_u64(&d);
 	out->recent_uid = ms_get_u32(&d);
+	/* Added later: records written before it end here (no draft counted yet). */
+	if (!d.bad && d.off < d.len)
+		out->drafts = ms_get_u64(&d);
 	return d.bad || v < 1 || out->name == NULL ? CORE_EINTERNAL : 0;
 }
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mailstore/mailstore_int.h"
+#include "mailstore/mailstore_share.h"
 
 /* UIDs removed per transaction by mailstore_mailbox_expunge(). */
 #define MS_EXPUNGE_BATCH 256u
@@ -75,6 +75,12 @@ static bool ms_unread(const struct mailstore_email *e)
 {
 	return !ms_keywords_has(e->keywords, e->nkeywords, MAILSTORE_KW_SEEN) &&
 	       !ms_keywords_has(e->keywords, e->nkeywords, MAILSTORE_KW_DRAFT);
+}
+
+/* Drafts are never unread (RFC 8621 §2); counted per mailbox for per-user unread counts. */
+static bool ms_draft(const struct mailstore_email *e)
+{
+	return ms_keywords_has(e->keywords, e->nkeywords, MAILSTORE_KW_DRAFT);
 }
 
 /* RFC 9051 §6.3.11 STATUS UNSEEN: no \Seen flag. */
@@ -188,8 +194,8 @@ static int ms_uid_put(struct ms_tx *tx, uint64_t account, uint64_t mailbox, uint
 
 /* The email changed: new modseq on it and on every UID entry, HIGHESTMODSEQ of every
  * mailbox holding it raised (ARCHITECTURE.md §4), and logged once. */
-static int ms_email_changed(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
-			    bool counts, bool log)
+int ms_email_changed(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
+		     bool counts, bool log)
 {
 	e->modseq = ac->modseq;
 	for (size_t i = 0; i < e->nmembers; i++) {
@@ -246,8 +252,14 @@ static int ms_email_join(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailsto
 		mb->m.unread++;
 	if (ms_unseen(e))
 		mb->m.unseen++;
+	if (ms_draft(e))
+		mb->m.drafts++;
 	mb->m.size += e->size;
 	if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, 1, ms_unread(e) ? 1 : 0)) < 0)
+		return rc;
+	/* Users who saw an existing email see it in its new mailbox too (a new email has
+	 * no per-user \Seen yet). */
+	if (e->created_modseq != ac->modseq && (rc = ms_seen_join(tx, ac->account, e, mailbox)) < 0)
 		return rc;
 	ms_tx_mbox_touch(tx, mb, true);
 	/* Keep members ordered by mailbox id. */
@@ -282,7 +294,11 @@ static int ms_email_destroy_in(struct ms_tx *tx, struct ms_tx_acct *ac, struct m
 	ac->rec.used_bytes = ac->rec.used_bytes > e->size ? ac->rec.used_bytes - e->size : 0;
 	ac->rec.used_messages = ac->rec.used_messages > 0 ? ac->rec.used_messages - 1 : 0;
 	ms_tx_log(tx, ac, MAILSTORE_T_EMAIL, MS_OP_DESTROYED, e->id);
-	ms_tx_unlink(tx, ac->account, e->id, &e->blob);
+	/* The last reference goes: its per-user \Seen and its blob link go in this same
+	 * transaction (docs/mailstore.md §Blobs). */
+	if ((rc = ms_seen_destroy(tx, ac->account, e->id)) < 0 ||
+	    (rc = ms_blob_unlink_in(tx, ac->account, e->id, &e->blob)) < 0)
+		return rc;
 	/* Its full-text index entries go in the background (mailstore_index.c). */
 	return ms_fts_enqueue(tx, ac->account, e->id, true);
 }
@@ -325,6 +341,10 @@ int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_ema
 			mb->m.unread--;
 		if (ms_unseen(e))
 			mb->m.unseen--;
+		if (ms_draft(e) && mb->m.drafts > 0)
+			mb->m.drafts--;
+		if ((rc = ms_seen_leave(tx, ac->account, e, mailbox)) < 0)
+			return rc;
 		mb->m.size -= e->size;
 		if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, -1, ms_unread(e) ? -1 : 0)) < 0)
 			return rc;
@@ -417,6 +437,11 @@ static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 		size_t kl = ms_key_id(k, t->account, MS_F_PARSED, e.id);
 		if ((rc = ms_put(tx, k, kl, c->parsed_enc->p, c->parsed_enc->len)) < 0)
 			return rc;
+		/* The blob link commits with the email (the first target holds the upload
+		 * reservation that grants access). */
+		if ((rc = ms_blob_link_in(tx, c->targets[0].account, t->account, e.id, &c->blob)) <
+		    0)
+			return rc;
 		o->email_id = e.id;
 		o->thread_id = e.thread_id;
 		o->modseq = ac->modseq;
@@ -425,8 +450,8 @@ static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 	return 0;
 }
 
-/* Allocate one email id per account entry in a short transaction of its own, so blob
- * links can name the email before the delivery transaction runs. */
+/* Allocate one email id per account entry in a short transaction of its own, before the
+ * delivery transaction (an id left unused by a failed delivery is only a gap). */
 static int ms_ids_alloc(struct mailstore *ms, const uint64_t *accounts, size_t n, uint64_t *ids,
 			struct core_error *err)
 {
@@ -444,39 +469,6 @@ static int ms_ids_alloc(struct mailstore *ms, const uint64_t *accounts, size_t n
 			break;
 	}
 	return rc;
-}
-
-static void ms_unlink_all(struct mailstore *ms, const uint64_t *accounts, const uint64_t *ids,
-			  size_t n, const struct store_blob_id *blob)
-{
-	for (size_t i = 0; i < n; i++) {
-		char owner[32];
-		struct core_error e;
-		ms_link_owner(ids[i], owner);
-		(void)store_blob_unlink(ms->b, accounts[i], blob, owner, &e);
-	}
-}
-
-/* Link the blob to each new email (before the transaction: a crash in between leaves a
- * link without an email, a leak the purge of links reclaims, never a lost message). */
-static int ms_link_all(struct mailstore *ms, const uint64_t *accounts, const uint64_t *ids,
-		       size_t n, uint64_t from, const struct store_blob_id *blob,
-		       struct core_error *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		char owner[32];
-		int rc = 0;
-		if (accounts[i] != from)
-			rc = store_blob_copy(ms->b, from, accounts[i], blob, ms->o.reserve_ms, err);
-		ms_link_owner(ids[i], owner);
-		if (rc >= 0)
-			rc = store_blob_link(ms->b, accounts[i], blob, owner, err);
-		if (rc < 0) {
-			ms_unlink_all(ms, accounts, ids, i, blob);
-			return rc;
-		}
-	}
-	return 0;
 }
 
 int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
@@ -538,20 +530,10 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 		store_blob_write_abort(&w);
 	if (rc >= 0)
 		rc = ms_ids_alloc(ms, accts, ntargets, c.ids, err);
-	bool linked = false;
-	if (rc >= 0) {
-		rc = ms_link_all(ms, accts, c.ids, ntargets, accts[0], &c.blob, err);
-		linked = rc >= 0;
-	}
 	if (rc >= 0)
 		rc = ms_tx_run(ms, accts, ntargets, ms_deliver_fn, &c, err);
 	if (rc >= 0 && out != NULL)
 		memcpy(out, c.out, ntargets * sizeof(*out));
-	if (rc < 0 && linked) {
-		struct core_error keep = *err;
-		ms_unlink_all(ms, accts, c.ids, ntargets, &c.blob);
-		*err = keep;
-	}
 	core_buf_fini(&enc);
 	core_arena_free(&a);
 	return rc;
@@ -651,6 +633,18 @@ int mailstore_email_read(struct mailstore *ms, uint64_t account, uint64_t id, ui
 /* Copy, move, mailboxes                                                              */
 /* ---------------------------------------------------------------------------------- */
 
+/* Load an email for a change: decoded into the transaction's arena (CORE_ENOTFOUND, final,
+ * when it is gone). The caller changes it and writes it back (ms_email_changed or the
+ * join/leave helpers). */
+static int ms_email_open(struct ms_tx *tx, uint64_t account, uint64_t id, struct mailstore_email *e)
+{
+	struct core_buf v = CORE_BUF_INIT;
+	memset(e, 0, sizeof(*e));
+	int rc = ms_email_load(tx, account, id, e, &v);
+	core_buf_fini(&v);
+	return rc;
+}
+
 static int ms_copy_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_email_ctx *c = ctx;
@@ -690,6 +684,8 @@ static int ms_copy_fn(struct ms_tx *tx, void *ctx)
 			rc = ms_thread_add(tx, ac, e.thread_id, e.id);
 		if (rc >= 0)
 			rc = ms_email_insert(tx, ac, &e, &c->to, 1, &c->uid);
+		if (rc >= 0)
+			rc = ms_blob_link_in(tx, c->account, c->account, e.id, &e.blob);
 	}
 	core_buf_fini(&v);
 	return rc;
@@ -706,22 +702,8 @@ int mailstore_email_copy(struct mailstore *ms, uint64_t account, uint64_t id, ui
 		c.blob = src.blob;
 		rc = ms_ids_alloc(ms, &account, 1, &c.new_id, err);
 	}
-	bool linked = false;
-	if (rc >= 0) {
-		rc = ms_link_all(ms, &account, &c.new_id, 1, account, &c.blob, err);
-		linked = rc >= 0;
-		/* No access left to the blob: the source went (its link with it) after we
-		 * read it. */
-		if (rc == CORE_EPERM)
-			rc = core_error_set(err, CORE_ENOTFOUND, NULL, "no such email");
-	}
 	if (rc >= 0)
 		rc = ms_tx_run(ms, &account, 1, ms_copy_fn, &c, err);
-	if (rc < 0 && linked) {
-		struct core_error keep = *err;
-		ms_unlink_all(ms, &account, &c.new_id, 1, &c.blob);
-		*err = keep;
-	}
 	if (rc >= 0) {
 		if (id_out != NULL)
 			*id_out = c.new_id;
@@ -736,10 +718,8 @@ static int ms_move_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_email_ctx *c = ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
-	struct core_buf v = CORE_BUF_INIT;
-	struct mailstore_email e = {0};
-	int rc = ms_email_load(tx, c->account, c->id, &e, &v);
-	core_buf_fini(&v);
+	struct mailstore_email e;
+	int rc = ms_email_open(tx, c->account, c->id, &e);
 	if (rc < 0)
 		return rc;
 	if (ms_member_find(&e, c->from) == NULL)
@@ -770,10 +750,8 @@ static int ms_set_mb_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_email_ctx *c = ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
-	struct core_buf v = CORE_BUF_INIT;
-	struct mailstore_email e = {0};
-	int rc = ms_email_load(tx, c->account, c->id, &e, &v);
-	core_buf_fini(&v);
+	struct mailstore_email e;
+	int rc = ms_email_open(tx, c->account, c->id, &e);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < c->n; i++)
@@ -813,10 +791,8 @@ static int ms_kw_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_email_ctx *c = ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
-	struct core_buf v = CORE_BUF_INIT;
-	struct mailstore_email e = {0};
-	int rc = ms_email_load(tx, c->account, c->id, &e, &v);
-	core_buf_fini(&v);
+	struct mailstore_email e;
+	int rc = ms_email_open(tx, c->account, c->id, &e);
 	if (rc < 0)
 		return rc;
 	c->modseq = e.modseq;
@@ -847,11 +823,14 @@ static int ms_kw_fn(struct ms_tx *tx, void *ctx)
 		same = strcmp(nk[i], e.keywords[i]) == 0;
 	if (same)
 		return 0;
-	bool was_unread = ms_unread(&e), was_unseen = ms_unseen(&e);
+	bool was_unread = ms_unread(&e), was_unseen = ms_unseen(&e), was_draft = ms_draft(&e);
 	e.keywords = nk;
 	e.nkeywords = n;
-	bool unread = ms_unread(&e), unseen = ms_unseen(&e);
-	bool counts = was_unread != unread || was_unseen != unseen;
+	bool unread = ms_unread(&e), unseen = ms_unseen(&e), draft = ms_draft(&e);
+	bool counts = was_unread != unread || was_unseen != unseen || was_draft != draft;
+	/* Other users' unread counts follow $draft on the emails they saw. */
+	if (was_draft != draft && (rc = ms_seen_draft(tx, c->account, &e, draft)) < 0)
+		return rc;
 	/* RFC 8621 §2 unreadEmails/unreadThreads and STATUS UNSEEN stay exact in every
 	 * mailbox holding it. */
 	for (size_t i = 0; counts && i < e.nmembers; i++) {
@@ -863,6 +842,12 @@ static int ms_kw_fn(struct ms_tx *tx, void *ctx)
 				mb->m.unseen++;
 			else
 				mb->m.unseen--;
+		}
+		if (was_draft != draft) {
+			if (draft)
+				mb->m.drafts++;
+			else if (mb->m.drafts > 0)
+				mb->m.drafts--;
 		}
 		if (was_unread != unread) {
 			if (unread)
@@ -958,10 +943,8 @@ static int ms_destroy_email_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_email_ctx *c = ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
-	struct core_buf v = CORE_BUF_INIT;
-	struct mailstore_email e = {0};
-	int rc = ms_email_load(tx, c->account, c->id, &e, &v);
-	core_buf_fini(&v);
+	struct mailstore_email e;
+	int rc = ms_email_open(tx, c->account, c->id, &e);
 	while (rc >= 0 && e.nmembers > 0) {
 		bool gone;
 		rc = ms_email_leave(tx, ac, &e, e.members[e.nmembers - 1].mailbox, &gone);
@@ -1044,4 +1027,105 @@ int ms_mailbox_move_all(struct mailstore *ms, uint64_t account, uint64_t from, u
 	} while (rc == (int)MS_MOVE_BATCH);
 	free(c);
 	return rc < 0 ? rc : total;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Copy to another account                                                            */
+/* ---------------------------------------------------------------------------------- */
+
+struct ms_xcopy_ctx {
+	uint64_t from, id, to;
+	const uint64_t *mailboxes;
+	size_t n;
+	const char **kw; /* normalised, or NULL: the source's */
+	size_t nkw;
+	int64_t received_at;
+	struct mailstore_delivered out;
+};
+
+static int ms_xcopy_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_xcopy_ctx *c = ctx;
+	struct ms_tx_acct *ac = ms_tx_acct(tx, c->to);
+	struct mailstore_email src;
+	int rc = ms_email_open(tx, c->from, c->id, &src);
+	if (rc < 0)
+		return rc;
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, c->from, MS_F_PARSED, c->id);
+	struct core_buf v = CORE_BUF_INIT;
+	rc = ms_get(tx, k, kl, &v);
+	if (rc == CORE_ENOTFOUND)
+		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "email without parsed record");
+	struct mailstore_parsed parsed;
+	if (rc >= 0 && ms_parsed_decode(v.p, v.len, tx->a, &parsed) < 0)
+		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt parsed record");
+	/* RFC 8621 §4.7: a new Email in the target account with its own id; its thread is
+	 * found by the target's own threading (RFC 8621 §3). The id is allocated here, so
+	 * a failed copy leaves nothing behind. */
+	struct mailstore_email e = {0};
+	if (rc >= 0)
+		rc = store_txn_id_next(tx->t, c->to, MS_COLL_EMAIL, &e.id, tx->err);
+	if (rc >= 0)
+		rc = ms_thread_assign(tx, ac, &parsed, e.id, &e.thread_id);
+	if (rc >= 0) {
+		e.blob = src.blob;
+		e.size = src.size;
+		e.received_at = c->received_at != 0 ? c->received_at : src.received_at;
+		e.keywords = c->kw != NULL ? c->kw : src.keywords;
+		e.nkeywords = c->kw != NULL ? c->nkw : src.nkeywords;
+		memset(&c->out, 0, sizeof(c->out));
+		/* RFC 9208 §5.1: the target's quota, checked in this transaction. */
+		rc = ms_email_insert(tx, ac, &e, c->mailboxes, c->n, c->out.uids);
+	}
+	if (rc >= 0) {
+		kl = ms_key_id(k, c->to, MS_F_PARSED, e.id);
+		rc = ms_put(tx, k, kl, v.p, v.len);
+	}
+	core_buf_fini(&v);
+	/* The target links the shared blob with the source's access (ARCHITECTURE.md §4),
+	 * in the same transaction. */
+	if (rc >= 0)
+		rc = ms_blob_link_in(tx, c->from, c->to, e.id, &e.blob);
+	if (rc >= 0) {
+		c->out.email_id = e.id;
+		c->out.thread_id = e.thread_id;
+		c->out.modseq = ac->modseq;
+		c->out.blob = e.blob;
+	}
+	return rc;
+}
+
+int mailstore_email_copy_account(struct mailstore *ms, uint64_t from, uint64_t id, uint64_t to,
+				 const uint64_t *mailboxes, size_t nmailboxes,
+				 const char *const *keywords, size_t nkeywords, int64_t received_at,
+				 struct mailstore_delivered *out, struct core_error *err)
+{
+	core_error_clear(err);
+	if (from == 0 || to == 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "account id 0");
+	if (nmailboxes == 0 || mailboxes == NULL)
+		return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.1",
+				      "an email needs at least one mailbox");
+	if (nmailboxes > MAILSTORE_MAILBOXES_MAX)
+		return core_error_set(err, CORE_ELIMIT, NULL, "too many mailboxes");
+	struct core_arena *a = core_arena_new(0);
+	struct ms_xcopy_ctx c = {.from = from,
+				 .id = id,
+				 .to = to,
+				 .mailboxes = mailboxes,
+				 .n = nmailboxes,
+				 .received_at = received_at};
+	int rc = 0;
+	if (keywords != NULL)
+		rc = ms_keywords_norm(a, keywords, nkeywords, &c.kw, &c.nkw, err);
+	/* Both accounts in one transaction: the source cannot go in between, and the
+	 * target's counter, quota and UIDs advance atomically. */
+	uint64_t accts[2] = {from, to};
+	if (rc >= 0)
+		rc = ms_tx_run(ms, accts, 2, ms_xcopy_fn, &c, err);
+	if (rc >= 0 && out != NULL)
+		*out = c.out;
+	core_arena_free(&a);
+	return rc < 0 ? rc : 0;
 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mailstore/mailstore_int.h"
+#include "mailstore/mailstore_share.h"
 
 static const char *const ms_role_names[MAILSTORE_ROLE_COUNT] = {
 	NULL, "inbox", "drafts", "sent", "junk", "trash", "archive",
@@ -198,8 +198,19 @@ int ms_mailbox_create_in(struct ms_tx *tx, struct ms_tx_acct *ac, uint64_t paren
 		return rc;
 	if (rkl > 0 && (rc = ms_put_id(tx, rk, rkl, id)) < 0)
 		return rc;
-	ms_tx_mbox_add(tx, ac->account, &m);
+	struct ms_tx_mbox *nmb = ms_tx_mbox_add(tx, ac->account, &m);
 	ms_tx_log(tx, ac, MAILSTORE_T_MAILBOX, MS_OP_CREATED, id);
+	/* RFC 9051 §6.3.7: a name subscribed before its mailbox existed makes the new
+	 * mailbox subscribed; a mailbox created subscribed (a role) subscribes its name. */
+	struct core_buf path = CORE_BUF_INIT;
+	rc = ms_mailbox_path_in(tx, ac->account, id, &path);
+	if (rc >= 0 && nmb->m.subscribed)
+		rc = ms_sub_put(tx, ac->account, path.p, path.len, true);
+	else if (rc >= 0)
+		rc = ms_sub_has(tx, ac->account, path.p, path.len, &nmb->m.subscribed);
+	core_buf_fini(&path);
+	if (rc < 0)
+		return rc;
 	if (id_out != NULL)
 		*id_out = id;
 	return 0;
@@ -459,17 +470,15 @@ int mailstore_mailbox_find_role(struct mailstore *ms, uint64_t account, enum mai
 	return ms_tx_read(ms, c.account, ms_find_role_fn, &c, err);
 }
 
-static int ms_path_fn(struct ms_tx *tx, void *ctx)
+int ms_mailbox_path_in(struct ms_tx *tx, uint64_t account, uint64_t id, struct core_buf *out)
 {
-	struct ms_mb_ctx *c = ctx;
 	const char *names[MAILSTORE_DEPTH_MAX + 1];
 	size_t n = 0;
-	uint64_t id = c->id;
 	while (id != 0) {
 		if (n > MAILSTORE_DEPTH_MAX)
 			return core_error_set(tx->err, CORE_EINTERNAL, NULL, "mailbox loop");
 		struct ms_tx_mbox *mb;
-		int rc = ms_tx_mbox(tx, c->account, id, &mb);
+		int rc = ms_tx_mbox(tx, account, id, &mb);
 		if (rc < 0)
 			return rc;
 		/* RFC 9051 §5.1: the Inbox is INBOX to IMAP, wherever JMAP has put it. */
@@ -481,11 +490,27 @@ static int ms_path_fn(struct ms_tx *tx, void *ctx)
 		id = mb->m.parent_id;
 	}
 	for (size_t i = n; i-- > 0;) {
-		core_buf_append_str(c->buf, names[i]);
+		core_buf_append_str(out, names[i]);
 		if (i > 0)
-			core_buf_putc(c->buf, MAILSTORE_SEP);
+			core_buf_putc(out, MAILSTORE_SEP);
 	}
 	return 0;
+}
+
+static int ms_path_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_mb_ctx *c = ctx;
+	return ms_mailbox_path_in(tx, c->account, c->id, c->buf);
+}
+
+int ms_mailbox_name_norm(struct ms_tx *tx, const char *name, size_t len, const char **out)
+{
+	return ms_name_norm(tx, name, len, out);
+}
+
+int ms_mailbox_walk(struct ms_tx *tx, uint64_t account, const char *path, uint64_t *id_out)
+{
+	return ms_walk(tx, account, path, false, id_out, NULL);
 }
 
 int mailstore_mailbox_path(struct mailstore *ms, uint64_t account, uint64_t id,
@@ -654,6 +679,14 @@ static int ms_update_fn(struct ms_tx *tx, void *ctx)
 	if (p->subscribed != NULL && *p->subscribed != mb->m.subscribed) {
 		mb->m.subscribed = *p->subscribed;
 		changed = true;
+		/* The IMAP view (RFC 9051 §6.3.7): isSubscribed follows the name now held. */
+		struct core_buf path = CORE_BUF_INIT;
+		rc = ms_mailbox_path_in(tx, c->account, c->id, &path);
+		if (rc >= 0)
+			rc = ms_sub_put(tx, c->account, path.p, path.len, mb->m.subscribed);
+		core_buf_fini(&path);
+		if (rc < 0)
+			return rc;
 	}
 	if (p->role != NULL && *p->role != mb->m.role) {
 		enum mailstore_role r = *p->role;
@@ -787,6 +820,11 @@ static int ms_destroy_fn(struct ms_tx *tx, void *ctx)
 		return rc;
 	kl = ms_pending_key(k, c->account, c->id);
 	if ((rc = ms_put(tx, k, kl, "", 0)) < 0)
+		return rc;
+	/* Its ACL and the per-user counts go with it; a subscribed name stays (RFC 9051
+	 * §6.3.7: the server does not unsubscribe a name whose mailbox is gone). */
+	if ((rc = ms_acl_drop_mailbox(tx, c->account, c->id)) < 0 ||
+	    (rc = ms_seen_drop_mailbox(tx, c->account, c->id)) < 0)
 		return rc;
 	mb->destroyed = true;
 	ms_tx_log(tx, ac, MAILSTORE_T_MAILBOX, MS_OP_DESTROYED, c->id);

@@ -1602,6 +1602,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, concurrent_mixed_workload_invariants);
 	tcase_add_test(tc, commits_visible_in_counter_order);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, ms_share_tcase());
 	return s;
 }
 

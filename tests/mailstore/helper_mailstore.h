@@ -22,6 +22,8 @@ struct ms_test_env {
 extern const struct ms_test_env *ms_test_env;
 
 Suite *ms_test_suite(void);
+/* The sharing cases (helper_share.c), added to the suite. */
+TCase *ms_share_tcase(void);
 /* Run the suite with srunner; returns the process exit status. */
 int ms_test_run(const struct ms_test_env *env);
 

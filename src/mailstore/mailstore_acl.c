@@ -1,0 +1,727 @@
+/*
+ * mailstore_acl.c: sharing mailboxes between accounts. RFC 4314 access control lists (one
+ * entry per principal and mailbox, plus a shared-with index under each principal for IMAP
+ * NAMESPACE "Other Users" and JMAP account lists), per-user \Seen on shared mailboxes
+ * (issue 6: the owner's \Seen is the $seen keyword, everybody else has a \Seen of their own,
+ * with per-user unseen and unread counts), and the blob links of emails made and dropped in
+ * the mail store's own transactions.
+ *
+ * Every write here runs in the owner's account transaction (ms_tx_run), so it serialises
+ * with every other write of that account by the compare-and-set on its record: the
+ * per-user counts stay exact under concurrent writers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailstore/mailstore_share.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Rights strings (RFC 4314 §2.1)                                                     */
+/* ---------------------------------------------------------------------------------- */
+
+static const char ms_acl_letters[] = "lrswipkxtea"; /* bit order of enum mailstore_right */
+
+int mailstore_acl_parse(const char *s, size_t len, unsigned *rights_out)
+{
+	unsigned r = 0;
+	for (size_t i = 0; s != NULL && i < len; i++) {
+		const char *p = s[i] != '\0' ? strchr(ms_acl_letters, s[i]) : NULL;
+		if (p != NULL)
+			r |= 1u << (unsigned)(p - ms_acl_letters);
+		/* RFC 4314 §2.1.1: the obsolete "c" is the create right (k and x here), "d"
+		 * the delete right (e and t). */
+		else if (s[i] == 'c')
+			r |= MAILSTORE_ACL_CREATE | MAILSTORE_ACL_DELETE;
+		else if (s[i] == 'd')
+			r |= MAILSTORE_ACL_EXPUNGE | MAILSTORE_ACL_DELMSG;
+		else
+			return CORE_ESYNTAX;
+	}
+	*rights_out = r;
+	return 0;
+}
+
+void mailstore_acl_format(unsigned rights, char out[MAILSTORE_ACL_TEXT])
+{
+	size_t n = 0;
+	for (unsigned i = 0; ms_acl_letters[i] != '\0'; i++)
+		if (rights & (1u << i))
+			out[n++] = ms_acl_letters[i];
+	/* RFC 4314 §2.1.1: "c" and "d" accompany any of their members in answers. */
+	if (rights & (MAILSTORE_ACL_CREATE | MAILSTORE_ACL_DELETE))
+		out[n++] = 'c';
+	if (rights & (MAILSTORE_ACL_EXPUNGE | MAILSTORE_ACL_DELMSG))
+		out[n++] = 'd';
+	out[n] = '\0';
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Keys                                                                               */
+/* ---------------------------------------------------------------------------------- */
+
+static size_t ms_pair_key(uint8_t *k, uint64_t account, char family, uint64_t a, uint64_t b)
+{
+	size_t kl = ms_key_id(k, account, family, a);
+	ms_be64(k + kl, b);
+	return kl + 8;
+}
+
+/* Read a varint value; *found_out false when the key is absent. */
+static int ms_get_uint(struct ms_tx *tx, const uint8_t *k, size_t kl, uint64_t *v_out,
+		       uint64_t *v2_out, bool *found_out)
+{
+	struct core_buf v = CORE_BUF_INIT;
+	int rc = ms_get(tx, k, kl, &v);
+	*found_out = false;
+	*v_out = 0;
+	if (v2_out != NULL)
+		*v2_out = 0;
+	if (rc == CORE_ENOTFOUND) {
+		core_error_clear(tx->err);
+		rc = 0;
+	} else if (rc >= 0 && v.len == 0) {
+		*found_out = true; /* a mark with no value (a user's \Seen) */
+	} else if (rc >= 0) {
+		struct ms_dec d;
+		ms_dec_init(&d, v.p, v.len);
+		*v_out = ms_get_u64(&d);
+		if (v2_out != NULL)
+			*v2_out = ms_get_u64(&d);
+		if (d.bad)
+			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL,
+					    "corrupt sharing record");
+		*found_out = rc >= 0;
+	}
+	core_buf_fini(&v);
+	return rc;
+}
+
+static int ms_put_uint(struct ms_tx *tx, const uint8_t *k, size_t kl, uint64_t a, bool two,
+		       uint64_t b)
+{
+	struct core_buf v = CORE_BUF_INIT;
+	ms_put_u64(&v, a);
+	if (two)
+		ms_put_u64(&v, b);
+	int rc = ms_put(tx, k, kl, v.p, v.len);
+	core_buf_fini(&v);
+	return rc;
+}
+
+/* Collect the trailing be64 of every key under a prefix (principals, users). */
+struct ms_ids {
+	uint64_t *v;
+	size_t n, cap;
+	struct core_arena *a;
+	size_t keylen;  /* only keys of this length; the id is their last 8 bytes */
+	uint64_t *vals; /* optional: first varint of each value */
+};
+
+static int ms_ids_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct ms_ids *c = arg;
+	if (klen != c->keylen)
+		return CORE_EINTERNAL;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		uint64_t *nv = core_arena_alloc(c->a, cap * sizeof(*nv));
+		uint64_t *nvals = core_arena_alloc(c->a, cap * sizeof(*nvals));
+		if (c->n > 0) {
+			memcpy(nv, c->v, c->n * sizeof(*nv));
+			memcpy(nvals, c->vals, c->n * sizeof(*nvals));
+		}
+		c->v = nv;
+		c->vals = nvals;
+		c->cap = cap;
+	}
+	struct ms_dec d;
+	ms_dec_init(&d, val, vlen);
+	uint64_t x = vlen > 0 ? ms_get_u64(&d) : 0;
+	if (d.bad)
+		return CORE_EINTERNAL;
+	c->vals[c->n] = x;
+	c->v[c->n++] = ms_rd_be64((const uint8_t *)key + klen - 8);
+	return 0;
+}
+
+static int ms_ids_scan(struct ms_tx *tx, const uint8_t *pre, size_t pl, struct ms_ids *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->a = tx->a;
+	out->keylen = pl + 8;
+	uint8_t hi[STORE_KEY_MAX];
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	int rc = store_txn_scan(tx->t, &r, ms_ids_cb, out, tx->err);
+	if (rc == CORE_EINTERNAL)
+		return core_error_set(tx->err, rc, NULL, "corrupt sharing index");
+	return rc < 0 ? rc : 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Blob links                                                                         */
+/* ---------------------------------------------------------------------------------- */
+
+int ms_blob_link_in(struct ms_tx *tx, uint64_t from, uint64_t account, uint64_t email,
+		    const struct store_blob_id *blob)
+{
+	char owner[32];
+	ms_link_owner(email, owner);
+	int rc = store_blob_link_txn(tx->ms->b, tx->t, from, account, blob, owner, tx->err);
+	if (rc == CORE_EPERM)
+		/* The source holds no link or live reservation any more: nothing to copy. */
+		return ms_tx_fail(tx, CORE_ENOTFOUND, "ARCHITECTURE.md §4",
+				  "message content no longer accessible");
+	return rc;
+}
+
+int ms_blob_unlink_in(struct ms_tx *tx, uint64_t account, uint64_t email,
+		      const struct store_blob_id *blob)
+{
+	char owner[32];
+	ms_link_owner(email, owner);
+	int rc = store_blob_unlink_txn(tx->ms->b, tx->t, account, blob, owner, tx->err);
+	if (rc == CORE_ENOTFOUND) {
+		core_error_clear(tx->err);
+		rc = 0;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* ACL                                                                                */
+/* ---------------------------------------------------------------------------------- */
+
+int ms_acl_rights_in(struct ms_tx *tx, uint64_t owner, uint64_t mailbox, uint64_t user,
+		     unsigned *rights_out)
+{
+	struct ms_tx_mbox *mb;
+	int rc = ms_tx_mbox(tx, owner, mailbox, &mb);
+	if (rc < 0)
+		return rc;
+	/* The owner always has every right (issue 6). */
+	if (user == owner) {
+		*rights_out = MAILSTORE_ACL_ALL;
+		return 0;
+	}
+	uint8_t k[STORE_KEY_MAX];
+	uint64_t mine = 0, any = 0, unused;
+	bool found;
+	size_t kl = ms_pair_key(k, owner, MS_F_ACL, mailbox, user);
+	if ((rc = ms_get_uint(tx, k, kl, &mine, NULL, &found)) < 0)
+		return rc;
+	(void)unused;
+	/* RFC 4314 §2: "anyone" grants to every identity. */
+	kl = ms_pair_key(k, owner, MS_F_ACL, mailbox, MAILSTORE_ACL_ANYONE);
+	if ((rc = ms_get_uint(tx, k, kl, &any, NULL, &found)) < 0)
+		return rc;
+	*rights_out = (unsigned)((mine | any) & MAILSTORE_ACL_ALL);
+	return 0;
+}
+
+struct ms_acl_ctx {
+	uint64_t owner, mailbox, principal, user, id;
+	unsigned rights;
+	bool seen;
+	struct core_arena *a;
+	struct mailstore_acl_entry *entries;
+	struct mailstore_share *shares;
+	struct mailstore_email *email;
+	struct mailstore_mailbox *mbox;
+	size_t n;
+};
+
+static int ms_acl_set_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct ms_tx_mbox *mb;
+	int rc = ms_tx_mbox(tx, c->owner, c->mailbox, &mb);
+	if (rc < 0)
+		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, c->owner, MS_F_ACL, c->mailbox, c->principal);
+	uint64_t cur;
+	bool found;
+	if ((rc = ms_get_uint(tx, k, kl, &cur, NULL, &found)) < 0)
+		return rc;
+	if ((found ? cur : 0) == c->rights)
+		return 0;
+	rc = c->rights != 0 ? ms_put_uint(tx, k, kl, c->rights, false, 0) : ms_del(tx, k, kl);
+	if (rc >= 0 && c->principal != MAILSTORE_ACL_ANYONE) {
+		/* The principal's index of what others share with it. */
+		kl = ms_pair_key(k, c->principal, MS_F_SHARED, c->owner, c->mailbox);
+		rc = c->rights != 0 ? ms_put_uint(tx, k, kl, c->rights, false, 0)
+				    : ms_del(tx, k, kl);
+	}
+	if (rc < 0)
+		return rc;
+	/* RFC 8621 §2: myRights and the sharing map are Mailbox properties. */
+	mb->m.updated_modseq = ac->modseq;
+	mb->dirty = true;
+	ms_tx_log(tx, ac, MAILSTORE_T_MAILBOX, MS_OP_UPDATED, c->mailbox);
+	return 0;
+}
+
+int mailstore_acl_set(struct mailstore *ms, uint64_t owner, uint64_t mailbox, uint64_t principal,
+		      unsigned rights, struct core_error *err)
+{
+	core_error_clear(err);
+	if (rights & ~(unsigned)MAILSTORE_ACL_ALL)
+		return core_error_set(err, CORE_ESYNTAX, "RFC 4314 §2.1", "unknown right");
+	if (principal == owner)
+		return core_error_set(err, CORE_EPERM, "RFC 4314 §2",
+				      "the owner keeps every right on its mailboxes");
+	struct ms_acl_ctx c = {
+		.owner = owner, .mailbox = mailbox, .principal = principal, .rights = rights};
+	return ms_tx_run(ms, &owner, 1, ms_acl_set_fn, &c, err);
+}
+
+static int ms_acl_list_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	struct ms_tx_mbox *mb;
+	int rc = ms_tx_mbox(tx, c->owner, c->mailbox, &mb);
+	if (rc < 0)
+		return rc;
+	uint8_t pre[STORE_KEY_MAX];
+	size_t pl = ms_key_id(pre, c->owner, MS_F_ACL, c->mailbox);
+	struct ms_ids ids;
+	if ((rc = ms_ids_scan(tx, pre, pl, &ids)) < 0)
+		return rc;
+	c->entries = core_arena_zalloc(c->a, (ids.n + 1) * sizeof(*c->entries));
+	for (size_t i = 0; i < ids.n; i++)
+		c->entries[i] = (struct mailstore_acl_entry){ids.v[i], (unsigned)ids.vals[i]};
+	c->n = ids.n;
+	return 0;
+}
+
+int mailstore_acl_list(struct mailstore *ms, uint64_t owner, uint64_t mailbox, struct core_arena *a,
+		       struct mailstore_acl_entry **out, size_t *n_out, struct core_error *err)
+{
+	struct ms_acl_ctx c = {.owner = owner, .mailbox = mailbox, .a = a};
+	int rc = ms_tx_read(ms, owner, ms_acl_list_fn, &c, err);
+	if (rc >= 0) {
+		*out = c.entries;
+		*n_out = c.n;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+static int ms_acl_rights_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	return ms_acl_rights_in(tx, c->owner, c->mailbox, c->user, &c->rights);
+}
+
+int mailstore_acl_rights(struct mailstore *ms, uint64_t owner, uint64_t mailbox, uint64_t user,
+			 unsigned *rights_out, struct core_error *err)
+{
+	struct ms_acl_ctx c = {.owner = owner, .mailbox = mailbox, .user = user};
+	int rc = ms_tx_read(ms, owner, ms_acl_rights_fn, &c, err);
+	if (rc >= 0)
+		*rights_out = c.rights;
+	return rc < 0 ? rc : 0;
+}
+
+struct ms_share_scan {
+	struct core_arena *a;
+	struct mailstore_share *v;
+	size_t n, cap;
+};
+
+static int ms_share_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct ms_share_scan *c = arg;
+	if (klen != 26)
+		return CORE_EINTERNAL;
+	struct ms_dec d;
+	ms_dec_init(&d, val, vlen);
+	uint64_t r = ms_get_u64(&d);
+	if (d.bad)
+		return CORE_EINTERNAL;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct mailstore_share *nv = core_arena_alloc(c->a, cap * sizeof(*nv));
+		if (c->n > 0)
+			memcpy(nv, c->v, c->n * sizeof(*nv));
+		c->v = nv;
+		c->cap = cap;
+	}
+	const uint8_t *k = key;
+	c->v[c->n++] = (struct mailstore_share){ms_rd_be64(k + 10), ms_rd_be64(k + 18),
+						(unsigned)(r & MAILSTORE_ACL_ALL)};
+	return 0;
+}
+
+static int ms_shared_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+	size_t pl = ms_key(pre, c->principal, MS_F_SHARED);
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	struct ms_share_scan s = {.a = c->a};
+	int rc = store_txn_scan(tx->t, &r, ms_share_cb, &s, tx->err);
+	if (rc == CORE_EINTERNAL)
+		return core_error_set(tx->err, rc, NULL, "corrupt shared-with index");
+	if (rc < 0)
+		return rc;
+	c->shares = s.v;
+	c->n = s.n;
+	return 0;
+}
+
+int mailstore_acl_shared_with(struct mailstore *ms, uint64_t principal, struct core_arena *a,
+			      struct mailstore_share **out, size_t *n_out, struct core_error *err)
+{
+	struct ms_acl_ctx c = {.principal = principal, .a = a};
+	int rc = ms_tx_read(ms, principal, ms_shared_fn, &c, err);
+	if (rc >= 0) {
+		*out = c.shares;
+		*n_out = c.n;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int ms_acl_drop_mailbox(struct ms_tx *tx, uint64_t owner, uint64_t mailbox)
+{
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX], k[STORE_KEY_MAX];
+	size_t pl = ms_key_id(pre, owner, MS_F_ACL, mailbox);
+	struct ms_ids ids;
+	int rc = ms_ids_scan(tx, pre, pl, &ids);
+	for (size_t i = 0; rc >= 0 && i < ids.n; i++) {
+		if (ids.v[i] == MAILSTORE_ACL_ANYONE)
+			continue;
+		size_t kl = ms_pair_key(k, ids.v[i], MS_F_SHARED, owner, mailbox);
+		rc = ms_del(tx, k, kl);
+	}
+	if (rc < 0 || ids.n == 0)
+		return rc < 0 ? rc : 0;
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	rc = ms_del_range(tx, &r);
+	return rc < 0 ? rc : 0;
+}
+
+struct ms_acl_all {
+	struct core_arena *a;
+	uint64_t *mb, *pr;
+	size_t n, cap;
+};
+
+static int ms_acl_all_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	(void)val;
+	(void)vlen;
+	struct ms_acl_all *c = arg;
+	if (klen != 26)
+		return CORE_EINTERNAL;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		uint64_t *m = core_arena_alloc(c->a, cap * sizeof(*m));
+		uint64_t *p = core_arena_alloc(c->a, cap * sizeof(*p));
+		if (c->n > 0) {
+			memcpy(m, c->mb, c->n * sizeof(*m));
+			memcpy(p, c->pr, c->n * sizeof(*p));
+		}
+		c->mb = m;
+		c->pr = p;
+		c->cap = cap;
+	}
+	c->mb[c->n] = ms_rd_be64((const uint8_t *)key + 10);
+	c->pr[c->n++] = ms_rd_be64((const uint8_t *)key + 18);
+	return 0;
+}
+
+int ms_acl_drop_account(struct ms_tx *tx, uint64_t owner)
+{
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX], k[STORE_KEY_MAX];
+	size_t pl = ms_key(pre, owner, MS_F_ACL);
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	struct ms_acl_all c = {.a = tx->a};
+	int rc = store_txn_scan(tx->t, &r, ms_acl_all_cb, &c, tx->err);
+	if (rc == CORE_EINTERNAL)
+		return core_error_set(tx->err, rc, NULL, "corrupt ACL entry");
+	for (size_t i = 0; rc >= 0 && i < c.n; i++) {
+		if (c.pr[i] == MAILSTORE_ACL_ANYONE)
+			continue;
+		size_t kl = ms_pair_key(k, c.pr[i], MS_F_SHARED, owner, c.mb[i]);
+		rc = ms_del(tx, k, kl);
+	}
+	if (rc >= 0 && c.n > 0)
+		rc = ms_del_range(tx, &r);
+	return rc < 0 ? rc : 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Per-user \Seen                                                                     */
+/* ---------------------------------------------------------------------------------- */
+
+/* Adjust a user's counts in a mailbox: emails seen, and of those the ones with $draft. */
+static int ms_seen_adj(struct ms_tx *tx, uint64_t owner, uint64_t mailbox, uint64_t user, int dseen,
+		       int ddraft)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, owner, MS_F_SEENCNT, mailbox, user);
+	uint64_t seen, sd;
+	bool found;
+	int rc = ms_get_uint(tx, k, kl, &seen, &sd, &found);
+	if (rc < 0)
+		return rc;
+	int64_t ns = (int64_t)seen + dseen, nd = (int64_t)sd + ddraft;
+	if (ns < 0 || nd < 0 || nd > ns)
+		return core_error_set(tx->err, CORE_EINTERNAL, NULL,
+				      "per-user seen count underflow");
+	if (ns == 0)
+		return found ? ms_del(tx, k, kl) : 0;
+	return ms_put_uint(tx, k, kl, (uint64_t)ns, true, (uint64_t)nd);
+}
+
+/* Users holding their own \Seen on an email. */
+static int ms_seen_users(struct ms_tx *tx, uint64_t account, uint64_t email, struct ms_ids *out)
+{
+	uint8_t pre[STORE_KEY_MAX];
+	size_t pl = ms_key_id(pre, account, MS_F_SEEN, email);
+	return ms_ids_scan(tx, pre, pl, out);
+}
+
+static bool ms_is_draft(const struct mailstore_email *e)
+{
+	return ms_keywords_has(e->keywords, e->nkeywords, MAILSTORE_KW_DRAFT);
+}
+
+int ms_seen_join(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e,
+		 uint64_t mailbox)
+{
+	struct ms_ids u;
+	int rc = ms_seen_users(tx, account, e->id, &u);
+	for (size_t i = 0; rc >= 0 && i < u.n; i++)
+		rc = ms_seen_adj(tx, account, mailbox, u.v[i], 1, ms_is_draft(e) ? 1 : 0);
+	return rc;
+}
+
+int ms_seen_leave(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e,
+		  uint64_t mailbox)
+{
+	struct ms_ids u;
+	int rc = ms_seen_users(tx, account, e->id, &u);
+	for (size_t i = 0; rc >= 0 && i < u.n; i++)
+		rc = ms_seen_adj(tx, account, mailbox, u.v[i], -1, ms_is_draft(e) ? -1 : 0);
+	return rc;
+}
+
+int ms_seen_draft(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e, bool draft)
+{
+	struct ms_ids u;
+	int rc = ms_seen_users(tx, account, e->id, &u);
+	for (size_t i = 0; rc >= 0 && i < u.n; i++)
+		for (size_t j = 0; rc >= 0 && j < e->nmembers; j++)
+			rc = ms_seen_adj(tx, account, e->members[j].mailbox, u.v[i], 0,
+					 draft ? 1 : -1);
+	return rc;
+}
+
+int ms_seen_destroy(struct ms_tx *tx, uint64_t account, uint64_t email)
+{
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+	size_t pl = ms_key_id(pre, account, MS_F_SEEN, email);
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	int rc = ms_del_range(tx, &r);
+	return rc < 0 ? rc : 0;
+}
+
+int ms_seen_drop_mailbox(struct ms_tx *tx, uint64_t account, uint64_t mailbox)
+{
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+	size_t pl = ms_key_id(pre, account, MS_F_SEENCNT, mailbox);
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	int rc = ms_del_range(tx, &r);
+	return rc < 0 ? rc : 0;
+}
+
+/* Rights of user over the mailboxes holding e: the union (l, r, s ... on any of them). */
+static int ms_email_rights(struct ms_tx *tx, uint64_t owner, uint64_t user,
+			   const struct mailstore_email *e, unsigned *rights_out)
+{
+	unsigned all = 0;
+	for (size_t i = 0; i < e->nmembers; i++) {
+		unsigned r = 0;
+		int rc = ms_acl_rights_in(tx, owner, e->members[i].mailbox, user, &r);
+		if (rc == CORE_ENOTFOUND) {
+			/* A destroyed mailbox whose contents are still being purged. */
+			core_error_clear(tx->err);
+			continue;
+		}
+		if (rc < 0)
+			return rc;
+		all |= r;
+	}
+	*rights_out = all;
+	return 0;
+}
+
+static int ms_seen_set_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct core_buf v = CORE_BUF_INIT;
+	struct mailstore_email e = {0};
+	int rc = ms_email_load(tx, c->owner, c->id, &e, &v);
+	core_buf_fini(&v);
+	if (rc < 0)
+		return rc;
+	unsigned r;
+	if ((rc = ms_email_rights(tx, c->owner, c->user, &e, &r)) < 0)
+		return rc;
+	/* RFC 4314 §4: without "r" the message is not there for this user; "s" is what
+	 * lets a user keep \Seen. */
+	if (!(r & MAILSTORE_ACL_READ))
+		return ms_tx_fail(tx, CORE_ENOTFOUND, NULL, "no such email");
+	if (!(r & MAILSTORE_ACL_SEEN))
+		return ms_tx_fail(tx, CORE_EPERM, "RFC 4314 §4", "no right to keep \\Seen here");
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, c->owner, MS_F_SEEN, c->id, c->user);
+	uint64_t unused;
+	bool have;
+	if ((rc = ms_get_uint(tx, k, kl, &unused, NULL, &have)) < 0)
+		return rc;
+	if (have == c->seen)
+		return 0;
+	rc = c->seen ? ms_put(tx, k, kl, "", 0) : ms_del(tx, k, kl);
+	int d = c->seen ? 1 : -1;
+	for (size_t i = 0; rc >= 0 && i < e.nmembers; i++) {
+		struct ms_tx_mbox *mb;
+		rc = ms_tx_mbox(tx, c->owner, e.members[i].mailbox, &mb);
+		if (rc == CORE_ENOTFOUND) {
+			core_error_clear(tx->err);
+			rc = 0;
+			continue;
+		}
+		if (rc >= 0)
+			rc = ms_seen_adj(tx, c->owner, e.members[i].mailbox, c->user, d,
+					 ms_is_draft(&e) ? d : 0);
+	}
+	if (rc < 0)
+		return rc;
+	/* The user's view of the email and of its mailboxes' counts changed: a change like
+	 * a keyword change (RFC 7162 MODSEQ, RFC 8621 /changes). */
+	return ms_email_changed(tx, ac, &e, true, true);
+}
+
+int mailstore_seen_set(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id, bool seen,
+		       struct core_error *err)
+{
+	core_error_clear(err);
+	if (user == owner) {
+		const char *kw[] = {MAILSTORE_KW_SEEN};
+		return mailstore_email_keywords(ms, owner, id,
+						seen ? MAILSTORE_KW_ADD : MAILSTORE_KW_REMOVE, kw,
+						1, 0, NULL, err);
+	}
+	if (user == MAILSTORE_ACL_ANYONE)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "no user");
+	struct ms_acl_ctx c = {.owner = owner, .user = user, .id = id, .seen = seen};
+	int rc = ms_tx_run(ms, &owner, 1, ms_seen_set_fn, &c, err);
+	return rc < 0 ? rc : 0;
+}
+
+static int ms_get_as_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	struct core_buf v = CORE_BUF_INIT;
+	struct mailstore_email *e = c->email;
+	int rc = ms_email_load(tx, c->owner, c->id, e, &v);
+	core_buf_fini(&v);
+	if (rc < 0)
+		return rc;
+	unsigned r;
+	if ((rc = ms_email_rights(tx, c->owner, c->user, e, &r)) < 0)
+		return rc;
+	if (!(r & MAILSTORE_ACL_READ))
+		return core_error_set(tx->err, CORE_ENOTFOUND, NULL, "no such email");
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, c->owner, MS_F_SEEN, c->id, c->user);
+	uint64_t unused;
+	bool seen;
+	if ((rc = ms_get_uint(tx, k, kl, &unused, NULL, &seen)) < 0)
+		return rc;
+	/* Copy into the caller's arena, $seen replaced by the user's own (sorted order
+	 * kept). */
+	const char **kw = core_arena_zalloc(c->a, (e->nkeywords + 2) * sizeof(*kw));
+	size_t n = 0;
+	bool placed = !seen;
+	for (size_t i = 0; i < e->nkeywords; i++) {
+		if (strcmp(e->keywords[i], MAILSTORE_KW_SEEN) == 0)
+			continue;
+		if (!placed && strcmp(e->keywords[i], MAILSTORE_KW_SEEN) > 0) {
+			kw[n++] = core_arena_strdup(c->a, MAILSTORE_KW_SEEN);
+			placed = true;
+		}
+		kw[n++] = core_arena_strdup(c->a, e->keywords[i]);
+	}
+	if (!placed)
+		kw[n++] = core_arena_strdup(c->a, MAILSTORE_KW_SEEN);
+	e->keywords = kw;
+	e->nkeywords = n;
+	struct mailstore_member *m = core_arena_zalloc(c->a, (e->nmembers + 1) * sizeof(*m));
+	if (e->nmembers > 0)
+		memcpy(m, e->members, e->nmembers * sizeof(*m));
+	e->members = m;
+	return 0;
+}
+
+int mailstore_email_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,
+			   struct core_arena *a, struct mailstore_email *out,
+			   struct core_error *err)
+{
+	if (user == owner)
+		return mailstore_email_get(ms, owner, id, a, out, err);
+	struct ms_acl_ctx c = {.owner = owner, .user = user, .id = id, .a = a, .email = out};
+	int rc = ms_tx_read(ms, owner, ms_get_as_fn, &c, err);
+	return rc < 0 ? rc : 0;
+}
+
+static int ms_mbox_as_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	unsigned r;
+	int rc = ms_acl_rights_in(tx, c->owner, c->mailbox, c->user, &r);
+	if (rc == CORE_ENOTFOUND || (rc >= 0 && !(r & (MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ))))
+		return core_error_set(tx->err, CORE_ENOTFOUND, NULL, "no such mailbox");
+	if (rc < 0)
+		return rc;
+	struct ms_tx_mbox *mb;
+	if ((rc = ms_tx_mbox(tx, c->owner, c->mailbox, &mb)) < 0)
+		return rc;
+	*c->mbox = mb->m;
+	c->mbox->name = core_arena_strdup(c->a, mb->m.name);
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, c->owner, MS_F_SEENCNT, c->mailbox, c->user);
+	uint64_t seen, sd;
+	bool found;
+	if ((rc = ms_get_uint(tx, k, kl, &seen, &sd, &found)) < 0)
+		return rc;
+	/* Issue 6: unseen and unread of a shared mailbox are the user's: unseen = emails
+	 * the user has not seen; unread also leaves out drafts (RFC 8621 §2). */
+	struct mailstore_mailbox *m = c->mbox;
+	m->unseen = m->total > seen ? m->total - seen : 0;
+	uint64_t nondraft = m->total > m->drafts ? m->total - m->drafts : 0;
+	uint64_t seen_nondraft = seen > sd ? seen - sd : 0;
+	m->unread = nondraft > seen_nondraft ? nondraft - seen_nondraft : 0;
+	return 0;
+}
+
+int mailstore_mailbox_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,
+			     struct core_arena *a, struct mailstore_mailbox *out,
+			     struct core_error *err)
+{
+	if (user == owner)
+		return mailstore_mailbox_get(ms, owner, id, a, out, err);
+	struct ms_acl_ctx c = {.owner = owner, .user = user, .mailbox = id, .a = a, .mbox = out};
+	int rc = ms_tx_read(ms, owner, ms_mbox_as_fn, &c, err);
+	return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,753 @@
+/*
+ * helper_share.c: mail-store sharing cases run on every data backend (added to the suite of
+ * helper_mailstore.c): RFC 4314 ACLs and the shared-with index, per-user \Seen with per-user
+ * counts, subscriptions by name (RFC 9051 §6.3.7), copies between accounts (RFC 8621 §4.7)
+ * and blob links that go with the last reference in the same transaction; with concurrent
+ * writers.
+ */
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "helper_mailstore.h"
+#include "mailstore/mailstore.h"
+
+static char sdir[256];
+static char sblob_path[300];
+static struct store_params sparams;
+static struct store_data *sdata;
+static struct store_blob *sblob;
+static struct mailstore *sms;
+static struct core_arena *sa;
+static struct core_error serr;
+static uint64_t sskew_ms;
+
+static uint64_t share_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + sskew_ms;
+}
+
+static int share_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void share_setup(void)
+{
+	sskew_ms = 0;
+	store_clock_set(share_clock);
+	snprintf(sdir, sizeof(sdir), "/tmp/staunch-mailshare-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(sdir));
+	memset(&sparams, 0, sizeof(sparams));
+	ck_assert(ms_test_env->params(&sparams, sdir));
+	sparams.no_sync = true;
+	core_error_clear(&serr);
+	int rc = store_data_open(ms_test_env->data_backend, &sparams, &sdata, &serr);
+	ck_assert_msg(rc == 0, "open: %s", serr.msg);
+	struct store_params bp = sparams;
+	if (strcmp(ms_test_env->blob_backend, "fs") == 0) {
+		snprintf(sblob_path, sizeof(sblob_path), "%s/blobs", sdir);
+		bp.path = sblob_path;
+	}
+	rc = store_blob_open(ms_test_env->blob_backend, &bp, sdata, &sblob, &serr);
+	ck_assert_msg(rc == 0, "blob open: %s", serr.msg);
+	ck_assert_int_eq(mailstore_open(sdata, sblob, NULL, &sms, &serr), 0);
+	sa = core_arena_new(0);
+}
+
+static void share_teardown(void)
+{
+	mailstore_free(&sms);
+	store_blob_free(&sblob);
+	store_data_free(&sdata);
+	core_arena_free(&sa);
+	store_clock_set(NULL);
+	nftw(sdir, share_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#define SOK(expr)                                                           \
+	do {                                                                \
+		int rc_ = (expr);                                           \
+		ck_assert_msg(rc_ >= 0, "%s: %d %s", #expr, rc_, serr.msg); \
+	} while (0)
+#define SFAILS(code, expr)                                                                  \
+	do {                                                                                \
+		int rc_ = (expr);                                                           \
+		ck_assert_msg(rc_ == (code), "%s: want %d got %d (%s)", #expr, (code), rc_, \
+			      serr.msg);                                                    \
+	} while (0)
+
+static const char smsg[] = "From: Alice <alice@example.org>\r\n"
+			   "To: Bob <bob@example.net>\r\n"
+			   "Subject: shared %d\r\n"
+			   "Message-ID: <shared-%d@example.org>\r\n"
+			   "\r\n"
+			   "Body of message %d.\r\n";
+
+static uint64_t sdeliver(uint64_t account, uint64_t mailbox, int n, const char *kw)
+{
+	char buf[512];
+	int len = snprintf(buf, sizeof(buf), smsg, n, n, n);
+	const char *k[1] = {kw};
+	struct mailstore_delivered d;
+	SOK(mailstore_email_append(sms, account, buf, (size_t)len, &mailbox, 1, k, kw ? 1 : 0, 0,
+				   &d, &serr));
+	return d.email_id;
+}
+
+static uint64_t smailbox(uint64_t account, const char *path)
+{
+	uint64_t id = 0;
+	SOK(mailstore_mailbox_create_path(sms, account, path, &id, &serr));
+	return id;
+}
+
+static uint64_t sinbox(uint64_t account)
+{
+	uint64_t id = 0;
+	SOK(mailstore_account_ensure(sms, account, &serr));
+	SOK(mailstore_mailbox_find_role(sms, account, MAILSTORE_ROLE_INBOX, &id, &serr));
+	return id;
+}
+
+static uint64_t slinks(const struct store_blob_id *id)
+{
+	struct store_txn *t = NULL;
+	uint64_t n = 0;
+	ck_assert_int_eq(store_txn_begin(sdata, STORE_TXN_READ, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_links_count_txn(sblob, t, id, &n, NULL), 0);
+	store_txn_abort(&t);
+	return n;
+}
+
+static bool has_kw(const struct mailstore_email *e, const char *k)
+{
+	for (size_t i = 0; i < e->nkeywords; i++)
+		if (strcmp(e->keywords[i], k) == 0)
+			return true;
+	return false;
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+START_TEST(acl_rights_strings)
+{
+	unsigned r = 0;
+	ck_assert_int_eq(mailstore_acl_parse("lrswipkxtea", 11, &r), 0);
+	ck_assert_uint_eq(r, MAILSTORE_ACL_ALL);
+	char txt[MAILSTORE_ACL_TEXT];
+	mailstore_acl_format(r, txt);
+	ck_assert_str_eq(txt, "lrswipkxteacd");
+	/* RFC 4314 §2.1.1: "d" is e and t here, "c" is k and x. */
+	ck_assert_int_eq(mailstore_acl_parse("lrd", 3, &r), 0);
+	ck_assert_uint_eq(r, MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ | MAILSTORE_ACL_EXPUNGE |
+				     MAILSTORE_ACL_DELMSG);
+	mailstore_acl_format(r, txt);
+	ck_assert_str_eq(txt, "lrted");
+	ck_assert_int_eq(mailstore_acl_parse("c", 1, &r), 0);
+	ck_assert_uint_eq(r, MAILSTORE_ACL_CREATE | MAILSTORE_ACL_DELETE);
+	ck_assert_int_eq(mailstore_acl_parse("lrz", 3, &r), CORE_ESYNTAX);
+	ck_assert_int_eq(mailstore_acl_parse("l\0r", 3, &r), CORE_ESYNTAX);
+	ck_assert_int_eq(mailstore_acl_parse("", 0, &r), 0);
+	ck_assert_uint_eq(r, 0);
+	mailstore_acl_format(0, txt);
+	ck_assert_str_eq(txt, "");
+}
+END_TEST
+
+START_TEST(acl_set_list_rights_shared_with)
+{
+	sinbox(1);
+	uint64_t shared = smailbox(1, "Team");
+	uint64_t other = smailbox(1, "Private");
+	struct mailstore_account before;
+	SOK(mailstore_account_get(sms, 1, &before, &serr));
+	unsigned lrs = MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ | MAILSTORE_ACL_SEEN;
+	SOK(mailstore_acl_set(sms, 1, shared, 2, lrs, &serr));
+	/* RFC 8621 §2: myRights/shareWith changed, so the Mailbox is updated. */
+	struct mailstore_changes ch;
+	SOK(mailstore_changes_get(sms, 1, MAILSTORE_T_MAILBOX, before.modseq, 0, sa, &ch, &serr));
+	ck_assert_uint_eq(ch.nupdated, 1);
+	ck_assert_uint_eq(ch.updated[0], shared);
+	/* Setting the same rights again changes nothing. */
+	struct mailstore_account mid;
+	SOK(mailstore_account_get(sms, 1, &mid, &serr));
+	SOK(mailstore_acl_set(sms, 1, shared, 2, lrs, &serr));
+	struct mailstore_account after;
+	SOK(mailstore_account_get(sms, 1, &after, &serr));
+	ck_assert_uint_eq(after.modseq, mid.modseq);
+
+	unsigned r = 0;
+	SOK(mailstore_acl_rights(sms, 1, shared, 1, &r, &serr));
+	ck_assert_uint_eq(r, MAILSTORE_ACL_ALL); /* the owner has every right */
+	SOK(mailstore_acl_rights(sms, 1, shared, 2, &r, &serr));
+	ck_assert_uint_eq(r, lrs);
+	SOK(mailstore_acl_rights(sms, 1, shared, 3, &r, &serr));
+	ck_assert_uint_eq(r, 0);
+	SOK(mailstore_acl_rights(sms, 1, other, 2, &r, &serr));
+	ck_assert_uint_eq(r, 0);
+	/* "anyone" adds to every user. */
+	SOK(mailstore_acl_set(sms, 1, shared, MAILSTORE_ACL_ANYONE, MAILSTORE_ACL_POST, &serr));
+	SOK(mailstore_acl_rights(sms, 1, shared, 3, &r, &serr));
+	ck_assert_uint_eq(r, MAILSTORE_ACL_POST);
+	SOK(mailstore_acl_rights(sms, 1, shared, 2, &r, &serr));
+	ck_assert_uint_eq(r, lrs | MAILSTORE_ACL_POST);
+	SOK(mailstore_acl_set(sms, 1, other, 3, MAILSTORE_ACL_ALL, &serr));
+
+	struct mailstore_acl_entry *ents;
+	size_t n;
+	SOK(mailstore_acl_list(sms, 1, shared, sa, &ents, &n, &serr));
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(ents[0].principal, MAILSTORE_ACL_ANYONE);
+	ck_assert_uint_eq(ents[0].rights, MAILSTORE_ACL_POST);
+	ck_assert_uint_eq(ents[1].principal, 2);
+	ck_assert_uint_eq(ents[1].rights, lrs);
+
+	struct mailstore_share *sh;
+	SOK(mailstore_acl_shared_with(sms, 2, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(sh[0].owner, 1);
+	ck_assert_uint_eq(sh[0].mailbox, shared);
+	ck_assert_uint_eq(sh[0].rights, lrs);
+	SOK(mailstore_acl_shared_with(sms, 3, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(sh[0].mailbox, other);
+
+	/* Bad requests. */
+	SFAILS(CORE_EPERM, mailstore_acl_set(sms, 1, shared, 1, 0, &serr));
+	SFAILS(CORE_ESYNTAX, mailstore_acl_set(sms, 1, shared, 2, 1u << 20, &serr));
+	SFAILS(CORE_ENOTFOUND, mailstore_acl_set(sms, 1, 9999, 2, lrs, &serr));
+	SFAILS(CORE_ENOTFOUND, mailstore_acl_rights(sms, 1, 9999, 2, &r, &serr));
+
+	/* Rights 0 removes the entry and the share. */
+	SOK(mailstore_acl_set(sms, 1, shared, 2, 0, &serr));
+	SOK(mailstore_acl_shared_with(sms, 2, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 0);
+	SOK(mailstore_acl_list(sms, 1, shared, sa, &ents, &n, &serr));
+	ck_assert_uint_eq(n, 1);
+
+	/* Deleting the mailbox ends its shares. */
+	SOK(mailstore_mailbox_destroy(sms, 1, other, true, &serr));
+	SOK(mailstore_acl_shared_with(sms, 3, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 0);
+
+	/* Deleting the account ends every share of it. */
+	SOK(mailstore_acl_set(sms, 1, shared, 4, MAILSTORE_ACL_READ, &serr));
+	SOK(mailstore_acl_shared_with(sms, 4, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 1);
+	SOK(mailstore_account_destroy(sms, 1, &serr));
+	SOK(mailstore_acl_shared_with(sms, 4, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+/* The user's unseen and unread recounted from the user's view of every email. */
+struct recount {
+	uint64_t ids[256];
+	size_t n;
+};
+
+static int recount_cb(void *arg, uint32_t uid, uint64_t email, uint64_t modseq)
+{
+	(void)uid;
+	(void)modseq;
+	struct recount *c = arg;
+	if (c->n < sizeof(c->ids) / sizeof(c->ids[0]))
+		c->ids[c->n++] = email;
+	return 0;
+}
+
+static void check_user_counts(uint64_t owner, uint64_t user, uint64_t mailbox)
+{
+	struct recount c = {.n = 0};
+	SOK(mailstore_mailbox_uids(sms, owner, mailbox, 1, 0, recount_cb, &c, &serr));
+	ck_assert_uint_lt(c.n, sizeof(c.ids) / sizeof(c.ids[0]));
+	uint64_t unseen = 0, unread = 0;
+	for (size_t i = 0; i < c.n; i++) {
+		struct mailstore_email e;
+		SOK(mailstore_email_get_as(sms, owner, user, c.ids[i], sa, &e, &serr));
+		bool seen = has_kw(&e, "$seen"), draft = has_kw(&e, "$draft");
+		unseen += !seen;
+		unread += !seen && !draft;
+	}
+	struct mailstore_mailbox m;
+	SOK(mailstore_mailbox_get_as(sms, owner, user, mailbox, sa, &m, &serr));
+	ck_assert_uint_eq(m.total, c.n);
+	ck_assert_uint_eq(m.unseen, unseen);
+	ck_assert_uint_eq(m.unread, unread);
+}
+
+START_TEST(seen_per_user)
+{
+	sinbox(1);
+	uint64_t box = smailbox(1, "Team");
+	uint64_t box2 = smailbox(1, "Team/Archive");
+	unsigned lrs = MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ | MAILSTORE_ACL_SEEN;
+	SOK(mailstore_acl_set(sms, 1, box, 2, lrs, &serr));
+	SOK(mailstore_acl_set(sms, 1, box2, 2, lrs, &serr));
+	SOK(mailstore_acl_set(sms, 1, box, 3, MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ, &serr));
+	uint64_t a = sdeliver(1, box, 1, NULL);
+	uint64_t b = sdeliver(1, box, 2, "$seen");
+	uint64_t d = sdeliver(1, box, 3, "$draft");
+	/* The owner's view: the keywords. */
+	struct mailstore_mailbox m;
+	SOK(mailstore_mailbox_get(sms, 1, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unseen, 2);
+	ck_assert_uint_eq(m.unread, 1);
+	ck_assert_uint_eq(m.drafts, 1);
+	/* User 2 starts with nothing seen: the owner's $seen is not theirs. */
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.total, 3);
+	ck_assert_uint_eq(m.unseen, 3);
+	ck_assert_uint_eq(m.unread, 2);
+	struct mailstore_email e;
+	SOK(mailstore_email_get_as(sms, 1, 2, b, sa, &e, &serr));
+	ck_assert(!has_kw(&e, "$seen"));
+	/* User 2 reads a: their $seen only. */
+	SOK(mailstore_email_get(sms, 1, a, sa, &e, &serr));
+	uint64_t modseq0 = e.modseq;
+	SOK(mailstore_seen_set(sms, 1, 2, a, true, &serr));
+	SOK(mailstore_email_get_as(sms, 1, 2, a, sa, &e, &serr));
+	ck_assert(has_kw(&e, "$seen"));
+	ck_assert_uint_gt(e.modseq, modseq0);
+	SOK(mailstore_email_get(sms, 1, a, sa, &e, &serr));
+	ck_assert(!has_kw(&e, "$seen"));
+	SOK(mailstore_email_get_as(sms, 1, 3, a, sa, &e, &serr));
+	ck_assert(!has_kw(&e, "$seen"));
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unseen, 2);
+	ck_assert_uint_eq(m.unread, 1);
+	SOK(mailstore_mailbox_get(sms, 1, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unseen, 2); /* the owner's counts did not move */
+	/* Seeing a draft changes unseen, not unread. */
+	SOK(mailstore_seen_set(sms, 1, 2, d, true, &serr));
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unseen, 1);
+	ck_assert_uint_eq(m.unread, 1);
+	check_user_counts(1, 2, box);
+	/* The owner drops $draft from d: user 2 saw it, so their unread stays. */
+	const char *dr[] = {"$draft"};
+	SOK(mailstore_email_keywords(sms, 1, d, MAILSTORE_KW_REMOVE, dr, 1, 0, NULL, &serr));
+	check_user_counts(1, 2, box);
+	check_user_counts(1, 3, box);
+	SOK(mailstore_email_keywords(sms, 1, a, MAILSTORE_KW_ADD, dr, 1, 0, NULL, &serr));
+	check_user_counts(1, 2, box);
+	/* Twice is once; unsetting works. */
+	SOK(mailstore_seen_set(sms, 1, 2, d, true, &serr));
+	SOK(mailstore_seen_set(sms, 1, 2, d, false, &serr));
+	check_user_counts(1, 2, box);
+	/* No "s": EPERM; no "r": the email is not there. */
+	SFAILS(CORE_EPERM, mailstore_seen_set(sms, 1, 3, a, true, &serr));
+	SFAILS(CORE_ENOTFOUND, mailstore_seen_set(sms, 1, 4, a, true, &serr));
+	SFAILS(CORE_ENOTFOUND, mailstore_email_get_as(sms, 1, 4, a, sa, &e, &serr));
+	SFAILS(CORE_ENOTFOUND, mailstore_mailbox_get_as(sms, 1, 4, box, sa, &m, &serr));
+	/* The owner's call sets the keyword. */
+	SOK(mailstore_seen_set(sms, 1, 1, a, true, &serr));
+	SOK(mailstore_email_get(sms, 1, a, sa, &e, &serr));
+	ck_assert(has_kw(&e, "$seen"));
+	/* Membership changes carry the user's \Seen to the new mailbox and out of the old. */
+	uint64_t both[2] = {box, box2};
+	SOK(mailstore_email_set_mailboxes(sms, 1, a, both, 2, &serr));
+	check_user_counts(1, 2, box2);
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box2, sa, &m, &serr));
+	ck_assert_uint_eq(m.total, 1);
+	ck_assert_uint_eq(m.unseen, 0);
+	uint32_t uid = 0;
+	SOK(mailstore_email_move(sms, 1, b, box, box2, &uid, &serr));
+	SOK(mailstore_seen_set(sms, 1, 2, b, true, &serr));
+	check_user_counts(1, 2, box);
+	check_user_counts(1, 2, box2);
+	SOK(mailstore_email_get(sms, 1, a, sa, &e, &serr));
+	uint32_t ua = e.members[0].mailbox == box ? e.members[0].uid : e.members[1].uid;
+	ck_assert_int_eq(mailstore_mailbox_expunge(sms, 1, box, &ua, 1, &serr), 1);
+	check_user_counts(1, 2, box);
+	check_user_counts(1, 2, box2);
+	/* Destroyed: the per-user \Seen goes with it, counts stay exact. */
+	SOK(mailstore_email_destroy(sms, 1, a, &serr));
+	check_user_counts(1, 2, box2);
+	SFAILS(CORE_ENOTFOUND, mailstore_email_get_as(sms, 1, 2, a, sa, &e, &serr));
+	/* A destroyed mailbox takes its per-user counts along. */
+	SOK(mailstore_mailbox_destroy(sms, 1, box2, true, &serr));
+	SFAILS(CORE_ENOTFOUND, mailstore_mailbox_get_as(sms, 1, 2, box2, sa, &m, &serr));
+	check_user_counts(1, 2, box);
+}
+END_TEST
+
+static const struct mailstore_subscription *find_sub(const struct mailstore_subscription *v,
+						     size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].path, path) == 0)
+			return &v[i];
+	return NULL;
+}
+
+START_TEST(subscriptions_by_name)
+{
+	sinbox(1);
+	struct mailstore_subscription *v;
+	size_t n;
+	/* Roles are created subscribed. */
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	ck_assert_ptr_nonnull(find_sub(v, n, "INBOX"));
+	ck_assert_uint_ne(find_sub(v, n, "INBOX")->mailbox, 0);
+	size_t roles = n;
+	/* RFC 9051 §6.3.7: a name with no mailbox can be subscribed (\NonExistent). */
+	SOK(mailstore_subscribe(sms, 1, "Lists/staunch", true, &serr));
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	ck_assert_uint_eq(n, roles + 1);
+	const struct mailstore_subscription *s = find_sub(v, n, "Lists/staunch");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->mailbox, 0);
+	/* In byte order. */
+	for (size_t i = 1; i < n; i++)
+		ck_assert_int_lt(strcmp(v[i - 1].path, v[i].path), 0);
+	/* Creating it makes the mailbox subscribed (JMAP isSubscribed). */
+	uint64_t id = smailbox(1, "Lists/staunch");
+	struct mailstore_mailbox m;
+	SOK(mailstore_mailbox_get(sms, 1, id, sa, &m, &serr));
+	ck_assert(m.subscribed);
+	uint64_t parent = m.parent_id;
+	SOK(mailstore_mailbox_get(sms, 1, parent, sa, &m, &serr));
+	ck_assert(!m.subscribed);
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	ck_assert_uint_eq(find_sub(v, n, "Lists/staunch")->mailbox, id);
+	/* RFC 9051 §6.3.6: RENAME leaves the old name subscribed; the mailbox keeps its flag
+	 * and shows under its new name. */
+	SOK(mailstore_mailbox_rename_path(sms, 1, "Lists/staunch", "Lists/devel", &serr));
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	ck_assert_uint_eq(n, roles + 2);
+	ck_assert_uint_eq(find_sub(v, n, "Lists/staunch")->mailbox, 0);
+	ck_assert_uint_eq(find_sub(v, n, "Lists/devel")->mailbox, id);
+	/* UNSUBSCRIBE of the new name clears the flag; the old name stays. */
+	SOK(mailstore_subscribe(sms, 1, "Lists/devel", false, &serr));
+	SOK(mailstore_mailbox_get(sms, 1, id, sa, &m, &serr));
+	ck_assert(!m.subscribed);
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	ck_assert_ptr_null(find_sub(v, n, "Lists/devel"));
+	ck_assert_ptr_nonnull(find_sub(v, n, "Lists/staunch"));
+	/* JMAP isSubscribed subscribes and unsubscribes the current path. */
+	bool yes = true, no = false;
+	struct mailstore_mailbox_patch p = {.subscribed = &yes};
+	SOK(mailstore_mailbox_update(sms, 1, parent, &p, &serr));
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	ck_assert_uint_eq(find_sub(v, n, "Lists")->mailbox, parent);
+	/* RFC 9051 §6.3.7: DELETE does not unsubscribe. */
+	SOK(mailstore_subscribe(sms, 1, "Lists/devel", true, &serr));
+	SOK(mailstore_mailbox_destroy(sms, 1, id, true, &serr));
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	s = find_sub(v, n, "Lists/devel");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->mailbox, 0);
+	p.subscribed = &no;
+	SOK(mailstore_mailbox_update(sms, 1, parent, &p, &serr));
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	ck_assert_ptr_null(find_sub(v, n, "Lists"));
+	/* INBOX in any case is INBOX; names are checked. */
+	SOK(mailstore_subscribe(sms, 1, "inbox/Sub", true, &serr));
+	SOK(mailstore_subscriptions(sms, 1, sa, &v, &n, &serr));
+	ck_assert_ptr_nonnull(find_sub(v, n, "INBOX/Sub"));
+	SFAILS(CORE_ESYNTAX, mailstore_subscribe(sms, 1, "", true, &serr));
+	SFAILS(CORE_ESYNTAX, mailstore_subscribe(sms, 1, "a//b", true, &serr));
+	SFAILS(CORE_ESYNTAX, mailstore_subscribe(sms, 1, "bad\x01name", true, &serr));
+	char longname[300];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	for (size_t i = 100; i < sizeof(longname) - 1; i += 100)
+		longname[i] = '/';
+	SFAILS(CORE_ELIMIT, mailstore_subscribe(sms, 1, longname, true, &serr));
+	/* Unsubscribing a name never subscribed is fine (RFC 9051 §6.3.8). */
+	SOK(mailstore_subscribe(sms, 1, "Nothing/Here", false, &serr));
+}
+END_TEST
+
+static int sbuf_cb(void *arg, const void *p, size_t n)
+{
+	core_buf_append(arg, p, n);
+	return 0;
+}
+
+START_TEST(copy_between_accounts)
+{
+	uint64_t in1 = sinbox(1), in2 = sinbox(2);
+	uint64_t src = sdeliver(1, in1, 7, "$flagged");
+	struct mailstore_email e1;
+	SOK(mailstore_email_get(sms, 1, src, sa, &e1, &serr));
+	ck_assert_uint_eq(slinks(&e1.blob), 1);
+	struct mailstore_account acc2;
+	SOK(mailstore_account_get(sms, 2, &acc2, &serr));
+	uint64_t s2 = acc2.modseq;
+	struct mailstore_delivered out;
+	SOK(mailstore_email_copy_account(sms, 1, src, 2, &in2, 1, NULL, 0, 0, &out, &serr));
+	ck_assert_uint_ne(out.email_id, 0);
+	ck_assert_uint_eq(out.uids[0], 1);
+	ck_assert(memcmp(out.blob.hash, e1.blob.hash, 32) == 0);
+	ck_assert_uint_eq(slinks(&e1.blob), 2); /* linked under account 2 too */
+	struct mailstore_email e2;
+	SOK(mailstore_email_get(sms, 2, out.email_id, sa, &e2, &serr));
+	ck_assert(has_kw(&e2, "$flagged"));
+	ck_assert_int_eq(e2.received_at, e1.received_at);
+	ck_assert_uint_eq(e2.size, e1.size);
+	struct mailstore_parsed p;
+	SOK(mailstore_email_parsed(sms, 2, out.email_id, sa, &p, &serr));
+	ck_assert_str_eq(p.subject, "shared 7");
+	struct core_buf body = CORE_BUF_INIT;
+	SOK(mailstore_email_read(sms, 2, out.email_id, 0, UINT64_MAX, sbuf_cb, &body, &serr));
+	ck_assert_uint_eq(body.len, e1.size);
+	SOK(mailstore_account_get(sms, 2, &acc2, &serr));
+	ck_assert_uint_eq(acc2.used_messages, 1);
+	ck_assert_uint_eq(acc2.used_bytes, e1.size);
+	struct mailstore_changes ch;
+	SOK(mailstore_changes_get(sms, 2, MAILSTORE_T_EMAIL, s2, 0, sa, &ch, &serr));
+	ck_assert_uint_eq(ch.ncreated, 1);
+	ck_assert_uint_eq(ch.created[0], out.email_id);
+	/* Keywords and receivedAt can be given (RFC 8621 §4.7 overrides). */
+	const char *kw[] = {"$Seen"};
+	struct mailstore_delivered out2;
+	SOK(mailstore_email_copy_account(sms, 1, src, 2, &in2, 1, kw, 1, 1234567, &out2, &serr));
+	SOK(mailstore_email_get(sms, 2, out2.email_id, sa, &e2, &serr));
+	ck_assert_uint_eq(e2.nkeywords, 1);
+	ck_assert_str_eq(e2.keywords[0], "$seen");
+	ck_assert_int_eq(e2.received_at, 1234567);
+	ck_assert_uint_eq(slinks(&e1.blob), 3);
+	/* RFC 9208 §5.1: the target's quota is enforced; nothing is left of a refused copy. */
+	SOK(mailstore_quota_set(sms, 2, 0, 2, &serr));
+	SOK(mailstore_account_get(sms, 2, &acc2, &serr));
+	SFAILS(CORE_ELIMIT,
+	       mailstore_email_copy_account(sms, 1, src, 2, &in2, 1, NULL, 0, 0, &out, &serr));
+	struct mailstore_account acc2b;
+	SOK(mailstore_account_get(sms, 2, &acc2b, &serr));
+	ck_assert_uint_eq(acc2b.modseq, acc2.modseq);
+	ck_assert_uint_eq(acc2b.used_messages, 2);
+	ck_assert_uint_eq(slinks(&e1.blob), 3);
+	/* Bad sources and targets. */
+	SFAILS(CORE_ENOTFOUND,
+	       mailstore_email_copy_account(sms, 1, 424242, 3, &in2, 1, NULL, 0, 0, &out, &serr));
+	uint64_t nobox = 99999;
+	SFAILS(CORE_ENOTFOUND,
+	       mailstore_email_copy_account(sms, 1, src, 3, &nobox, 1, NULL, 0, 0, &out, &serr));
+	SFAILS(CORE_ESYNTAX,
+	       mailstore_email_copy_account(sms, 1, src, 2, NULL, 0, NULL, 0, 0, &out, &serr));
+	/* The copy lives on its own link when the source goes. */
+	SOK(mailstore_email_destroy(sms, 1, src, &serr));
+	ck_assert_uint_eq(slinks(&e1.blob), 2);
+	core_buf_reset(&body);
+	SOK(mailstore_email_read(sms, 2, out2.email_id, 0, UINT64_MAX, sbuf_cb, &body, &serr));
+	ck_assert_uint_eq(body.len, e1.size);
+	core_buf_fini(&body);
+}
+END_TEST
+
+START_TEST(blob_links_follow_last_reference)
+{
+	uint64_t in1 = sinbox(1), in2 = sinbox(2);
+	uint64_t arch = smailbox(1, "Archive2");
+	/* One delivery to two accounts: one link each. */
+	char buf[256];
+	int len = snprintf(buf, sizeof(buf), smsg, 40, 40, 40);
+	uint64_t b1[1] = {in1}, b2[1] = {in2};
+	struct mailstore_target t[2] = {{1, b1, 1, NULL, 0}, {2, b2, 1, NULL, 0}};
+	struct mailstore_delivered d[2];
+	SOK(mailstore_deliver(sms, buf, (size_t)len, t, 2, 0, d, &serr));
+	ck_assert_uint_eq(slinks(&d[0].blob), 2);
+	/* An email in two mailboxes keeps its link until it leaves the last one. */
+	uint64_t both[2] = {in1, arch};
+	SOK(mailstore_email_set_mailboxes(sms, 1, d[0].email_id, both, 2, &serr));
+	SOK(mailstore_email_move(sms, 1, d[0].email_id, in1, arch, NULL, &serr));
+	ck_assert_uint_eq(slinks(&d[0].blob), 2);
+	struct mailstore_email e;
+	SOK(mailstore_email_get(sms, 1, d[0].email_id, sa, &e, &serr));
+	ck_assert_uint_eq(e.nmembers, 1);
+	uint32_t uid = e.members[0].uid;
+	ck_assert_int_eq(mailstore_mailbox_expunge(sms, 1, arch, &uid, 1, &serr), 1);
+	ck_assert_uint_eq(slinks(&d[0].blob), 1);
+	/* IMAP COPY within the account: a link per email. */
+	uint64_t cid = 0;
+	SOK(mailstore_email_copy(sms, 2, d[1].email_id, in2, &cid, NULL, &serr));
+	ck_assert_uint_eq(slinks(&d[0].blob), 2);
+	/* A mailbox destroyed with its emails and an account purge drop them. */
+	uint64_t box = smailbox(2, "Gone");
+	SOK(mailstore_email_move(sms, 2, cid, in2, box, NULL, &serr));
+	SOK(mailstore_mailbox_destroy(sms, 2, box, true, &serr));
+	ck_assert_uint_eq(slinks(&d[0].blob), 1);
+	SOK(mailstore_account_destroy(sms, 2, &serr));
+	ck_assert_uint_eq(slinks(&d[0].blob), 0);
+	/* With no link and the upload reservation expired, purge removes the content. */
+	sskew_ms = 2 * 3600ull * 1000ull;
+	ck_assert_int_ge(store_blob_purge(sblob, 0, &serr), 1);
+	SFAILS(CORE_EPERM, store_blob_access(sblob, 1, &d[0].blob, &serr));
+	sskew_ms = 0;
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------- */
+/* Concurrent writers                                                                 */
+/* ---------------------------------------------------------------------------------- */
+
+#define SH_EMAILS 12
+#define SH_ROUNDS 25
+
+struct sh_arg {
+	int index;
+	uint64_t box;
+	uint64_t ids[SH_EMAILS];
+	int failures;
+	char msg[200];
+	int copied, refused;
+};
+
+/* User 2 flips their \Seen while the owner flips $draft and delivers. */
+static void *sh_seen(void *p)
+{
+	struct sh_arg *a = p;
+	struct core_error e;
+	for (int r = 0; r < SH_ROUNDS; r++) {
+		uint64_t id = a->ids[(r * 7 + a->index) % SH_EMAILS];
+		if (mailstore_seen_set(sms, 1, 2, id, (r + a->index) % 2 == 0, &e) < 0) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+static void *sh_owner(void *p)
+{
+	struct sh_arg *a = p;
+	struct core_error e;
+	const char *dr[] = {"$draft"};
+	for (int r = 0; r < SH_ROUNDS; r++) {
+		uint64_t id = a->ids[(r * 5 + a->index) % SH_EMAILS];
+		enum mailstore_kw_op op = r % 2 ? MAILSTORE_KW_REMOVE : MAILSTORE_KW_ADD;
+		if (mailstore_email_keywords(sms, 1, id, op, dr, 1, 0, NULL, &e) < 0) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+		}
+		if (r % 5 == 0) {
+			char buf[256];
+			int len = snprintf(buf, sizeof(buf), smsg, 1000 + r, 1000 + r, 1000 + r);
+			if (mailstore_email_append(sms, 1, buf, (size_t)len, &a->box, 1, NULL, 0, 0,
+						   NULL, &e) < 0) {
+				a->failures++;
+				snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+			}
+		}
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_seen_and_owner_writes)
+{
+	sinbox(1);
+	uint64_t box = smailbox(1, "Shared");
+	SOK(mailstore_acl_set(sms, 1, box, 2, MAILSTORE_ACL_ALL, &serr));
+	struct sh_arg args[4];
+	memset(args, 0, sizeof(args));
+	uint64_t ids[SH_EMAILS];
+	for (int i = 0; i < SH_EMAILS; i++)
+		ids[i] = sdeliver(1, box, i, i % 3 == 0 ? "$draft" : NULL);
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		args[i].index = i;
+		args[i].box = box;
+		memcpy(args[i].ids, ids, sizeof(ids));
+		ck_assert_int_eq(pthread_create(&th[i], NULL, i < 2 ? sh_seen : sh_owner, &args[i]),
+				 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(args[i].failures == 0, "thread %d: %d failures (%s)", i,
+			      args[i].failures, args[i].msg);
+	}
+	/* The per-user counts kept under concurrency equal a recount. */
+	check_user_counts(1, 2, box);
+	struct mailstore_mailbox m;
+	SOK(mailstore_mailbox_get(sms, 1, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.total, SH_EMAILS + 2 * ((SH_ROUNDS + 4) / 5));
+}
+END_TEST
+
+#define SH_COPIERS 4
+#define SH_COPIES 6
+
+static uint64_t sh_src, sh_target_box;
+
+static void *sh_copy(void *p)
+{
+	struct sh_arg *a = p;
+	struct core_error e;
+	for (int r = 0; r < SH_COPIES; r++) {
+		int rc = mailstore_email_copy_account(sms, 1, sh_src, 2, &sh_target_box, 1, NULL, 0,
+						      0, NULL, &e);
+		if (rc == CORE_ELIMIT) {
+			a->refused++;
+		} else if (rc < 0) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+		} else {
+			a->copied++;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_copies_respect_quota)
+{
+	uint64_t in1 = sinbox(1);
+	sh_target_box = sinbox(2);
+	sh_src = sdeliver(1, in1, 77, NULL);
+	const unsigned limit = 9;
+	SOK(mailstore_quota_set(sms, 2, 0, limit, &serr));
+	struct sh_arg args[SH_COPIERS];
+	memset(args, 0, sizeof(args));
+	pthread_t th[SH_COPIERS];
+	for (int i = 0; i < SH_COPIERS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, sh_copy, &args[i]), 0);
+	int copied = 0, refused = 0;
+	for (int i = 0; i < SH_COPIERS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(args[i].failures == 0, "copier %d: %s", i, args[i].msg);
+		copied += args[i].copied;
+		refused += args[i].refused;
+	}
+	/* Exactly the quota's worth made it; each copy has its own link. */
+	ck_assert_int_eq(copied, (int)limit);
+	ck_assert_int_eq(refused, SH_COPIERS * SH_COPIES - (int)limit);
+	struct mailstore_account acc;
+	SOK(mailstore_account_get(sms, 2, &acc, &serr));
+	ck_assert_uint_eq(acc.used_messages, limit);
+	struct mailstore_mailbox m;
+	SOK(mailstore_mailbox_get(sms, 2, sh_target_box, sa, &m, &serr));
+	ck_assert_uint_eq(m.total, limit);
+	ck_assert_uint_eq(m.uidnext, limit + 1);
+	struct mailstore_email e;
+	SOK(mailstore_email_get(sms, 1, sh_src, sa, &e, &serr));
+	ck_assert_uint_eq(slinks(&e.blob), limit + 1);
+}
+END_TEST
+
+TCase *ms_share_tcase(void)
+{
+	TCase *tc = tcase_create("sharing");
+	tcase_add_checked_fixture(tc, share_setup, share_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, acl_rights_strings);
+	tcase_add_test(tc, acl_set_list_rights_shared_with);
+	tcase_add_test(tc, seen_per_user);
+	tcase_add_test(tc, subscriptions_by_name);
+	tcase_add_test(tc, copy_between_accounts);
+	tcase_add_test(tc, blob_links_follow_last_reference);
+	tcase_add_test(tc, concurrent_seen_and_owner_writes);
+	tcase_add_test(tc, concurrent_copies_respect_quota);
+	return tc;
+}
