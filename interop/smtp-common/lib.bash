@@ -30,6 +30,7 @@ AT_EXIT=()
 at_exit() { AT_EXIT+=("$1"); }
 smtp_interop_exit() {
   local rc=$1 c
+  set +e # (exit rc) below must not end the handler before the server is stopped
   for c in "${AT_EXIT[@]+"${AT_EXIT[@]}"}"; do eval "$c" || true; done
   if [ "$rc" -eq 0 ] && [ -z "${KEEP_SERVER_DIR:-}" ]; then rm -rf "$WORK"; else echo "scratch kept: $WORK" >&2; fi
   (exit "$rc")
