@@ -602,7 +602,7 @@ struct sh_arg {
 	uint64_t box;
 	uint64_t ids[SH_EMAILS];
 	int failures;
-	char msg[200];
+	char msg[300];
 	int copied, refused;
 };
 
