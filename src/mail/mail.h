@@ -565,8 +565,8 @@ int mail_imap_binary_part(const struct mail_message *m, const char *spec, size_t
 #define MAIL_RULE_UNKNOWN_CTE "RFC 3516 §4.3"
 int mail_imap_binary(const struct mail_message *m, const struct mail_part *p, struct core_buf *out,
 		     struct core_error *err);
-/* BINARY.SIZE (RFC 3516 §4.2): the number of octets mail_imap_binary() gives, computed
- * without keeping them. Same errors. */
+/* BINARY.SIZE (RFC 3516 §4.2): the number of octets mail_imap_binary() gives (the part is
+ * decoded into a scratch buffer that is freed). Same errors. */
 int mail_imap_binary_size(const struct mail_message *m, const struct mail_part *p,
 			  uint64_t *size_out, struct core_error *err);
 /* True when the decoded data holds a NUL octet, so it must go as literal8 (RFC 3516 §4.3). */
@@ -674,7 +674,8 @@ int mail_build_body(struct mail_build_part *p, const char *type,
 		    const struct mail_build_param *params, size_t nparams, const void *data,
 		    size_t len, enum mail_build_cte cte, struct core_error *err);
 /* Make p a message/rfc822 part (RFC 2046 §5.2.1) holding the message data (line endings made
- * CRLF); 7bit, 8bit or binary as its octets need, never encoded. */
+ * CRLF; a message with no empty line gets one at its end, RFC 5322 §3.5); 7bit, 8bit or
+ * binary as its octets need, never encoded. */
 int mail_build_message(struct mail_build_part *p, const void *data, size_t len,
 		       struct core_error *err);
 /* Make p a text/rfc822-headers part (RFC 6522 §4) holding the header of message data (up to

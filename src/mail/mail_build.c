@@ -552,6 +552,24 @@ static bool phrase_items(struct items *it, struct core_str n, bool utf8, bool fi
 	return false;
 }
 
+/* A local part the caller gave already quoted: a well-formed RFC 5322 §3.2.4 quoted-string
+ * ('"' and '\\' inside only as quoted-pairs). */
+static bool quoted_ok(const char *p, size_t len)
+{
+	if (len < 2 || p[0] != '"' || p[len - 1] != '"')
+		return false;
+	for (size_t i = 1; i + 1 < len; i++) {
+		if (p[i] == '\\') {
+			if (i + 2 >= len)
+				return false; /* escapes the closing quote */
+			i++;
+		} else if (p[i] == '"') {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* RFC 5322 §3.4.1 addr-spec from an email "local@domain". */
 static int addr_spec(struct mail_build *b, struct core_str email, struct core_buf *out,
 		     struct core_error *err)
@@ -575,7 +593,7 @@ static int addr_spec(struct mail_build *b, struct core_str email, struct core_bu
 		return core_error_set(err, CORE_ESYNTAX, "RFC 6532 §3.2",
 				      "a non-ASCII local part needs an RFC 6532 message");
 	/* a local part given with its quotes is kept as it is */
-	if (local.len >= 2 && local.p[0] == '"' && local.p[local.len - 1] == '"')
+	if (quoted_ok(local.p, local.len))
 		core_buf_append(out, local.p, local.len);
 	else if (is_dot_atom(local.p, local.len, utf8))
 		core_buf_append(out, local.p, local.len);
@@ -1174,10 +1192,35 @@ static int embed(struct mail_build_part *p, const char *type, const void *data, 
 	return 0;
 }
 
+/* Does d hold an empty line (the end of a header, RFC 5322 §2.1)? */
+static bool has_empty_line(const char *d, size_t len)
+{
+	size_t pos = 0;
+	while (pos < len) {
+		size_t clen;
+		size_t next = mail_line_next(d, pos, len, &clen);
+		if (clen == 0)
+			return true;
+		pos = next;
+	}
+	return false;
+}
+
 int mail_build_message(struct mail_build_part *p, const void *data, size_t len,
 		       struct core_error *err)
 {
-	return embed(p, "message/rfc822", data, len, err);
+	struct core_buf b = CORE_BUF_INIT;
+	crlf_append(&b, len > 0 ? data : "", len);
+	/* RFC 5322 §2.1 / §3.5: a message that is all header gets the empty line that ends
+	 * it, so the delimiter's line break (RFC 2046 §5.1.1) cannot be read as that line. */
+	if (!has_empty_line(b.p != NULL ? b.p : "", b.len)) {
+		if (b.len > 0 && b.p[b.len - 1] != '\n')
+			core_buf_append(&b, "\r\n", 2);
+		core_buf_append(&b, "\r\n", 2);
+	}
+	int r = embed(p, "message/rfc822", b.p, b.len, err);
+	core_buf_fini(&b);
+	return r;
 }
 
 int mail_build_rfc822_headers(struct mail_build_part *p, const void *data, size_t len,

@@ -264,8 +264,13 @@ static json_t *form_value(struct core_arena *a, const struct mail_field *f, enum
 	case MAIL_HDR_FORM_MESSAGE_IDS: {
 		struct mail_msgid_list l;
 		mail_msgid_list_parse(a, f->value, &l);
-		if (l.count == 0)
-			return json_null(); /* §4.1.2.5: parsing failed */
+		/* §4.1.2.5: parsing failed: no msg-id, or an id without the "@" every msg-id
+		 * has (RFC 5322 §3.6.4, §4.5.4) */
+		bool ok = l.count > 0;
+		for (size_t i = 0; ok && i < l.count; i++)
+			ok = memchr(l.ids[i].p, '@', l.ids[i].len) != NULL;
+		if (!ok)
+			return json_null();
 		json_t *arr = json_array();
 		for (size_t i = 0; i < l.count; i++)
 			json_array_append_new(arr, jstr(l.ids[i]));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core_utf8.h"
 #include "helper_render.h"
 
 struct jw {
@@ -135,6 +136,27 @@ static void render_params(struct jw *w, const char *k, const struct mail_mime_va
 	jw_close(w, ']');
 }
 
+/* IDN forms of an address, only when they differ from the email: "emailUnicode" with the
+ * A-labels of the domain shown as U-labels, "emailAscii" with a UTF-8 domain as A-labels. */
+static void render_idn(struct core_arena *a, struct jw *w, const struct mail_addr *ad)
+{
+	struct core_str u = mail_addr_email_unicode(a, ad);
+	if (!core_str_eq(u, ad->email)) {
+		core_buf_append_str(w->b, ", \"emailUnicode\": ");
+		jw_str(w, u.p, u.len);
+	}
+	struct core_str d;
+	if (ad->domain.len > 0 && !core_utf8_is_ascii(ad->domain.p, ad->domain.len) &&
+	    mail_idn_to_ascii(a, ad->domain, &d, NULL) == 0) {
+		core_buf_append_str(w->b, ", \"emailAscii\": ");
+		core_buf_append(w->b, "\"", 1);
+		core_buf_append(w->b, ad->local.p, ad->local.len);
+		core_buf_putc(w->b, '@');
+		core_buf_append(w->b, d.p, d.len);
+		core_buf_putc(w->b, '"');
+	}
+}
+
 static void render_addrs(struct core_arena *a, struct jw *w, const char *k,
 			 const struct mail_field *f)
 {
@@ -164,6 +186,7 @@ static void render_addrs(struct core_arena *a, struct jw *w, const char *k,
 				core_buf_append_str(w->b, "null");
 			core_buf_append_str(w->b, ", \"email\": ");
 			jw_str(w, gr->addrs[i].email.p, gr->addrs[i].email.len);
+			render_idn(a, w, &gr->addrs[i]);
 			core_buf_putc(w->b, '}');
 		}
 		if (gr->is_group)
@@ -225,6 +248,35 @@ static void render_headers(struct core_arena *a, struct jw *w, const struct mail
 				*q = core_ascii_lower(*q);
 			render_ids(a, w, k, f);
 		}
+	}
+	/* RFC 2369 list fields in the URLs form of RFC 8621 §4.1.2.7 (null when it does not
+	 * parse), List-Id in the Text form */
+	static const char *const url_fields[] = {"List-Help", "List-Unsubscribe", "List-Subscribe",
+						 "List-Post", "List-Owner",       "List-Archive"};
+	f = mail_header_find_last(h, "List-Id");
+	if (f != NULL)
+		jw_kstr(w, "list-id", mail_hdr_text(a, f->value));
+	for (size_t i = 0; i < CORE_NELEM(url_fields); i++) {
+		f = mail_header_find_last(h, url_fields[i]);
+		if (f == NULL)
+			continue;
+		char k[32];
+		snprintf(k, sizeof(k), "%s", url_fields[i]);
+		for (char *q = k; *q != '\0'; q++)
+			*q = core_ascii_lower(*q);
+		jw_key(w, k);
+		struct mail_url_list ul;
+		if (mail_hdr_urls(a, f->value, &ul) < 0) {
+			core_buf_append_str(w->b, "null");
+			continue;
+		}
+		core_buf_putc(w->b, '[');
+		for (size_t u = 0; u < ul.count; u++) {
+			if (u > 0)
+				core_buf_append_str(w->b, ", ");
+			jw_str(w, ul.urls[u].p, ul.urls[u].len);
+		}
+		core_buf_putc(w->b, ']');
 	}
 	jw_close(w, '}');
 }

@@ -3,11 +3,17 @@
  * allowed-form table and the "header:Name:asForm[:all]" values (RFC 8621 §4.1.2, §4.1.3).
  */
 #include <check.h>
+#include <dirent.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "helper_render.h"
 #include "mail/mail.h"
+
+#define FORMS_DIR STAUNCH_SOURCE_DIR "/conformance/mail/headers"
+#define MSG_DIR STAUNCH_SOURCE_DIR "/conformance/mail/messages"
 
 START_TEST(test_form_raw)
 {
@@ -49,7 +55,8 @@ static const struct {
 	{" <https://example.org/unsub>,\r\n <mailto:u@example.org?subject=unsubscribe>", 0,
 	 "https://example.org/unsub|mailto:u@example.org?subject=unsubscribe"},
 	/* RFC 2369 §2: white space inside the brackets is ignored */
-	{" <https://example.org/a/\r\n  very/long/path>", 0, "https://example.org/a/very/long/path"},
+	{" <https://example.org/a/\r\n  very/long/path>", 0,
+	 "https://example.org/a/very/long/path"},
 	{" (comment first) <ftp://ftp.example.org/>", 0, "ftp://ftp.example.org/"},
 	{" NO (posting not allowed)", CORE_ESYNTAX, ""},
 	{" <mailto:a@b.c> junk", CORE_ESYNTAX, ""},
@@ -179,6 +186,94 @@ START_TEST(test_form_json)
 }
 END_TEST
 
+/*
+ * Every header field of a message's top-level header in every form RFC 8621 §4.1.2 allows
+ * for it, with ":all" (§4.1.3): {"name": {"asRaw": [...], "asText": [...], ...}}, names in
+ * lower case in order of first appearance. Appended to out as indented JSON.
+ */
+static void render_forms(const char *msg, size_t len, struct core_buf *out)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct mail_message *m;
+	if (mail_message_parse(a, msg, len, NULL, &m, NULL) != 0) {
+		core_buf_append_str(out, "parse error\n");
+		core_arena_free(&a);
+		return;
+	}
+	const struct mail_header *h = &m->root->header;
+	json_t *root = json_object();
+	for (size_t i = 0; i < h->count; i++) {
+		char *name = core_str_dup(a, h->fields[i].name);
+		for (char *q = name; *q != '\0'; q++)
+			*q = core_ascii_lower(*q);
+		if (json_object_get(root, name) != NULL)
+			continue;
+		json_t *forms = json_object();
+		for (int f = MAIL_HDR_FORM_RAW; f <= MAIL_HDR_FORM_URLS; f++) {
+			if (!mail_hdr_form_allowed(name, (enum mail_hdr_form)f))
+				continue;
+			json_object_set_new(
+				forms, mail_hdr_form_name((enum mail_hdr_form)f),
+				mail_hdr_form_json(a, h, name, (enum mail_hdr_form)f, true));
+		}
+		json_object_set_new(root, name, forms);
+	}
+	char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	core_buf_append_str(out, s);
+	core_buf_putc(out, '\n');
+	free(s);
+	json_decref(root);
+	core_arena_free(&a);
+}
+
+static int name_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* conformance/mail/headers/<case>.json: the forms of messages/<case>.eml. */
+START_TEST(test_header_form_files)
+{
+	DIR *d = opendir(FORMS_DIR);
+	ck_assert_ptr_nonnull(d);
+	char *names[512];
+	size_t n = 0, fails = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < 512) {
+		size_t l = strlen(e->d_name);
+		if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0)
+			names[n++] = core_xstrndup(e->d_name, l - 5);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	ck_assert_uint_ge(n, 10);
+	for (size_t i = 0; i < n; i++) {
+		char *mp = core_xasprintf("%s/%s.eml", MSG_DIR, names[i]);
+		char *jp = core_xasprintf("%s/%s.json", FORMS_DIR, names[i]);
+		size_t ml = 0, jl = 0;
+		char *msg = mail_test_read_file(mp, &ml), *want = mail_test_read_file(jp, &jl);
+		struct core_buf got = CORE_BUF_INIT;
+		bool ok = msg != NULL && want != NULL;
+		if (ok) {
+			render_forms(msg, ml, &got);
+			ok = got.len == jl && memcmp(got.p, want, jl) == 0;
+		}
+		printf("%s %s\n", ok ? "PASS" : "FAIL", names[i]);
+		if (!ok) {
+			fails++;
+			printf("--- got:\n%s", core_buf_cstr(&got));
+		}
+		core_buf_fini(&got);
+		free(msg);
+		free(want);
+		free(mp);
+		free(jp);
+		free(names[i]);
+	}
+	ck_assert_msg(fails == 0, "%zu of %zu header form cases differ", fails, n);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mail_hdr_form");
@@ -187,12 +282,26 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_form_urls, 0, (int)CORE_NELEM(url_cases));
 	tcase_add_test(tc, test_form_names_allowed);
 	tcase_add_test(tc, test_form_json);
+	tcase_add_test(tc, test_header_form_files);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* Authoring aid: print the forms of one message. */
+	if (argc == 3 && strcmp(argv[1], "--render") == 0) {
+		size_t len;
+		char *msg = mail_test_read_file(argv[2], &len);
+		if (msg == NULL)
+			return EXIT_FAILURE;
+		struct core_buf out = CORE_BUF_INIT;
+		render_forms(msg, len, &out);
+		fputs(core_buf_cstr(&out), stdout);
+		core_buf_fini(&out);
+		free(msg);
+		return EXIT_SUCCESS;
+	}
 	SRunner *sr = srunner_create(suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
