@@ -259,8 +259,8 @@ int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mail
 	out->total_threads = ms_get_u64(&d);
 	out->unread_threads = ms_get_u64(&d);
 	out->recent_uid = ms_get_u32(&d);
-	/* Added later: records written before it end here (no draft counted yet). */
-	if (!d.bad && d.off < d.len)
+	/* Version 2 appends the drafts count; a version 1 record has none counted. */
+	if (v >= 2)
 		out->drafts = ms_get_u64(&d);
 	return d.bad || v < 1 || out->name == NULL ? CORE_EINTERNAL : 0;
 }

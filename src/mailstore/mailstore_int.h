@@ -37,7 +37,7 @@
 
 /* Versions of the stored records (docs/mailstore.md §Values). */
 #define MS_V_ACCOUNT 1u
-#define MS_V_MAILBOX 1u
+#define MS_V_MAILBOX 2u /* 2: drafts count appended */
 #define MS_V_EMAIL 1u
 #define MS_V_PARSED 1u
 #define MS_V_CHANGE 1u

@@ -14,7 +14,7 @@
 
 #include "core/core.h"
 #include "helper_mailstore.h"
-#include "mailstore/mailstore.h"
+#include "mailstore/mailstore_int.h"
 
 static char sdir[256];
 static char sblob_path[300];
@@ -736,12 +736,37 @@ START_TEST(concurrent_copies_respect_quota)
 }
 END_TEST
 
+/* docs/mailstore.md §Values: version 2 of the mailbox record appends the drafts count; a
+ * version 1 record still reads (no drafts counted), a version 2 one without it does not. */
+START_TEST(mailbox_record_versions)
+{
+	struct mailstore_mailbox m = {.id = 5, .name = "Box", .total = 4, .drafts = 3};
+	struct core_buf b = CORE_BUF_INIT;
+	ms_mailbox_encode(&m, &b);
+	struct mailstore_mailbox out = {.id = 5};
+	ck_assert_int_eq(ms_mailbox_decode(b.p, b.len, sa, &out), 0);
+	ck_assert_uint_eq(out.drafts, 3);
+	ck_assert_uint_eq(out.total, 4);
+	/* The same fields as version 1: version byte 1, drafts (one byte here) left off. */
+	ck_assert_uint_eq((uint8_t)b.p[0], 2);
+	b.p[0] = 1;
+	ck_assert_int_eq(ms_mailbox_decode(b.p, b.len - 1, sa, &out), 0);
+	ck_assert_uint_eq(out.drafts, 0);
+	ck_assert_uint_eq(out.total, 4);
+	ck_assert_str_eq(out.name, "Box");
+	b.p[0] = 2;
+	ck_assert_int_eq(ms_mailbox_decode(b.p, b.len - 1, sa, &out), CORE_EINTERNAL);
+	core_buf_fini(&b);
+}
+END_TEST
+
 TCase *ms_share_tcase(void)
 {
 	TCase *tc = tcase_create("sharing");
 	tcase_add_checked_fixture(tc, share_setup, share_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, acl_rights_strings);
+	tcase_add_test(tc, mailbox_record_versions);
 	tcase_add_test(tc, acl_set_list_rights_shared_with);
 	tcase_add_test(tc, seen_per_user);
 	tcase_add_test(tc, subscriptions_by_name);
