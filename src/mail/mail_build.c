@@ -867,7 +867,9 @@ static void param_items(struct items *it, const char *name, const char *value)
 {
 	size_t len = strlen(value), nl = strlen(name);
 	struct core_buf b = CORE_BUF_INIT;
-	bool ascii = core_utf8_is_ascii(value, len);
+	/* Plain values holding "=?" would be read as RFC 2047 words by lenient readers (ours
+	 * too, mail_mime_param.c): they go out percent-encoded like non-ASCII ones. */
+	bool ascii = core_utf8_is_ascii(value, len) && !has_ew_marker(value, len);
 	if (ascii && token_ok(value, len) && nl + len + 1 <= 60) {
 		core_buf_printf(&b, "%s=%s", name, value);
 		items_add(it, " ", 1, b.p, b.len, false, false);

@@ -465,6 +465,8 @@ static const char *const filenames[] = {
 	"\xA5\xE6\x9C\xAC\xE8\xAA\x9E.docx",
 	"quote\"and\\back.txt",
 	"\xF0\x9F\x98\x80.png",
+	/* looks like an RFC 2047 word, which lenient readers decode in parameters */
+	"x=?utf-8?q?=C3=A9?=.txt",
 };
 
 START_TEST(test_build_multipart_mixed)
