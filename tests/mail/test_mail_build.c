@@ -95,7 +95,7 @@ static char *repeat(const char *s, size_t n)
 
 static const struct {
 	const char *text;
-	size_t reps; /* the text repeated this many times */
+	size_t reps;  /* the text repeated this many times */
 	size_t width; /* longest header line allowed (RFC 6532 mode: 998 when a word is long) */
 } text_cases[] = {
 	{"Hello world", 1, 78},
