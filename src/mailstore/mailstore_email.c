@@ -370,7 +370,6 @@ struct ms_deliver_ctx {
 	size_t n;
 	const char ***kw; /* normalised keywords per target */
 	size_t *nkw;
-	uint64_t *ids;
 	struct store_blob_id blob;
 	uint64_t size;
 	int64_t received_at;
@@ -420,14 +419,17 @@ static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 		const struct mailstore_target *t = &c->targets[i];
 		struct ms_tx_acct *ac = ms_tx_acct(tx, t->account);
 		struct mailstore_email e = {0};
-		e.id = c->ids[i];
+		/* ARCHITECTURE.md §4: ids per (account, collection), taken in this transaction
+		 * (a failed delivery leaves no gap behind). */
+		int rc = store_txn_id_next(tx->t, t->account, MS_COLL_EMAIL, &e.id, tx->err);
+		if (rc < 0)
+			return rc;
 		e.blob = c->blob;
 		e.size = c->size;
 		e.received_at = c->received_at;
 		e.keywords = c->kw[i];
 		e.nkeywords = c->nkw[i];
-		int rc = ms_thread_assign(tx, ac, c->parsed, e.id, &e.thread_id);
-		if (rc < 0)
+		if ((rc = ms_thread_assign(tx, ac, c->parsed, e.id, &e.thread_id)) < 0)
 			return rc;
 		struct mailstore_delivered *o = &c->out[i];
 		memset(o, 0, sizeof(*o));
@@ -450,27 +452,6 @@ static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 	return 0;
 }
 
-/* Allocate one email id per account entry in a short transaction of its own, before the
- * delivery transaction (an id left unused by a failed delivery is only a gap). */
-static int ms_ids_alloc(struct mailstore *ms, const uint64_t *accounts, size_t n, uint64_t *ids,
-			struct core_error *err)
-{
-	int rc = 0;
-	for (unsigned attempt = 0; attempt < ms->o.max_attempts; attempt++) {
-		struct store_txn *t = NULL;
-		rc = store_txn_begin(ms->d, STORE_TXN_WRITE, &t, err);
-		for (size_t i = 0; i < n && rc >= 0; i++)
-			rc = store_txn_id_next(t, accounts[i], MS_COLL_EMAIL, &ids[i], err);
-		if (rc >= 0)
-			rc = store_txn_commit(&t, err);
-		else
-			store_txn_abort(&t);
-		if (rc != CORE_ECONFLICT && rc != CORE_ETEMP)
-			break;
-	}
-	return rc;
-}
-
 int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 		      const struct mailstore_target *targets, size_t ntargets, int64_t received_at,
 		      struct mailstore_delivered *out, struct core_error *err)
@@ -489,7 +470,6 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 	c.out = core_arena_zalloc(a, ntargets * sizeof(*c.out));
 	c.kw = core_arena_zalloc(a, ntargets * sizeof(*c.kw));
 	c.nkw = core_arena_zalloc(a, ntargets * sizeof(*c.nkw));
-	c.ids = core_arena_zalloc(a, ntargets * sizeof(*c.ids));
 	uint64_t *accts = core_arena_zalloc(a, ntargets * sizeof(*accts));
 	int rc = 0;
 	for (size_t i = 0; i < ntargets && rc >= 0; i++) {
@@ -529,8 +509,6 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 	else
 		store_blob_write_abort(&w);
 	if (rc >= 0)
-		rc = ms_ids_alloc(ms, accts, ntargets, c.ids, err);
-	if (rc >= 0)
 		rc = ms_tx_run(ms, accts, ntargets, ms_deliver_fn, &c, err);
 	if (rc >= 0 && out != NULL)
 		memcpy(out, c.out, ntargets * sizeof(*out));
@@ -557,7 +535,6 @@ struct ms_email_ctx {
 	struct core_arena *a;
 	struct mailstore_email *out;
 	struct mailstore_parsed *parsed;
-	uint64_t new_id;
 	uint32_t uid;
 	const uint64_t *mailboxes;
 	size_t n;
@@ -566,7 +543,6 @@ struct ms_email_ctx {
 	size_t nkw;
 	uint64_t unchanged_since, modseq;
 	const uint32_t *uids;
-	struct store_blob_id blob;
 };
 
 static int ms_email_get_fn(struct ms_tx *tx, void *ctx)
@@ -645,73 +621,90 @@ static int ms_email_open(struct ms_tx *tx, uint64_t account, uint64_t id, struct
 	return rc;
 }
 
-static int ms_copy_fn(struct ms_tx *tx, void *ctx)
+/* A new Email made from an existing one (IMAP COPY, JMAP Email/copy). */
+struct ms_clone_ctx {
+	uint64_t from, id, to;
+	const uint64_t *mailboxes;
+	size_t n;
+	const char **kw; /* normalised, or NULL: the source's */
+	size_t nkw;
+	int64_t received_at; /* 0: the source's */
+	struct mailstore_delivered out;
+};
+
+/*
+ * The copy gets its own id, allocated in this transaction, the source's blob (linked under
+ * the target account here too, with the source account's access), size and parsed fields.
+ * RFC 9051 §6.4.7: a copy keeps flags and internal date unless the caller gives others.
+ * Within one account the copy is the same message, so it stays in the source's thread
+ * (RFC 8621 §3); in another account, that account's threading places it.
+ */
+static int ms_clone_fn(struct ms_tx *tx, void *ctx)
 {
-	struct ms_email_ctx *c = ctx;
-	struct ms_tx_acct *ac = &tx->acct[0];
-	struct core_buf v = CORE_BUF_INIT;
-	struct mailstore_email src = {0};
-	int rc = ms_email_load(tx, c->account, c->id, &src, &v);
-	if (rc < 0) {
-		/* Gone since the caller looked (a concurrent expunge): CORE_ENOTFOUND. */
-		core_buf_fini(&v);
+	struct ms_clone_ctx *c = ctx;
+	struct ms_tx_acct *ac = ms_tx_acct(tx, c->to);
+	struct mailstore_email src;
+	int rc = ms_email_open(tx, c->from, c->id, &src);
+	if (rc < 0)
 		return rc;
-	}
-	if (memcmp(src.blob.hash, c->blob.hash, STORE_HASH_LEN) != 0)
-		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "email blob changed");
 	uint8_t k[STORE_KEY_MAX];
-	size_t kl = ms_key_id(k, c->account, MS_F_PARSED, c->id);
-	if (rc >= 0) {
-		rc = ms_get(tx, k, kl, &v);
-		if (rc == CORE_ENOTFOUND)
-			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL,
-					    "email without parsed record");
+	size_t kl = ms_key_id(k, c->from, MS_F_PARSED, c->id);
+	struct core_buf v = CORE_BUF_INIT;
+	rc = ms_get(tx, k, kl, &v);
+	if (rc == CORE_ENOTFOUND)
+		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "email without parsed record");
+	struct mailstore_email e = {0};
+	if (rc >= 0)
+		rc = store_txn_id_next(tx->t, c->to, MS_COLL_EMAIL, &e.id, tx->err);
+	if (rc >= 0 && c->from == c->to) {
+		e.thread_id = src.thread_id;
+		rc = ms_thread_add(tx, ac, e.thread_id, e.id);
+	} else if (rc >= 0) {
+		struct mailstore_parsed parsed;
+		if (ms_parsed_decode(v.p, v.len, tx->a, &parsed) < 0)
+			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt parsed record");
+		else
+			rc = ms_thread_assign(tx, ac, &parsed, e.id, &e.thread_id);
 	}
 	if (rc >= 0) {
-		/* RFC 9051 §6.4.7: the copy keeps flags and internal date; RFC 8621 §3: it is
-		 * the same message, so it stays in the same thread. */
-		struct mailstore_email e = {0};
-		e.id = c->new_id;
-		e.thread_id = src.thread_id;
 		e.blob = src.blob;
 		e.size = src.size;
-		e.received_at = src.received_at;
-		e.keywords = src.keywords;
-		e.nkeywords = src.nkeywords;
-		kl = ms_key_id(k, c->account, MS_F_PARSED, c->new_id);
+		e.received_at = c->received_at != 0 ? c->received_at : src.received_at;
+		e.keywords = c->kw != NULL ? c->kw : src.keywords;
+		e.nkeywords = c->kw != NULL ? c->nkw : src.nkeywords;
+		memset(&c->out, 0, sizeof(c->out));
+		/* RFC 9208 §5.1: the target's quota, checked in this transaction. */
+		rc = ms_email_insert(tx, ac, &e, c->mailboxes, c->n, c->out.uids);
+	}
+	if (rc >= 0) {
+		kl = ms_key_id(k, c->to, MS_F_PARSED, e.id);
 		rc = ms_put(tx, k, kl, v.p, v.len);
-		if (rc >= 0)
-			rc = ms_thread_add(tx, ac, e.thread_id, e.id);
-		if (rc >= 0)
-			rc = ms_email_insert(tx, ac, &e, &c->to, 1, &c->uid);
-		if (rc >= 0)
-			rc = ms_blob_link_in(tx, c->account, c->account, e.id, &e.blob);
 	}
 	core_buf_fini(&v);
+	if (rc >= 0)
+		rc = ms_blob_link_in(tx, c->from, c->to, e.id, &e.blob);
+	if (rc >= 0) {
+		c->out.email_id = e.id;
+		c->out.thread_id = e.thread_id;
+		c->out.modseq = ac->modseq;
+		c->out.blob = e.blob;
+	}
 	return rc;
 }
 
 int mailstore_email_copy(struct mailstore *ms, uint64_t account, uint64_t id, uint64_t to,
 			 uint64_t *id_out, uint32_t *uid_out, struct core_error *err)
 {
-	struct core_arena *a = core_arena_new(0);
-	struct mailstore_email src;
-	int rc = mailstore_email_get(ms, account, id, a, &src, err);
-	struct ms_email_ctx c = {.account = account, .id = id, .to = to};
-	if (rc >= 0) {
-		c.blob = src.blob;
-		rc = ms_ids_alloc(ms, &account, 1, &c.new_id, err);
-	}
-	if (rc >= 0)
-		rc = ms_tx_run(ms, &account, 1, ms_copy_fn, &c, err);
+	struct ms_clone_ctx c = {
+		.from = account, .id = id, .to = account, .mailboxes = &to, .n = 1};
+	int rc = ms_tx_run(ms, &account, 1, ms_clone_fn, &c, err);
 	if (rc >= 0) {
 		if (id_out != NULL)
-			*id_out = c.new_id;
+			*id_out = c.out.email_id;
 		if (uid_out != NULL)
-			*uid_out = c.uid;
+			*uid_out = c.out.uids[0];
 	}
-	core_arena_free(&a);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 static int ms_move_fn(struct ms_tx *tx, void *ctx)
@@ -1033,69 +1026,6 @@ int ms_mailbox_move_all(struct mailstore *ms, uint64_t account, uint64_t from, u
 /* Copy to another account                                                            */
 /* ---------------------------------------------------------------------------------- */
 
-struct ms_xcopy_ctx {
-	uint64_t from, id, to;
-	const uint64_t *mailboxes;
-	size_t n;
-	const char **kw; /* normalised, or NULL: the source's */
-	size_t nkw;
-	int64_t received_at;
-	struct mailstore_delivered out;
-};
-
-static int ms_xcopy_fn(struct ms_tx *tx, void *ctx)
-{
-	struct ms_xcopy_ctx *c = ctx;
-	struct ms_tx_acct *ac = ms_tx_acct(tx, c->to);
-	struct mailstore_email src;
-	int rc = ms_email_open(tx, c->from, c->id, &src);
-	if (rc < 0)
-		return rc;
-	uint8_t k[STORE_KEY_MAX];
-	size_t kl = ms_key_id(k, c->from, MS_F_PARSED, c->id);
-	struct core_buf v = CORE_BUF_INIT;
-	rc = ms_get(tx, k, kl, &v);
-	if (rc == CORE_ENOTFOUND)
-		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "email without parsed record");
-	struct mailstore_parsed parsed;
-	if (rc >= 0 && ms_parsed_decode(v.p, v.len, tx->a, &parsed) < 0)
-		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt parsed record");
-	/* RFC 8621 §4.7: a new Email in the target account with its own id; its thread is
-	 * found by the target's own threading (RFC 8621 §3). The id is allocated here, so
-	 * a failed copy leaves nothing behind. */
-	struct mailstore_email e = {0};
-	if (rc >= 0)
-		rc = store_txn_id_next(tx->t, c->to, MS_COLL_EMAIL, &e.id, tx->err);
-	if (rc >= 0)
-		rc = ms_thread_assign(tx, ac, &parsed, e.id, &e.thread_id);
-	if (rc >= 0) {
-		e.blob = src.blob;
-		e.size = src.size;
-		e.received_at = c->received_at != 0 ? c->received_at : src.received_at;
-		e.keywords = c->kw != NULL ? c->kw : src.keywords;
-		e.nkeywords = c->kw != NULL ? c->nkw : src.nkeywords;
-		memset(&c->out, 0, sizeof(c->out));
-		/* RFC 9208 §5.1: the target's quota, checked in this transaction. */
-		rc = ms_email_insert(tx, ac, &e, c->mailboxes, c->n, c->out.uids);
-	}
-	if (rc >= 0) {
-		kl = ms_key_id(k, c->to, MS_F_PARSED, e.id);
-		rc = ms_put(tx, k, kl, v.p, v.len);
-	}
-	core_buf_fini(&v);
-	/* The target links the shared blob with the source's access (ARCHITECTURE.md §4),
-	 * in the same transaction. */
-	if (rc >= 0)
-		rc = ms_blob_link_in(tx, c->from, c->to, e.id, &e.blob);
-	if (rc >= 0) {
-		c->out.email_id = e.id;
-		c->out.thread_id = e.thread_id;
-		c->out.modseq = ac->modseq;
-		c->out.blob = e.blob;
-	}
-	return rc;
-}
-
 int mailstore_email_copy_account(struct mailstore *ms, uint64_t from, uint64_t id, uint64_t to,
 				 const uint64_t *mailboxes, size_t nmailboxes,
 				 const char *const *keywords, size_t nkeywords, int64_t received_at,
@@ -1110,7 +1040,7 @@ int mailstore_email_copy_account(struct mailstore *ms, uint64_t from, uint64_t i
 	if (nmailboxes > MAILSTORE_MAILBOXES_MAX)
 		return core_error_set(err, CORE_ELIMIT, NULL, "too many mailboxes");
 	struct core_arena *a = core_arena_new(0);
-	struct ms_xcopy_ctx c = {.from = from,
+	struct ms_clone_ctx c = {.from = from,
 				 .id = id,
 				 .to = to,
 				 .mailboxes = mailboxes,
@@ -1123,7 +1053,7 @@ int mailstore_email_copy_account(struct mailstore *ms, uint64_t from, uint64_t i
 	 * target's counter, quota and UIDs advance atomically. */
 	uint64_t accts[2] = {from, to};
 	if (rc >= 0)
-		rc = ms_tx_run(ms, accts, 2, ms_xcopy_fn, &c, err);
+		rc = ms_tx_run(ms, accts, 2, ms_clone_fn, &c, err);
 	if (rc >= 0 && out != NULL)
 		*out = c.out;
 	core_arena_free(&a);
