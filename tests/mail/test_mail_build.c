@@ -6,9 +6,11 @@
  * values and decoded content must equal what was given.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core_codec.h"
 #include "core/core_utf8.h"
 #include "mail/mail.h"
 
@@ -154,6 +156,67 @@ START_TEST(test_build_text_table)
 		free(text);
 		built_fini(&bt);
 	}
+}
+END_TEST
+
+/* RFC 2047 §4-§5: Q or B, the shorter for the text, and no word splits a character: each
+ * encoded word of the Subject decodes on its own to valid UTF-8. */
+START_TEST(test_build_ew_choice_split)
+{
+	static const struct {
+		const char *text;
+		char enc;
+	} cases[] = {
+		/* 12 letters and one 2-octet character: Q 18, B 20 */
+		{"aaaaaaaaaaaa\xC3\xA9", 'Q'},
+		/* three 3-octet characters: Q 27, B 12 */
+		{"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E", 'B'},
+	};
+	for (size_t i = 0; i < CORE_NELEM(cases); i++) {
+		struct built bt = {.a = core_arena_new(0)};
+		struct mail_build *b = mail_build_new(bt.a, 0);
+		ck_assert_int_eq(
+			mail_build_text(mail_build_root(b), "Subject", cases[i].text, NULL), 0);
+		ck_assert_int_eq(mail_build_body(mail_build_root(b), "text/plain", NULL, 0, "", 0,
+						 MAIL_BUILD_CTE_AUTO, NULL),
+				 0);
+		finish(&bt, b, false, 78);
+		char want[16];
+		snprintf(want, sizeof(want), "=?UTF-8?%c?", cases[i].enc);
+		ck_assert_msg(strstr(bt.out.p, want) != NULL, "case %zu:\n%s", i, bt.out.p);
+		built_fini(&bt);
+	}
+	/* a long subject of 3- and 4-octet characters spans many words */
+	struct built bt = {.a = core_arena_new(0)};
+	struct mail_build *b = mail_build_new(bt.a, 0);
+	char *text = repeat("\xF0\x9F\x98\x80\xC3\xA9\xE6\x97\xA5"
+			    "ab",
+			    40);
+	ck_assert_int_eq(mail_build_text(mail_build_root(b), "Subject", text, NULL), 0);
+	ck_assert_int_eq(mail_build_body(mail_build_root(b), "text/plain", NULL, 0, "", 0,
+					 MAIL_BUILD_CTE_AUTO, NULL),
+			 0);
+	finish(&bt, b, false, 78);
+	const struct mail_field *f = mail_header_find(&bt.m->root->header, "Subject");
+	size_t words = 0;
+	for (const char *q = f->value.p; (q = strstr(q, "=?UTF-8?")) != NULL;) {
+		char enc = q[8];
+		const char *t = q + 10, *e = strstr(t, "?=");
+		ck_assert_ptr_nonnull(e);
+		struct core_buf d = CORE_BUF_INIT;
+		if (enc == 'B')
+			ck_assert_int_eq(core_base64_decode(t, (size_t)(e - t), &d, NULL), 0);
+		else
+			core_qp_decode(t, (size_t)(e - t), CORE_QP_Q, &d);
+		ck_assert_msg(core_utf8_is_valid(d.p, d.len), "word %zu splits a character", words);
+		core_buf_fini(&d);
+		words++;
+		q = e + 2;
+	}
+	ck_assert_uint_gt(words, 5);
+	ck_assert(core_str_eq_cstr(mail_hdr_text(bt.a, f->value), text));
+	free(text);
+	built_fini(&bt);
 }
 END_TEST
 
@@ -773,6 +836,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_build_text_table, 0, (int)CORE_NELEM(text_cases));
 	tcase_add_loop_test(tc, test_build_addrs_table, 0, (int)CORE_NELEM(addr_cases));
+	tcase_add_test(tc, test_build_ew_choice_split);
 	tcase_add_test(tc, test_build_many_addrs_fold);
 	tcase_add_test(tc, test_build_groups);
 	tcase_add_test(tc, test_build_date_msgids);
