@@ -3,10 +3,15 @@
  * (src/mail/mail_imap_binary.c; RFC 3516, RFC 9051 §6.4.5).
  */
 #include <check.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "helper_render.h"
 #include "mail/mail.h"
+
+#define MSG_DIR STAUNCH_SOURCE_DIR "/conformance/mail/messages"
 
 static const char MSG[] = "From: a@example.com\r\n"
 			  "Content-Type: multipart/mixed; boundary=b1\r\n"
@@ -151,12 +156,78 @@ START_TEST(test_binary_single_and_whole)
 }
 END_TEST
 
+/* Over the whole corpus: the partId of every part (its IMAP section number, as BODY[] uses
+ * it) names that same part for BINARY; leaves decode to what mail_part_decode_body() gives
+ * (text with CRLF line ends), other parts are refused as not leaves. */
+START_TEST(test_binary_corpus_sections)
+{
+	DIR *d = opendir(MSG_DIR);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *e;
+	size_t leaves = 0, refused = 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l < 5 || strcmp(e->d_name + l - 4, ".eml") != 0)
+			continue;
+		char *path = core_xasprintf("%s/%s", MSG_DIR, e->d_name);
+		size_t len;
+		char *msg = mail_test_read_file(path, &len);
+		ck_assert_ptr_nonnull(msg);
+		struct core_arena *a = core_arena_new(0);
+		struct mail_message *m;
+		ck_assert_int_eq(mail_message_parse(a, msg, len, NULL, &m, NULL), 0);
+		for (size_t i = 0; i < m->nparts; i++) {
+			const struct mail_part *p = m->parts[i];
+			const char *id = mail_jmap_part_id(a, p);
+			if (id == NULL)
+				continue; /* a multipart: no partId */
+			const struct mail_part *got = NULL;
+			int rc = mail_imap_binary_part(m, id, strlen(id), &got, NULL);
+			bool leaf = !core_str_eq_cstr(p->ct.type, "multipart") &&
+				    !mail_part_is_message(p) &&
+				    !(core_str_eq_cstr(p->ct.type, "message") &&
+				      (core_str_eq_cstr(p->ct.subtype, "rfc822") ||
+				       core_str_eq_cstr(p->ct.subtype, "global")));
+			if (!leaf) {
+				ck_assert_msg(rc == CORE_EPERM, "%s part %s: rc %d", e->d_name, id,
+					      rc);
+				refused++;
+				continue;
+			}
+			ck_assert_msg(rc == 0 && got == p, "%s part %s: rc %d", e->d_name, id, rc);
+			struct core_buf out = CORE_BUF_INIT, raw = CORE_BUF_INIT;
+			if (mail_imap_binary(m, p, &out, NULL) == 0) {
+				mail_part_decode_body(m, p, &raw);
+				if (!core_str_eq_cstr(p->ct.type, "text"))
+					ck_assert(out.len == raw.len &&
+						  (raw.len == 0 ||
+						   memcmp(out.p, raw.p, raw.len) == 0));
+				else
+					ck_assert_uint_ge(out.len, raw.len);
+				leaves++;
+			} else {
+				ck_assert_int_eq(p->cte, MAIL_CTE_UNKNOWN);
+			}
+			core_buf_fini(&out);
+			core_buf_fini(&raw);
+		}
+		core_arena_free(&a);
+		free(msg);
+		free(path);
+	}
+	closedir(d);
+	ck_assert_uint_gt(leaves, 150);
+	ck_assert_uint_gt(refused, 5);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mail_imap_binary");
 	TCase *tc = tcase_create("binary");
 	tcase_add_loop_test(tc, test_binary_table, 0, (int)CORE_NELEM(cases));
 	tcase_add_test(tc, test_binary_single_and_whole);
+	tcase_add_test(tc, test_binary_corpus_sections);
 	suite_add_tcase(s, tc);
 	return s;
 }
