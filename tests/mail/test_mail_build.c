@@ -12,6 +12,7 @@
 
 #include "core/core_codec.h"
 #include "core/core_utf8.h"
+#include "helper_render.h"
 #include "mail/mail.h"
 
 struct built {
@@ -829,6 +830,181 @@ START_TEST(test_build_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------- */
+/* Golden messages: what the builder writes for the reports Staunch sends, byte for byte
+ * (conformance/mail/build/<name>.eml; `mail_test_mail_build --print NAME` prints one). */
+
+#define BUILD_DIR STAUNCH_SOURCE_DIR "/conformance/mail/build"
+
+static const char ORIGINAL[] = "From: =?utf-8?q?J=C3=B6rg?= <joerg@example.org>\r\n"
+			       "To: nobody@example.net\r\n"
+			       "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n"
+			       "Date: Fri, 27 Nov 2026 07:00:00 +0100\r\n"
+			       "Message-ID: <orig-1@example.org>\r\n"
+			       "\r\n"
+			       "Hallo!\r\n";
+
+static const time_t GOLDEN_TIME = 1795766400; /* 2026-11-27T08:00:00Z */
+
+static int golden_dsn(struct mail_build *b, struct core_error *err)
+{
+	struct mail_build_part *r = mail_build_root(b);
+	struct mail_addr from = {.name = CORE_STR("Mail Delivery System"),
+				 .email = CORE_STR("MAILER-DAEMON@mx.example.com")};
+	struct mail_addr to = {.email = CORE_STR("joerg@example.org")};
+	struct core_str id = CORE_STR("dsn-1.1795766400@mx.example.com");
+	struct mail_build_param rt = {"report-type", "delivery-status"};
+	const char *human = "This is the mail system at host mx.example.com.\n\n"
+			    "Your message could not be delivered to one or more recipients.\n\n"
+			    "<nobody@example.net>: 550 5.1.1 user unknown\n";
+	const char *ds = "Reporting-MTA: dns; mx.example.com\r\n"
+			 "Arrival-Date: Fri, 27 Nov 2026 07:00:01 +0100\r\n"
+			 "\r\n"
+			 "Final-Recipient: rfc822; nobody@example.net\r\n"
+			 "Action: failed\r\n"
+			 "Status: 5.1.1\r\n"
+			 "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n";
+	int rc;
+	if ((rc = mail_build_addrs(r, "From", &from, 1, err)) < 0 ||
+	    (rc = mail_build_addrs(r, "To", &to, 1, err)) < 0 ||
+	    (rc = mail_build_text(r, "Subject", "Undelivered Mail Returned to Sender", err)) < 0 ||
+	    (rc = mail_build_date(r, "Date", GOLDEN_TIME, 0, err)) < 0 ||
+	    (rc = mail_build_msgids(r, "Message-ID", &id, 1, err)) < 0 ||
+	    (rc = mail_build_raw(r, "Auto-Submitted", "auto-replied", err)) < 0 ||
+	    (rc = mail_build_multipart(r, "report", &rt, 1, err)) < 0)
+		return rc;
+	struct mail_build_part *c = mail_build_child(r);
+	if ((rc = mail_build_text(c, "Content-Description", "Notification", err)) < 0 ||
+	    (rc = mail_build_body(c, "text/plain", NULL, 0, human, strlen(human),
+				  MAIL_BUILD_CTE_AUTO, err)) < 0)
+		return rc;
+	c = mail_build_child(r);
+	if ((rc = mail_build_text(c, "Content-Description", "Delivery report", err)) < 0 ||
+	    (rc = mail_build_body(c, "message/delivery-status", NULL, 0, ds, strlen(ds),
+				  MAIL_BUILD_CTE_7BIT, err)) < 0)
+		return rc;
+	c = mail_build_child(r);
+	if ((rc = mail_build_text(c, "Content-Description", "Undelivered Message Headers", err)) <
+	    0)
+		return rc;
+	return mail_build_rfc822_headers(c, ORIGINAL, sizeof(ORIGINAL) - 1, err);
+}
+
+static int golden_vacation(struct mail_build *b, struct core_error *err)
+{
+	struct mail_build_part *r = mail_build_root(b);
+	struct mail_addr from = {.name = CORE_STR("Nobody Sch\xC3\xA4"
+						  "fer"),
+				 .email = CORE_STR("nobody@example.net")};
+	struct mail_addr to = {.name = CORE_STR("J\xC3\xB6rg"),
+			       .email = CORE_STR("joerg@example.org")};
+	struct core_str id = CORE_STR("vac-1.1795766400@example.net");
+	struct core_str re = CORE_STR("orig-1@example.org");
+	const char *body = "Ich bin bis zum 3. Januar nicht im B\xC3\xBCro und lese meine "
+			   "E-Mails nicht.\nIn dringenden F\xC3\xA4llen schreiben Sie bitte an "
+			   "vertretung@example.net.\n";
+	int rc;
+	if ((rc = mail_build_addrs(r, "From", &from, 1, err)) < 0 ||
+	    (rc = mail_build_addrs(r, "To", &to, 1, err)) < 0 ||
+	    (rc = mail_build_text(r, "Subject",
+				  "Automatische Antwort: Gr\xC3\xBC\xC3\x9F"
+				  "e",
+				  err)) < 0 ||
+	    (rc = mail_build_date(r, "Date", GOLDEN_TIME, 60, err)) < 0 ||
+	    (rc = mail_build_msgids(r, "Message-ID", &id, 1, err)) < 0 ||
+	    (rc = mail_build_msgids(r, "In-Reply-To", &re, 1, err)) < 0 ||
+	    (rc = mail_build_msgids(r, "References", &re, 1, err)) < 0 ||
+	    (rc = mail_build_raw(r, "Auto-Submitted", "auto-replied (vacation)", err)) < 0)
+		return rc;
+	return mail_build_body(r, "text/plain", NULL, 0, body, strlen(body), MAIL_BUILD_CTE_AUTO,
+			       err);
+}
+
+static int golden_mdn(struct mail_build *b, struct core_error *err)
+{
+	struct mail_build_part *r = mail_build_root(b);
+	struct mail_addr from = {.email = CORE_STR("nobody@example.net")};
+	struct mail_addr to = {.name = CORE_STR("J\xC3\xB6rg"),
+			       .email = CORE_STR("joerg@example.org")};
+	struct core_str id = CORE_STR("mdn-1.1795766400@example.net");
+	struct mail_build_param rt = {"report-type", "disposition-notification"};
+	const char *human = "The message sent on Fri, 27 Nov 2026 07:00:00 +0100 to "
+			    "nobody@example.net with subject \"Gr\xC3\xBC\xC3\x9F"
+			    "e\" has been "
+			    "displayed.\r\n";
+	const char *mdn = "Reporting-UA: mail.example.net; Staunch\r\n"
+			  "Final-Recipient: rfc822; nobody@example.net\r\n"
+			  "Original-Message-ID: <orig-1@example.org>\r\n"
+			  "Disposition: manual-action/MDN-sent-manually; displayed\r\n";
+	int rc;
+	if ((rc = mail_build_addrs(r, "From", &from, 1, err)) < 0 ||
+	    (rc = mail_build_addrs(r, "To", &to, 1, err)) < 0 ||
+	    (rc = mail_build_text(r, "Subject",
+				  "Displayed: Gr\xC3\xBC\xC3\x9F"
+				  "e",
+				  err)) < 0 ||
+	    (rc = mail_build_date(r, "Date", GOLDEN_TIME, 0, err)) < 0 ||
+	    (rc = mail_build_msgids(r, "Message-ID", &id, 1, err)) < 0 ||
+	    (rc = mail_build_multipart(r, "report", &rt, 1, err)) < 0 ||
+	    (rc = mail_build_body(mail_build_child(r), "text/plain", NULL, 0, human, strlen(human),
+				  MAIL_BUILD_CTE_AUTO, err)) < 0 ||
+	    (rc = mail_build_body(mail_build_child(r), "message/disposition-notification", NULL, 0,
+				  mdn, strlen(mdn), MAIL_BUILD_CTE_7BIT, err)) < 0)
+		return rc;
+	struct mail_build_part *c = mail_build_child(r);
+	if ((rc = mail_build_message(c, ORIGINAL, sizeof(ORIGINAL) - 1, err)) < 0)
+		return rc;
+	return mail_build_disposition(c, "inline", NULL, err);
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct mail_build *, struct core_error *);
+} goldens[] = {
+	{"dsn-failure", golden_dsn},
+	{"vacation-reply", golden_vacation},
+	{"mdn-displayed", golden_mdn},
+};
+
+/* Build golden i into out (seed fixed). */
+static int golden_render(int i, struct core_buf *out, struct core_error *err)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct mail_build *b = mail_build_new(a, 0);
+	mail_build_seed(b, 2026);
+	int rc = goldens[i].fn(b, err);
+	if (rc == 0)
+		rc = mail_build_render(b, out, err);
+	core_arena_free(&a);
+	return rc;
+}
+
+START_TEST(test_build_golden)
+{
+	struct core_buf got = CORE_BUF_INIT;
+	struct core_error err;
+	ck_assert_msg(golden_render(_i, &got, &err) == 0, "%s: %s", goldens[_i].name, err.msg);
+	char *path = core_xasprintf("%s/%s.eml", BUILD_DIR, goldens[_i].name);
+	size_t wlen;
+	char *want = mail_test_read_file(path, &wlen);
+	ck_assert_msg(want != NULL, "%s missing", path);
+	ck_assert_msg(wlen == got.len && memcmp(want, got.p, wlen) == 0, "%s differs; got:\n%s",
+		      goldens[_i].name, core_buf_cstr(&got));
+	/* and it parses back with a clean tree */
+	struct built bt = {.a = core_arena_new(0)};
+	ck_assert_int_eq(mail_message_parse(bt.a, got.p, got.len, NULL, &bt.m, NULL), 0);
+	ck_assert_int_eq(mail_message_verify(bt.m, NULL), 0);
+	ck_assert_uint_eq(bt.m->nproblems, 0);
+	ck_assert_uint_le(max_line(got.p, got.len), 76);
+	for (size_t i = 0; i < bt.m->nparts; i++)
+		ck_assert_uint_eq(bt.m->parts[i]->flags & ~(unsigned)MAIL_PART_F_CT_DEFAULT, 0);
+	core_arena_free(&bt.a);
+	free(want);
+	free(path);
+	core_buf_fini(&got);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mail_build");
@@ -849,12 +1025,30 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_build_boundary_clash);
 	tcase_add_test(tc, test_build_utf8_mode);
 	tcase_add_test(tc, test_build_errors);
+	tcase_add_loop_test(tc, test_build_golden, 0, (int)CORE_NELEM(goldens));
 	suite_add_tcase(s, tc);
 	return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* Authoring aid: print a golden message. */
+	if (argc == 3 && strcmp(argv[1], "--print") == 0) {
+		for (size_t i = 0; i < CORE_NELEM(goldens); i++) {
+			if (strcmp(argv[2], goldens[i].name) != 0)
+				continue;
+			struct core_buf out = CORE_BUF_INIT;
+			struct core_error err;
+			int rc = golden_render((int)i, &out, &err);
+			if (rc == 0)
+				fwrite(out.p, 1, out.len, stdout);
+			else
+				fprintf(stderr, "%s\n", err.msg);
+			core_buf_fini(&out);
+			return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+		}
+		return EXIT_FAILURE;
+	}
 	SRunner *sr = srunner_create(suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
