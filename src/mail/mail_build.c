@@ -95,7 +95,7 @@ static void items_fini(struct items *it)
 }
 
 static void items_add(struct items *it, const char *sep, size_t seplen, const char *p, size_t len,
-		      bool ew, bool phrase)
+		      bool ew)
 {
 	if (it->n == it->cap) {
 		it->cap = it->cap ? it->cap * 2 : 16;
@@ -109,7 +109,6 @@ static void items_add(struct items *it, const char *sep, size_t seplen, const ch
 	t->len = len;
 	core_buf_append(&it->pool, p, len);
 	t->ew = ew;
-	(void)phrase;
 }
 
 /* Append text to the last item (";" after a parameter, "," after an address). The last
@@ -142,7 +141,7 @@ static void items_add_split(struct items *it, const char *p, size_t len, const c
 			sep = first_sep;
 			seplen = strlen(first_sep);
 		}
-		items_add(it, sep, seplen, p + w, i - w, false, false);
+		items_add(it, sep, seplen, p + w, i - w, false);
 		first = false;
 	}
 }
@@ -454,14 +453,14 @@ static void unstructured_items(struct items *it, struct core_str t, bool utf8)
 		}
 		if (run_start != SIZE_MAX) {
 			items_add(it, t.p + run_sep_off, run_sep_len, t.p + run_start,
-				  run_end - run_start, true, false);
+				  run_end - run_start, true);
 			run_start = SIZE_MAX;
 		}
-		items_add(it, t.p + s, w - s, word, wl, false, false);
+		items_add(it, t.p + s, w - s, word, wl, false);
 	}
 	if (run_start != SIZE_MAX)
 		items_add(it, t.p + run_sep_off, run_sep_len, t.p + run_start, run_end - run_start,
-			  true, false);
+			  true);
 }
 
 int mail_build_text(struct mail_build_part *p, const char *name, const char *text,
@@ -538,7 +537,7 @@ static bool phrase_items(struct items *it, struct core_str n, bool utf8, bool fi
 			atoms = false;
 	}
 	if (need_ew) {
-		items_add(it, sep, strlen(sep), n.p, n.len, true, true);
+		items_add(it, sep, strlen(sep), n.p, n.len, true);
 		return true;
 	}
 	if (atoms) {
@@ -647,10 +646,10 @@ static int mailbox_items(struct mail_build *b, struct items *it, const struct ma
 		core_buf_putc(&ang, '<');
 		core_buf_append(&ang, spec.p, spec.len);
 		core_buf_putc(&ang, '>');
-		items_add(it, " ", 1, ang.p, ang.len, false, false);
+		items_add(it, " ", 1, ang.p, ang.len, false);
 		core_buf_fini(&ang);
 	} else {
-		items_add(it, sep, strlen(sep), spec.p, spec.len, false, false);
+		items_add(it, sep, strlen(sep), spec.p, spec.len, false);
 	}
 	core_buf_fini(&spec);
 	return 0;
@@ -720,7 +719,7 @@ int mail_build_addr_list(struct mail_build_part *p, const char *name,
 		/* RFC 2047 §5 (3): an encoded word is separated from a special by white
 		 * space. */
 		if (phrase_items(&it, gn, utf8, g == 0))
-			items_add(&it, " ", 1, ":", 1, false, false);
+			items_add(&it, " ", 1, ":", 1, false);
 		else
 			items_glue(&it, ":");
 		if (gr->count > 0)
@@ -784,7 +783,7 @@ int mail_build_msgids(struct mail_build_part *p, const char *name, const struct 
 		core_buf_putc(&one, '<');
 		core_buf_append(&one, id.p, id.len);
 		core_buf_putc(&one, '>');
-		items_add(&it, i == 0 ? "" : " ", i == 0 ? 0 : 1, one.p, one.len, false, false);
+		items_add(&it, i == 0 ? "" : " ", i == 0 ? 0 : 1, one.p, one.len, false);
 	}
 	if (r == 0)
 		r = field_add(p, name, &it, err);
@@ -872,11 +871,11 @@ static void param_items(struct items *it, const char *name, const char *value)
 	bool ascii = core_utf8_is_ascii(value, len) && !has_ew_marker(value, len);
 	if (ascii && token_ok(value, len) && nl + len + 1 <= 60) {
 		core_buf_printf(&b, "%s=%s", name, value);
-		items_add(it, " ", 1, b.p, b.len, false, false);
+		items_add(it, " ", 1, b.p, b.len, false);
 	} else if (ascii && nl + len + 3 <= 60) {
 		core_buf_printf(&b, "%s=", name);
 		quoted_append(&b, value, len);
-		items_add(it, " ", 1, b.p, b.len, false, false);
+		items_add(it, " ", 1, b.p, b.len, false);
 	} else if (ascii) {
 		/* RFC 2231 §3: name*0="...", name*1="..." */
 		size_t pos = 0;
@@ -887,7 +886,7 @@ static void param_items(struct items *it, const char *name, const char *value)
 			quoted_append(&b, value + pos, n);
 			if (sec > 0)
 				items_glue(it, ";");
-			items_add(it, " ", 1, b.p, b.len, false, false);
+			items_add(it, " ", 1, b.p, b.len, false);
 			pos += n;
 		}
 	} else {
@@ -925,7 +924,7 @@ static void param_items(struct items *it, const char *name, const char *value)
 			}
 			if (sec > 0)
 				items_glue(it, ";");
-			items_add(it, " ", 1, b.p, b.len, false, false);
+			items_add(it, " ", 1, b.p, b.len, false);
 		}
 	}
 	core_buf_fini(&b);
@@ -1287,13 +1286,13 @@ static int content_type_field(const struct mail_build_part *p, const char *bound
 			      struct core_buf *out, struct core_error *err)
 {
 	struct items it = {0};
-	items_add(&it, " ", 1, p->type, strlen(p->type), false, false);
+	items_add(&it, " ", 1, p->type, strlen(p->type), false);
 	if (boundary != NULL) {
 		items_glue(&it, ";");
 		struct core_buf bb = CORE_BUF_INIT;
 		core_buf_append_str(&bb, "boundary=");
 		quoted_append(&bb, boundary, strlen(boundary));
-		items_add(&it, " ", 1, bb.p, bb.len, false, false);
+		items_add(&it, " ", 1, bb.p, bb.len, false);
 		core_buf_fini(&bb);
 	}
 	for (size_t i = 0; i < p->nparams; i++) {
@@ -1349,7 +1348,7 @@ static int render_part(struct mail_build *b, const struct mail_build_part *p, bo
 		core_buf_printf(out, "Content-Transfer-Encoding: %s\r\n", p->cte);
 	if (r == 0 && p->disp != NULL) {
 		struct items it = {0};
-		items_add(&it, " ", 1, p->disp, strlen(p->disp), false, false);
+		items_add(&it, " ", 1, p->disp, strlen(p->disp), false);
 		if (p->filename != NULL) {
 			items_glue(&it, ";");
 			param_items(&it, "filename", p->filename);
