@@ -362,7 +362,7 @@ static int ms_q_kw(struct ms_q *s, const char *kw, const char **out)
 
 static int ms_q_thread_bit(struct ms_q *s, const char *kw, int *bit_out)
 {
-	const char *l;
+	const char *l = NULL;
 	int rc = ms_q_kw(s, kw, &l);
 	if (rc < 0)
 		return rc;
@@ -723,6 +723,62 @@ static int ms_q_fast_cb(void *arg, const void *key, size_t klen, const void *val
 	return 0;
 }
 
+static int ms_q_prefilter_all(struct ms_q *s, struct ms_q_node *n);
+
+/* Sorted intersection of a and b into a (b sorted). */
+static void ms_ids_and(struct ms_q_idlist *a, const uint64_t *b, size_t nb)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (ms_u64_has(b, nb, a->v[i]))
+			a->v[w++] = a->v[i];
+	a->n = w;
+}
+
+static void ms_q_narrow_node(const struct ms_q_node *n, struct ms_q_idlist *l, bool *have)
+{
+	for (size_t i = 0; n->op == MAILSTORE_FILTER_COND && i < MS_Q_TEXT_FIELDS; i++) {
+		const struct ms_q_text *t = &n->text[i];
+		if (!t->set || !t->prefiltered)
+			continue;
+		if (!*have) {
+			for (size_t j = 0; j < t->ndocs; j++)
+				ms_idlist_add(l, t->docs[j]);
+			*have = true;
+		} else {
+			ms_ids_and(l, t->docs, t->ndocs);
+		}
+	}
+}
+
+/*
+ * The candidates a required text condition leaves: the documents of every prefiltered text
+ * condition of the top condition (or of the top AND's conditions), with the unindexed
+ * emails added. False when there is no such condition.
+ */
+static bool ms_q_narrow(struct ms_q *s, struct ms_q_idlist *l)
+{
+	bool have = false;
+	if (!s->has_filter)
+		return false;
+	if (s->root.op == MAILSTORE_FILTER_COND)
+		ms_q_narrow_node(&s->root, l, &have);
+	for (size_t i = 0; s->root.op == MAILSTORE_FILTER_AND && i < s->root.nkids; i++)
+		ms_q_narrow_node(&s->root.kids[i], l, &have);
+	if (!have)
+		return false;
+	for (size_t i = 0; i < s->nunindexed; i++)
+		ms_idlist_add(l, s->unindexed[i]);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), ms_u64_cmp);
+	size_t w = 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (w == 0 || l->v[w - 1] != l->v[i])
+			l->v[w++] = l->v[i];
+	l->n = w;
+	return true;
+}
+
 static int ms_q_read_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_q *s = ctx;
@@ -775,9 +831,31 @@ static int ms_q_read_fn(struct ms_tx *tx, void *ctx)
 		rc = store_txn_scan(t, &r, ms_q_fast_cb, s, s->err);
 		return rc < 0 ? rc : 0;
 	}
-	/* Candidates: the mailbox's index, or every email of the account. */
-	if (s->mailbox != 0) {
-		struct ms_q_idlist l = {0};
+	/* Emails whose indexing is queued, or too large for the index: scanned. Read in
+	 * this snapshot before the full-text store is asked, so an email indexed meanwhile
+	 * is either still queued here or found there. */
+	static const char *const pres[] = {MS_FTQ_QUEUE, MS_FTQ_SCAN};
+	for (size_t i = 0; rc >= 0 && i < 2 && s->ms->fts != NULL; i++) {
+		size_t pl = ms_ftq_key(k, pres[i], s->account, 0) - 8;
+		store_range_prefix(&r, k, pl, hi);
+		rc = store_txn_scan(t, &r, ms_q_scan_queue, s, s->err);
+	}
+	if (rc >= 0 && s->nunindexed > 1)
+		qsort(s->unindexed, s->nunindexed, sizeof(*s->unindexed), ms_u64_cmp);
+	if (rc >= 0 && s->has_filter)
+		rc = ms_q_prefilter_all(s, &s->root);
+	/* Candidates: when text conditions every result must meet were prefiltered, only
+	 * their documents and the unindexed emails; else the mailbox's index, or every email
+	 * of the account. */
+	struct ms_q_idlist l = {0};
+	bool narrowed = false;
+	if (rc >= 0)
+		narrowed = ms_q_narrow(s, &l);
+	if (rc >= 0 && narrowed) {
+		s->fast_ids = l.v;
+		s->nfast = l.n;
+		rc = ms_q_multiget(s, t, MS_F_EMAIL, l.v, l.n, ms_q_email_rec);
+	} else if (rc >= 0 && s->mailbox != 0) {
 		size_t pl = ms_key_id(k, s->account, MS_F_DATE, s->mailbox);
 		store_range_prefix(&r, k, pl, hi);
 		rc = store_txn_scan(t, &r, ms_q_scan_date, &l, s->err);
@@ -785,7 +863,7 @@ static int ms_q_read_fn(struct ms_tx *tx, void *ctx)
 		s->nfast = l.n;
 		if (rc >= 0)
 			rc = ms_q_multiget(s, t, MS_F_EMAIL, l.v, l.n, ms_q_email_rec);
-	} else {
+	} else if (rc >= 0) {
 		size_t pl = ms_key(k, s->account, MS_F_EMAIL);
 		store_range_prefix(&r, k, pl, hi);
 		rc = store_txn_scan(t, &r, ms_q_scan_emails, s, s->err);
@@ -799,15 +877,6 @@ static int ms_q_read_fn(struct ms_tx *tx, void *ctx)
 	}
 	if (rc >= 0 && s->need_threads)
 		rc = ms_q_load_threads(s, t);
-	/* Emails whose indexing is queued, or too large for the index: scanned. */
-	static const char *const pres[] = {MS_FTQ_QUEUE, MS_FTQ_SCAN};
-	for (size_t i = 0; rc >= 0 && i < 2 && s->ms->fts != NULL; i++) {
-		size_t pl = ms_ftq_key(k, pres[i], s->account, 0) - 8;
-		store_range_prefix(&r, k, pl, hi);
-		rc = store_txn_scan(t, &r, ms_q_scan_queue, s, s->err);
-	}
-	if (rc >= 0 && s->nunindexed > 1)
-		qsort(s->unindexed, s->nunindexed, sizeof(*s->unindexed), ms_u64_cmp);
 	return rc < 0 ? rc : 0;
 }
 
@@ -1236,7 +1305,7 @@ static int ms_q_page(struct ms_q *s, const uint64_t *ids, size_t n, uint64_t tot
 
 static int ms_q_general(struct ms_q *s)
 {
-	int rc = ms_q_prefilter_all(s, &s->root);
+	int rc = 0;
 	struct ms_q_cand **v = core_xmalloc((s->nc + 1) * sizeof(*v));
 	size_t n = 0;
 	for (size_t i = 0; rc >= 0 && i < s->nc; i++) {

@@ -303,6 +303,20 @@ static void qt_text_cases(void)
 	FILTER(&f, "field restricted", 0);
 	f = (struct mailstore_filter){.text = "kickoff", .has_keyword = "$flagged"};
 	FILTER(&f, "text and keyword", 2);
+	/* Text under OR and NOT (no narrowing of the candidates). */
+	struct mailstore_filter kids[2] = {{.text = "monday"},
+					   {.has_attachment = MAILSTORE_TRI_TRUE}};
+	f = (struct mailstore_filter){
+		.op = MAILSTORE_FILTER_OR, .conditions = kids, .nconditions = 2};
+	FILTER(&f, "text in OR", 1, 2, 4, 5);
+	f = (struct mailstore_filter){
+		.op = MAILSTORE_FILTER_NOT, .conditions = kids, .nconditions = 1};
+	FILTER(&f, "text in NOT", 3, 4, 6);
+	/* Two text conditions under AND narrow to their intersection. */
+	struct mailstore_filter both[2] = {{.from = "alice"}, {.body = "monday"}};
+	f = (struct mailstore_filter){
+		.op = MAILSTORE_FILTER_AND, .conditions = both, .nconditions = 2};
+	FILTER(&f, "text AND text", 1, 5);
 }
 
 START_TEST(test_filters)
