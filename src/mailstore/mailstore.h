@@ -165,6 +165,9 @@ struct mailstore_mailbox {
 	/* Emails with $draft: with a user's seen count it gives that user's unread count of
 	 * a shared mailbox (mailstore_mailbox_get_as). */
 	uint64_t drafts;
+	/* Threads with a non-draft email in it: with a user's read threads it gives that
+	 * user's unreadThreads of a shared mailbox. */
+	uint64_t nondraft_threads;
 };
 
 /*
@@ -498,8 +501,8 @@ int mailstore_seen_set(struct mailstore *ms, uint64_t owner, uint64_t user, uint
 int mailstore_email_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,
 			   struct core_arena *a, struct mailstore_email *out,
 			   struct core_error *err);
-/* A mailbox as user sees it: unseen and unread from the user's own \Seen (total, size and
- * the rest are shared). CORE_ENOTFOUND unless user has "l" or "r" on it. */
+/* A mailbox as user sees it: unseen, unread and unreadThreads from the user's own \Seen
+ * (total, size and the rest are shared). CORE_ENOTFOUND unless user has "l" or "r" on it. */
 int mailstore_mailbox_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,
 			     struct core_arena *a, struct mailstore_mailbox *out,
 			     struct core_error *err);

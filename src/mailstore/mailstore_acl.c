@@ -459,32 +459,131 @@ int ms_acl_drop_account(struct ms_tx *tx, uint64_t owner)
 /* Per-user \Seen                                                                     */
 /* ---------------------------------------------------------------------------------- */
 
-/* Adjust a user's counts in a mailbox: emails seen, and of those the ones with $draft. */
-static int ms_seen_adj(struct ms_tx *tx, uint64_t owner, uint64_t mailbox, uint64_t user, int dseen,
-		       int ddraft)
-{
-	uint8_t k[STORE_KEY_MAX];
-	size_t kl = ms_pair_key(k, owner, MS_F_SEENCNT, mailbox, user);
-	uint64_t seen, sd;
-	bool found;
-	int rc = ms_get_uint(tx, k, kl, &seen, &sd, &found);
-	if (rc < 0)
-		return rc;
-	int64_t ns = (int64_t)seen + dseen, nd = (int64_t)sd + ddraft;
-	if (ns < 0 || nd < 0 || nd > ns)
-		return core_error_set(tx->err, CORE_EINTERNAL, NULL,
-				      "per-user seen count underflow");
-	if (ns == 0)
-		return found ? ms_del(tx, k, kl) : 0;
-	return ms_put_uint(tx, k, kl, (uint64_t)ns, true, (uint64_t)nd);
-}
-
 /* Users holding their own \Seen on an email. */
 static int ms_seen_users(struct ms_tx *tx, uint64_t account, uint64_t email, struct ms_ids *out)
 {
 	uint8_t pre[STORE_KEY_MAX];
 	size_t pl = ms_key_id(pre, account, MS_F_SEEN, email);
 	return ms_ids_scan(tx, pre, pl, out);
+}
+
+/* Read a user's counts in a mailbox: emails seen, of those the drafts, and threads whose
+ * non-draft emails the user has all seen. */
+static int ms_seen_q_get(struct ms_tx *tx, const uint8_t *k, size_t kl, uint64_t q[3], bool *found)
+{
+	struct core_buf v = CORE_BUF_INIT;
+	q[0] = q[1] = q[2] = 0;
+	*found = false;
+	int rc = ms_get(tx, k, kl, &v);
+	if (rc == CORE_ENOTFOUND) {
+		core_error_clear(tx->err);
+		rc = 0;
+	} else if (rc >= 0) {
+		struct ms_dec d;
+		ms_dec_init(&d, v.p, v.len);
+		for (int i = 0; i < 3; i++)
+			q[i] = ms_get_u64(&d);
+		if (d.bad)
+			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL,
+					    "corrupt per-user counts");
+		*found = rc >= 0;
+	}
+	core_buf_fini(&v);
+	return rc;
+}
+
+static int ms_seen_q_adj(struct ms_tx *tx, uint64_t owner, uint64_t mailbox, uint64_t user,
+			 int dseen, int ddraft, int dread_threads)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, owner, MS_F_SEENCNT, mailbox, user);
+	uint64_t q[3];
+	bool found;
+	int rc = ms_seen_q_get(tx, k, kl, q, &found);
+	if (rc < 0)
+		return rc;
+	int64_t ns = (int64_t)q[0] + dseen, nd = (int64_t)q[1] + ddraft,
+		nt = (int64_t)q[2] + dread_threads;
+	if (ns < 0 || nd < 0 || nt < 0 || nd > ns)
+		return core_error_set(tx->err, CORE_EINTERNAL, NULL,
+				      "per-user seen count underflow");
+	if (ns == 0 && nt == 0)
+		return found ? ms_del(tx, k, kl) : 0;
+	struct core_buf v = CORE_BUF_INIT;
+	ms_put_u64(&v, (uint64_t)ns);
+	ms_put_u64(&v, (uint64_t)nd);
+	ms_put_u64(&v, (uint64_t)nt);
+	rc = ms_put(tx, k, kl, v.p, v.len);
+	core_buf_fini(&v);
+	return rc;
+}
+
+static int ms_seen_adj(struct ms_tx *tx, uint64_t owner, uint64_t mailbox, uint64_t user, int dseen,
+		       int ddraft)
+{
+	return ms_seen_q_adj(tx, owner, mailbox, user, dseen, ddraft, 0);
+}
+
+/*
+ * A user's seen non-draft emails of one thread in one mailbox (G) changes from s0 to s1
+ * while the thread's non-draft count goes from nd0 to nd1: the thread is read for the user
+ * when both are equal and above zero (RFC 8621 §2 unreadThreads, per user), and the count of
+ * such threads in the user's record follows.
+ */
+static int ms_seen_thread_one(struct ms_tx *tx, uint64_t owner, uint64_t mailbox, uint64_t thread,
+			      uint64_t user, uint64_t s0, int64_t s1s, uint64_t nd0, uint64_t nd1)
+{
+	if (s1s < 0 || (uint64_t)s1s > nd1)
+		return core_error_set(tx->err, CORE_EINTERNAL, NULL,
+				      "per-user thread count out of range");
+	uint64_t s1 = (uint64_t)s1s;
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, owner, MS_F_SEENTHR, mailbox, thread);
+	ms_be64(k + kl, user);
+	kl += 8;
+	int rc = 0;
+	if (s1 != s0)
+		rc = s1 == 0 ? ms_del(tx, k, kl) : ms_put_uint(tx, k, kl, s1, false, 0);
+	bool read0 = nd0 > 0 && s0 == nd0, read1 = nd1 > 0 && s1 == nd1;
+	if (rc >= 0 && read0 != read1)
+		rc = ms_seen_q_adj(tx, owner, mailbox, user, 0, 0, read1 ? 1 : -1);
+	return rc;
+}
+
+/* Users with seen emails in a (mailbox, thread), with their counts. */
+static int ms_seen_thread_users(struct ms_tx *tx, uint64_t owner, uint64_t mailbox, uint64_t thread,
+				struct ms_ids *out)
+{
+	uint8_t pre[STORE_KEY_MAX];
+	size_t pl = ms_pair_key(pre, owner, MS_F_SEENTHR, mailbox, thread);
+	return ms_ids_scan(tx, pre, pl, out);
+}
+
+int ms_seen_thread(struct ms_tx *tx, uint64_t account, uint64_t mailbox,
+		   const struct mailstore_email *e, bool fresh, uint64_t nd0, uint64_t nd1,
+		   int dsaw)
+{
+	struct ms_ids g, saw = {0};
+	int rc = ms_seen_thread_users(tx, account, mailbox, e->thread_id, &g);
+	if (rc >= 0 && !fresh)
+		rc = ms_seen_users(tx, account, e->id, &saw);
+	for (size_t i = 0; rc >= 0 && i < g.n; i++) {
+		bool s = false;
+		for (size_t j = 0; j < saw.n && !s; j++)
+			s = saw.v[j] == g.v[i];
+		rc = ms_seen_thread_one(tx, account, mailbox, e->thread_id, g.v[i], g.vals[i],
+					(int64_t)g.vals[i] + (s ? dsaw : 0), nd0, nd1);
+	}
+	/* Users who saw the email but had no count in this thread here yet. */
+	for (size_t j = 0; rc >= 0 && j < saw.n; j++) {
+		bool in = false;
+		for (size_t i = 0; i < g.n && !in; i++)
+			in = g.v[i] == saw.v[j];
+		if (!in)
+			rc = ms_seen_thread_one(tx, account, mailbox, e->thread_id, saw.v[j], 0,
+						dsaw, nd0, nd1);
+	}
+	return rc;
 }
 
 static bool ms_is_draft(const struct mailstore_email *e)
@@ -540,6 +639,11 @@ int ms_seen_drop_mailbox(struct ms_tx *tx, uint64_t account, uint64_t mailbox)
 	struct store_range r;
 	store_range_prefix(&r, pre, pl, hi);
 	int rc = ms_del_range(tx, &r);
+	if (rc >= 0) {
+		pl = ms_key_id(pre, account, MS_F_SEENTHR, mailbox);
+		store_range_prefix(&r, pre, pl, hi);
+		rc = ms_del_range(tx, &r);
+	}
 	return rc < 0 ? rc : 0;
 }
 
@@ -604,6 +708,26 @@ static int ms_seen_set_fn(struct ms_tx *tx, void *ctx)
 		if (rc >= 0)
 			rc = ms_seen_adj(tx, c->owner, e.members[i].mailbox, c->user, d,
 					 ms_is_draft(&e) ? d : 0);
+		/* A non-draft email seen or unseen may complete or reopen its thread for
+		 * this user. */
+		uint64_t nd = 0;
+		if (rc >= 0 && !ms_is_draft(&e))
+			rc = ms_mbthread_nondraft(tx, c->owner, e.members[i].mailbox, e.thread_id,
+						  &nd);
+		if (rc >= 0 && !ms_is_draft(&e)) {
+			uint8_t gk[STORE_KEY_MAX];
+			size_t gl = ms_pair_key(gk, c->owner, MS_F_SEENTHR, e.members[i].mailbox,
+						e.thread_id);
+			ms_be64(gk + gl, c->user);
+			gl += 8;
+			uint64_t s0;
+			bool gfound;
+			rc = ms_get_uint(tx, gk, gl, &s0, NULL, &gfound);
+			if (rc >= 0)
+				rc = ms_seen_thread_one(tx, c->owner, e.members[i].mailbox,
+							e.thread_id, c->user, s0, (int64_t)s0 + d,
+							nd, nd);
+		}
 	}
 	if (rc < 0)
 		return rc;
@@ -701,10 +825,11 @@ static int ms_mbox_as_fn(struct ms_tx *tx, void *ctx)
 	c->mbox->name = core_arena_strdup(c->a, mb->m.name);
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_pair_key(k, c->owner, MS_F_SEENCNT, c->mailbox, c->user);
-	uint64_t seen, sd;
+	uint64_t q[3];
 	bool found;
-	if ((rc = ms_get_uint(tx, k, kl, &seen, &sd, &found)) < 0)
+	if ((rc = ms_seen_q_get(tx, k, kl, q, &found)) < 0)
 		return rc;
+	uint64_t seen = q[0], sd = q[1];
 	/* Issue 6: unseen and unread of a shared mailbox are the user's: unseen = emails
 	 * the user has not seen; unread also leaves out drafts (RFC 8621 §2). */
 	struct mailstore_mailbox *m = c->mbox;
@@ -712,6 +837,9 @@ static int ms_mbox_as_fn(struct ms_tx *tx, void *ctx)
 	uint64_t nondraft = m->total > m->drafts ? m->total - m->drafts : 0;
 	uint64_t seen_nondraft = seen > sd ? seen - sd : 0;
 	m->unread = nondraft > seen_nondraft ? nondraft - seen_nondraft : 0;
+	/* A thread is unread for the user while it holds a non-draft email here the user
+	 * has not seen. */
+	m->unread_threads = m->nondraft_threads > q[2] ? m->nondraft_threads - q[2] : 0;
 	return 0;
 }
 

@@ -231,6 +231,7 @@ void ms_mailbox_encode(const struct mailstore_mailbox *m, struct core_buf *out)
 	ms_put_u64(out, m->unread_threads);
 	ms_put_u64(out, m->recent_uid);
 	ms_put_u64(out, m->drafts);
+	ms_put_u64(out, m->nondraft_threads);
 }
 
 int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mailstore_mailbox *out)
@@ -259,9 +260,12 @@ int ms_mailbox_decode(const void *p, size_t n, struct core_arena *a, struct mail
 	out->total_threads = ms_get_u64(&d);
 	out->unread_threads = ms_get_u64(&d);
 	out->recent_uid = ms_get_u32(&d);
-	/* Version 2 appends the drafts count; a version 1 record has none counted. */
-	if (v >= 2)
+	/* Version 2 appends the drafts and non-draft thread counts; a version 1 record has
+	 * none counted. */
+	if (v >= 2) {
 		out->drafts = ms_get_u64(&d);
+		out->nondraft_threads = ms_get_u64(&d);
+	}
 	return d.bad || v < 1 || out->name == NULL ? CORE_EINTERNAL : 0;
 }
 

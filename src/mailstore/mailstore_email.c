@@ -90,37 +90,42 @@ static bool ms_unseen(const struct mailstore_email *e)
 }
 
 /*
- * Per (mailbox, thread) counts of emails and unread emails, so totalThreads and
- * unreadThreads (RFC 8621 §2) stay exact: a thread counts while its count is above zero.
+ * Per (mailbox, thread) counts of emails, unread emails and non-draft emails, so
+ * totalThreads and unreadThreads (RFC 8621 §2) stay exact: a thread counts while its count
+ * is above zero. The non-draft count gives other users' unreadThreads of a shared mailbox
+ * (mailstore_acl.c): a thread is unread for a user while it holds a non-draft email that
+ * user has not seen. An older record without the third count had no drafts. The thread's
+ * non-draft count before and after goes to *nd_old / *nd_new (may be NULL).
  */
 static int ms_mbthread_adj(struct ms_tx *tx, struct ms_tx_mbox *mb, uint64_t thread, int dn,
-			   int dunread)
+			   int dunread, int dnondraft, uint64_t *nd_old, uint64_t *nd_new)
 {
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_key_id(k, mb->account, MS_F_MBTHREAD, mb->m.id);
 	ms_be64(k + kl, thread);
 	kl += 8;
 	struct core_buf v = CORE_BUF_INIT;
-	uint64_t n = 0, u = 0;
+	uint64_t n = 0, u = 0, nd = 0;
 	int rc = ms_get(tx, k, kl, &v);
 	if (rc >= 0) {
 		struct ms_dec d;
 		ms_dec_init(&d, v.p, v.len);
 		n = ms_get_u64(&d);
 		u = ms_get_u64(&d);
+		nd = d.off < d.len ? ms_get_u64(&d) : n;
 		if (d.bad)
 			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt thread count");
 	} else if (rc == CORE_ENOTFOUND) {
 		rc = 0;
 	}
-	if (rc >= 0 && (((int64_t)n + dn) < 0 || ((int64_t)u + dunread) < 0 ||
-			(uint64_t)((int64_t)u + dunread) > (uint64_t)((int64_t)n + dn)))
+	int64_t n2s = (int64_t)n + dn, u2s = (int64_t)u + dunread, nd2s = (int64_t)nd + dnondraft;
+	if (rc >= 0 && (n2s < 0 || u2s < 0 || nd2s < 0 || u2s > n2s || nd2s > n2s))
 		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "thread count underflow");
 	if (rc < 0) {
 		core_buf_fini(&v);
 		return rc;
 	}
-	uint64_t n2 = (uint64_t)((int64_t)n + dn), u2 = (uint64_t)((int64_t)u + dunread);
+	uint64_t n2 = (uint64_t)n2s, u2 = (uint64_t)u2s, nd2 = (uint64_t)nd2s;
 	if (n == 0 && n2 > 0)
 		mb->m.total_threads++;
 	else if (n > 0 && n2 == 0)
@@ -129,13 +134,48 @@ static int ms_mbthread_adj(struct ms_tx *tx, struct ms_tx_mbox *mb, uint64_t thr
 		mb->m.unread_threads++;
 	else if (u > 0 && u2 == 0)
 		mb->m.unread_threads--;
+	if (nd == 0 && nd2 > 0)
+		mb->m.nondraft_threads++;
+	else if (nd > 0 && nd2 == 0 && mb->m.nondraft_threads > 0)
+		mb->m.nondraft_threads--;
+	if (nd_old != NULL)
+		*nd_old = nd;
+	if (nd_new != NULL)
+		*nd_new = nd2;
 	if (n2 == 0) {
 		rc = ms_del(tx, k, kl);
 	} else {
 		core_buf_reset(&v);
 		ms_put_u64(&v, n2);
 		ms_put_u64(&v, u2);
+		ms_put_u64(&v, nd2);
 		rc = ms_put(tx, k, kl, v.p, v.len);
+	}
+	core_buf_fini(&v);
+	return rc;
+}
+
+int ms_mbthread_nondraft(struct ms_tx *tx, uint64_t account, uint64_t mailbox, uint64_t thread,
+			 uint64_t *nd_out)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, account, MS_F_MBTHREAD, mailbox);
+	ms_be64(k + kl, thread);
+	kl += 8;
+	struct core_buf v = CORE_BUF_INIT;
+	*nd_out = 0;
+	int rc = ms_get(tx, k, kl, &v);
+	if (rc >= 0) {
+		struct ms_dec d;
+		ms_dec_init(&d, v.p, v.len);
+		uint64_t n = ms_get_u64(&d);
+		(void)ms_get_u64(&d);
+		*nd_out = d.off < d.len ? ms_get_u64(&d) : n;
+		if (d.bad)
+			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt thread count");
+	} else if (rc == CORE_ENOTFOUND) {
+		core_error_clear(tx->err);
+		rc = 0;
 	}
 	core_buf_fini(&v);
 	return rc;
@@ -255,11 +295,17 @@ static int ms_email_join(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailsto
 	if (ms_draft(e))
 		mb->m.drafts++;
 	mb->m.size += e->size;
-	if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, 1, ms_unread(e) ? 1 : 0)) < 0)
+	uint64_t nd0, nd1;
+	bool fresh = e->created_modseq == ac->modseq;
+	if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, 1, ms_unread(e) ? 1 : 0,
+				  ms_draft(e) ? 0 : 1, &nd0, &nd1)) < 0)
 		return rc;
 	/* Users who saw an existing email see it in its new mailbox too (a new email has
-	 * no per-user \Seen yet). */
-	if (e->created_modseq != ac->modseq && (rc = ms_seen_join(tx, ac->account, e, mailbox)) < 0)
+	 * no per-user \Seen yet); other users' thread counts follow. */
+	if (!fresh && (rc = ms_seen_join(tx, ac->account, e, mailbox)) < 0)
+		return rc;
+	if (nd0 != nd1 &&
+	    (rc = ms_seen_thread(tx, ac->account, mailbox, e, fresh, nd0, nd1, 1)) < 0)
 		return rc;
 	ms_tx_mbox_touch(tx, mb, true);
 	/* Keep members ordered by mailbox id. */
@@ -346,7 +392,12 @@ int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_ema
 		if ((rc = ms_seen_leave(tx, ac->account, e, mailbox)) < 0)
 			return rc;
 		mb->m.size -= e->size;
-		if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, -1, ms_unread(e) ? -1 : 0)) < 0)
+		uint64_t nd0, nd1;
+		if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, -1, ms_unread(e) ? -1 : 0,
+					  ms_draft(e) ? 0 : -1, &nd0, &nd1)) < 0)
+			return rc;
+		if (nd0 != nd1 &&
+		    (rc = ms_seen_thread(tx, ac->account, mailbox, e, false, nd0, nd1, -1)) < 0)
 			return rc;
 		ms_tx_mbox_touch(tx, mb, true);
 	}
@@ -847,7 +898,18 @@ static int ms_kw_fn(struct ms_tx *tx, void *ctx)
 				mb->m.unread++;
 			else
 				mb->m.unread--;
-			if ((rc = ms_mbthread_adj(tx, mb, e.thread_id, 0, unread ? 1 : -1)) < 0)
+		}
+		int dnd = was_draft == draft ? 0 : draft ? -1 : 1;
+		if (was_unread != unread || dnd != 0) {
+			uint64_t nd0, nd1;
+			if ((rc = ms_mbthread_adj(tx, mb, e.thread_id, 0,
+						  was_unread == unread ? 0
+						  : unread             ? 1
+								       : -1,
+						  dnd, &nd0, &nd1)) < 0)
+				return rc;
+			if (nd0 != nd1 && (rc = ms_seen_thread(tx, c->account, e.members[i].mailbox,
+							       &e, false, nd0, nd1, dnd)) < 0)
 				return rc;
 		}
 	}

@@ -12,8 +12,9 @@
 #define MS_F_ACL 'L'     /* be64 mailbox, be64 principal -> rights (0 = anyone) */
 #define MS_F_SHARED 'W'  /* under the principal: be64 owner, be64 mailbox -> rights */
 #define MS_F_SEEN 'V'    /* be64 email, be64 user -> (empty): the user's \Seen */
-#define MS_F_SEENCNT 'Q' /* be64 mailbox, be64 user -> seen, seen with $draft */
+#define MS_F_SEENCNT 'Q' /* be64 mailbox, be64 user -> seen, seen drafts, read threads */
 #define MS_F_SUB 'Y'     /* mailbox path -> (empty): subscribed name */
+#define MS_F_SEENTHR 'G' /* be64 mailbox, be64 thread, be64 user -> seen non-draft emails */
 
 /* Blob links of emails, inside the transaction (docs/mailstore.md §Blobs). */
 int ms_blob_link_in(struct ms_tx *tx, uint64_t from, uint64_t account, uint64_t email,
@@ -38,6 +39,15 @@ int ms_seen_leave(struct ms_tx *tx, uint64_t account, const struct mailstore_ema
 		  uint64_t mailbox);
 int ms_seen_draft(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e, bool draft);
 int ms_seen_destroy(struct ms_tx *tx, uint64_t account, uint64_t email);
+/* A (mailbox, thread)'s non-draft count went from nd0 to nd1 because e joined, left or
+ * changed $draft; users who saw e (none when fresh: a new email) change by dsaw. Keeps
+ * every user's read-thread count of the mailbox exact. */
+int ms_seen_thread(struct ms_tx *tx, uint64_t account, uint64_t mailbox,
+		   const struct mailstore_email *e, bool fresh, uint64_t nd0, uint64_t nd1,
+		   int dsaw);
+/* The non-draft emails of a thread in a mailbox (mailstore_email.c). */
+int ms_mbthread_nondraft(struct ms_tx *tx, uint64_t account, uint64_t mailbox, uint64_t thread,
+			 uint64_t *nd_out);
 /* Drop the per-user counts of a destroyed mailbox. */
 int ms_seen_drop_mailbox(struct ms_tx *tx, uint64_t account, uint64_t mailbox);
 

@@ -105,6 +105,22 @@ static uint64_t sdeliver(uint64_t account, uint64_t mailbox, int n, const char *
 	return d.email_id;
 }
 
+/* A reply to message n (same thread by RFC 8621 §3: In-Reply-To and base subject). */
+static uint64_t sreply(uint64_t account, uint64_t mailbox, int n, int parent, const char *kw)
+{
+	char buf[512];
+	int len = snprintf(buf, sizeof(buf),
+			   "From: Bob <bob@example.net>\r\nSubject: Re: shared %d\r\n"
+			   "Message-ID: <reply-%d@example.net>\r\n"
+			   "In-Reply-To: <shared-%d@example.org>\r\n\r\nReply %d.\r\n",
+			   parent, n, parent, n);
+	const char *k[1] = {kw};
+	struct mailstore_delivered d;
+	SOK(mailstore_email_append(sms, account, buf, (size_t)len, &mailbox, 1, k, kw ? 1 : 0, 0,
+				   &d, &serr));
+	return d.email_id;
+}
+
 static uint64_t smailbox(uint64_t account, const char *path)
 {
 	uint64_t id = 0;
@@ -273,18 +289,34 @@ static void check_user_counts(uint64_t owner, uint64_t user, uint64_t mailbox)
 	SOK(mailstore_mailbox_uids(sms, owner, mailbox, 1, 0, recount_cb, &c, &serr));
 	ck_assert_uint_lt(c.n, sizeof(c.ids) / sizeof(c.ids[0]));
 	uint64_t unseen = 0, unread = 0;
+	uint64_t threads[256], unread_threads[256];
+	size_t nthreads = 0, nunread_threads = 0;
 	for (size_t i = 0; i < c.n; i++) {
 		struct mailstore_email e;
 		SOK(mailstore_email_get_as(sms, owner, user, c.ids[i], sa, &e, &serr));
 		bool seen = has_kw(&e, "$seen"), draft = has_kw(&e, "$draft");
 		unseen += !seen;
 		unread += !seen && !draft;
+		/* RFC 8621 §2: a thread counts once; it is unread while it holds an unread
+		 * email here. */
+		bool known = false;
+		for (size_t j = 0; j < nthreads && !known; j++)
+			known = threads[j] == e.thread_id;
+		if (!known)
+			threads[nthreads++] = e.thread_id;
+		known = false;
+		for (size_t j = 0; j < nunread_threads && !known; j++)
+			known = unread_threads[j] == e.thread_id;
+		if (!known && !seen && !draft)
+			unread_threads[nunread_threads++] = e.thread_id;
 	}
 	struct mailstore_mailbox m;
 	SOK(mailstore_mailbox_get_as(sms, owner, user, mailbox, sa, &m, &serr));
 	ck_assert_uint_eq(m.total, c.n);
 	ck_assert_uint_eq(m.unseen, unseen);
 	ck_assert_uint_eq(m.unread, unread);
+	ck_assert_uint_eq(m.total_threads, nthreads);
+	ck_assert_uint_eq(m.unread_threads, nunread_threads);
 }
 
 START_TEST(seen_per_user)
@@ -351,6 +383,41 @@ START_TEST(seen_per_user)
 	SFAILS(CORE_ENOTFOUND, mailstore_seen_set(sms, 1, 4, a, true, &serr));
 	SFAILS(CORE_ENOTFOUND, mailstore_email_get_as(sms, 1, 4, a, sa, &e, &serr));
 	SFAILS(CORE_ENOTFOUND, mailstore_mailbox_get_as(sms, 1, 4, box, sa, &m, &serr));
+	/* Threads: a message and its reply form one thread, unread for user 2 until both
+	 * are seen (drafts aside). */
+	uint64_t t1 = sdeliver(1, box, 50, NULL);
+	uint64_t t2 = sreply(1, box, 51, 50, NULL);
+	struct mailstore_email et1, et2;
+	SOK(mailstore_email_get(sms, 1, t1, sa, &et1, &serr));
+	SOK(mailstore_email_get(sms, 1, t2, sa, &et2, &serr));
+	ck_assert_uint_eq(et1.thread_id, et2.thread_id);
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	uint64_t ut = m.unread_threads;
+	SOK(mailstore_seen_set(sms, 1, 2, t1, true, &serr));
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unread_threads, ut);
+	SOK(mailstore_seen_set(sms, 1, 2, t2, true, &serr));
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unread_threads, ut - 1);
+	check_user_counts(1, 2, box);
+	/* A new reply reopens the thread for user 2; making it a draft closes it again. */
+	uint64_t t3 = sreply(1, box, 52, 50, NULL);
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unread_threads, ut);
+	SOK(mailstore_email_keywords(sms, 1, t3, MAILSTORE_KW_ADD, dr, 1, 0, NULL, &serr));
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unread_threads, ut - 1);
+	check_user_counts(1, 2, box);
+	check_user_counts(1, 3, box);
+	SOK(mailstore_email_keywords(sms, 1, t3, MAILSTORE_KW_REMOVE, dr, 1, 0, NULL, &serr));
+	check_user_counts(1, 2, box);
+	uint32_t u3 = 0;
+	SOK(mailstore_email_get(sms, 1, t3, sa, &e, &serr));
+	u3 = e.members[0].uid;
+	ck_assert_int_eq(mailstore_mailbox_expunge(sms, 1, box, &u3, 1, &serr), 1);
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(m.unread_threads, ut - 1);
+	check_user_counts(1, 2, box);
 	/* The owner's call sets the keyword. */
 	SOK(mailstore_seen_set(sms, 1, 1, a, true, &serr));
 	SOK(mailstore_email_get(sms, 1, a, sa, &e, &serr));
@@ -654,8 +721,10 @@ START_TEST(concurrent_seen_and_owner_writes)
 	struct sh_arg args[4];
 	memset(args, 0, sizeof(args));
 	uint64_t ids[SH_EMAILS];
+	/* Threads of two or three emails, some of them drafts. */
 	for (int i = 0; i < SH_EMAILS; i++)
-		ids[i] = sdeliver(1, box, i, i % 3 == 0 ? "$draft" : NULL);
+		ids[i] = i % 3 == 0 ? sdeliver(1, box, i, i % 2 == 0 ? "$draft" : NULL)
+				    : sreply(1, box, i, i - i % 3, i % 4 == 1 ? "$draft" : NULL);
 	pthread_t th[4];
 	for (int i = 0; i < 4; i++) {
 		args[i].index = i;
