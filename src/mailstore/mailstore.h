@@ -458,6 +458,16 @@ int mailstore_acl_parse(const char *s, size_t len, unsigned *rights_out);
  * (§2.1.1). */
 void mailstore_acl_format(unsigned rights, char out[MAILSTORE_ACL_TEXT]);
 
+/* RFC 8621 §2 MailboxRights. */
+struct mailstore_jmap_rights {
+	bool may_read_items, may_add_items, may_remove_items, may_set_seen, may_set_keywords;
+	bool may_create_child, may_rename, may_delete, may_submit;
+};
+/* The mapping of RFC 8621 §2: mayReadItems needs "l" and "r", mayRemoveItems "t" and "e",
+ * mayRename and mayDelete are both "x"; the others are one letter each. */
+void mailstore_acl_to_jmap(unsigned rights, struct mailstore_jmap_rights *out);
+unsigned mailstore_acl_from_jmap(const struct mailstore_jmap_rights *r);
+
 struct mailstore_acl_entry {
 	uint64_t principal; /* an account id, or MAILSTORE_ACL_ANYONE */
 	unsigned rights;
@@ -490,8 +500,9 @@ int mailstore_acl_shared_with(struct mailstore *ms, uint64_t principal, struct c
 /*
  * Per-user \Seen (RFC 4314 §4 "s" right; docs/mailstore.md §Sharing): the owner's \Seen is
  * the email's $seen keyword; every other user has a \Seen of their own per email, changed
- * here. user == owner sets or clears the keyword. Others need the "s" right on a mailbox
- * holding the email (CORE_EPERM; CORE_ENOTFOUND without "r" on any, so nothing leaks).
+ * here. user == owner sets or clears the keyword. Others need the "s" right on every
+ * mailbox holding the email (RFC 8621 §2 maySetSeen; CORE_EPERM otherwise), and
+ * CORE_ENOTFOUND comes back without "r" on any of them, so nothing leaks.
  * A change raises the email's modseq like a keyword change.
  */
 int mailstore_seen_set(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id, bool seen,

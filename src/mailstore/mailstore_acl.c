@@ -55,6 +55,45 @@ void mailstore_acl_format(unsigned rights, char out[MAILSTORE_ACL_TEXT])
 	out[n] = '\0';
 }
 
+/* RFC 8621 §2 MailboxRights from and to RFC 4314 rights, as the section maps them. */
+void mailstore_acl_to_jmap(unsigned rights, struct mailstore_jmap_rights *out)
+{
+	unsigned lr = MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ;
+	unsigned te = MAILSTORE_ACL_DELMSG | MAILSTORE_ACL_EXPUNGE;
+	/* "lr" and "te": both letters are needed when mapping from IMAP. */
+	out->may_read_items = (rights & lr) == lr;
+	out->may_add_items = (rights & MAILSTORE_ACL_INSERT) != 0;
+	out->may_remove_items = (rights & te) == te;
+	out->may_set_seen = (rights & MAILSTORE_ACL_SEEN) != 0;
+	out->may_set_keywords = (rights & MAILSTORE_ACL_WRITE) != 0;
+	out->may_create_child = (rights & MAILSTORE_ACL_CREATE) != 0;
+	/* "x" covers both renaming and deleting. */
+	out->may_rename = out->may_delete = (rights & MAILSTORE_ACL_DELETE) != 0;
+	out->may_submit = (rights & MAILSTORE_ACL_POST) != 0;
+}
+
+unsigned mailstore_acl_from_jmap(const struct mailstore_jmap_rights *r)
+{
+	unsigned v = 0;
+	if (r->may_read_items)
+		v |= MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ;
+	if (r->may_add_items)
+		v |= MAILSTORE_ACL_INSERT;
+	if (r->may_remove_items)
+		v |= MAILSTORE_ACL_DELMSG | MAILSTORE_ACL_EXPUNGE;
+	if (r->may_set_seen)
+		v |= MAILSTORE_ACL_SEEN;
+	if (r->may_set_keywords)
+		v |= MAILSTORE_ACL_WRITE;
+	if (r->may_create_child)
+		v |= MAILSTORE_ACL_CREATE;
+	if (r->may_rename || r->may_delete)
+		v |= MAILSTORE_ACL_DELETE;
+	if (r->may_submit)
+		v |= MAILSTORE_ACL_POST;
+	return v;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Keys                                                                               */
 /* ---------------------------------------------------------------------------------- */
@@ -647,11 +686,13 @@ int ms_seen_drop_mailbox(struct ms_tx *tx, uint64_t account, uint64_t mailbox)
 	return rc < 0 ? rc : 0;
 }
 
-/* Rights of user over the mailboxes holding e: the union (l, r, s ... on any of them). */
+/* Rights of user over the mailboxes holding e: on any of them (*rights_out) and on every
+ * one of them (*every_out, may be NULL). */
 static int ms_email_rights(struct ms_tx *tx, uint64_t owner, uint64_t user,
-			   const struct mailstore_email *e, unsigned *rights_out)
+			   const struct mailstore_email *e, unsigned *rights_out,
+			   unsigned *every_out)
 {
-	unsigned all = 0;
+	unsigned all = 0, every = MAILSTORE_ACL_ALL;
 	for (size_t i = 0; i < e->nmembers; i++) {
 		unsigned r = 0;
 		int rc = ms_acl_rights_in(tx, owner, e->members[i].mailbox, user, &r);
@@ -663,8 +704,11 @@ static int ms_email_rights(struct ms_tx *tx, uint64_t owner, uint64_t user,
 		if (rc < 0)
 			return rc;
 		all |= r;
+		every &= r;
 	}
 	*rights_out = all;
+	if (every_out != NULL)
+		*every_out = all != 0 ? every : 0;
 	return 0;
 }
 
@@ -678,15 +722,17 @@ static int ms_seen_set_fn(struct ms_tx *tx, void *ctx)
 	core_buf_fini(&v);
 	if (rc < 0)
 		return rc;
-	unsigned r;
-	if ((rc = ms_email_rights(tx, c->owner, c->user, &e, &r)) < 0)
+	unsigned r, every;
+	if ((rc = ms_email_rights(tx, c->owner, c->user, &e, &r, &every)) < 0)
 		return rc;
 	/* RFC 4314 §4: without "r" the message is not there for this user; "s" is what
-	 * lets a user keep \Seen. */
+	 * lets a user keep \Seen, and RFC 8621 §2 (maySetSeen) needs it on every mailbox
+	 * holding the email. */
 	if (!(r & MAILSTORE_ACL_READ))
 		return ms_tx_fail(tx, CORE_ENOTFOUND, NULL, "no such email");
-	if (!(r & MAILSTORE_ACL_SEEN))
-		return ms_tx_fail(tx, CORE_EPERM, "RFC 4314 §4", "no right to keep \\Seen here");
+	if (!(every & MAILSTORE_ACL_SEEN))
+		return ms_tx_fail(tx, CORE_EPERM, "RFC 8621 §2",
+				  "no right to keep \\Seen in every mailbox of the email");
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_pair_key(k, c->owner, MS_F_SEEN, c->id, c->user);
 	uint64_t unused;
@@ -763,7 +809,7 @@ static int ms_get_as_fn(struct ms_tx *tx, void *ctx)
 	if (rc < 0)
 		return rc;
 	unsigned r;
-	if ((rc = ms_email_rights(tx, c->owner, c->user, e, &r)) < 0)
+	if ((rc = ms_email_rights(tx, c->owner, c->user, e, &r, NULL)) < 0)
 		return rc;
 	if (!(r & MAILSTORE_ACL_READ))
 		return core_error_set(tx->err, CORE_ENOTFOUND, NULL, "no such email");
