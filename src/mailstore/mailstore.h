@@ -426,7 +426,7 @@ int mailstore_email_destroy(struct mailstore *ms, uint64_t account, uint64_t id,
 
 /*
  * RFC 4314 §2.1 rights, one bit each. JMAP's myRights (RFC 8621 §2) maps onto them:
- * mayReadItems r, mayAddItems i, mayRemoveItems t+e, maySetSeen s, maySetKeywords w,
+ * mayReadItems l+r, mayAddItems i, mayRemoveItems t+e, maySetSeen s, maySetKeywords w,
  * mayCreateChild k, mayRename x, mayDelete x, maySubmit p; shareWith (RFC 9670-style
  * sharing) edits the same entries. The owner of a mailbox always has every right.
  */
