@@ -127,6 +127,7 @@ void server_conf_register_all(void)
 	store_conf_register();
 	dir_conf_register();
 	mailstore_conf_register();
+	server_smtp_conf_register();
 }
 
 void server_diag_add(struct core_conf_diags *d, const char *file, unsigned line, const char *key,

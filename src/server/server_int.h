@@ -139,6 +139,13 @@ struct server_bound {
 	void *arg;
 };
 
+/* --- SMTP, submission and LMTP (server_smtp.c) --- */
+
+/* Register the services of the smtp, submission and lmtp protocols. */
+void server_smtp_register(void);
+/* Register the smtp.* configuration keys (docs/smtp.md). */
+void server_smtp_conf_register(void);
+
 /* --- privileges (server_privdrop.c) --- */
 
 struct server_creds {

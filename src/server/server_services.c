@@ -32,6 +32,7 @@ void server_services_init(void)
 {
 	/* Protocol modules add their server_service_register() calls here as they land
 	 * (guarded by the STAUNCH_PKG_* package that includes them). */
+	server_smtp_register();
 }
 
 static void *placeholder_arg_new(struct server *srv, const struct server_listener *l,

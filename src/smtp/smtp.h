@@ -355,6 +355,9 @@ struct smtp_conn {
 	const char *remote_ip;
 	const char *remote_host; /* reverse name verified by the server, or NULL */
 	const char *local_ip;
+	/* The runtime's connection (struct net_conn *) for services that submit work to the
+	 * worker pool; NULL when no runtime drives the session (tests, fuzzers). */
+	void *transport;
 	bool tls; /* implicit TLS on this connection */
 	const char *tls_version;
 	const char *tls_cipher;
@@ -418,6 +421,13 @@ struct smtp_services {
 	void (*auth_done)(void *ctx, const char *user);
 	/* Free text of HELP (one line per entry), NULL for the default. */
 	const char *help;
+	/*
+	 * Optional per-session state: session_new runs in smtp_session_new (before the
+	 * greeting) and its value is the ctx every other callback of this session receives;
+	 * session_free gets it back when the session is freed (after the last release).
+	 */
+	void *(*session_new)(void *ctx, struct smtp_session *s, const struct smtp_conn *conn);
+	void (*session_free)(void *session_ctx);
 };
 
 /* --- session ------------------------------------------------------------------------- */
@@ -437,6 +447,19 @@ size_t smtp_session_feed(struct smtp_session *s, const char *p, size_t len);
  * Never call it after the connection closed (the session is freed then; net_conn_submit's
  * done callback tells with ok == false). */
 void smtp_session_resume(struct smtp_session *s, const struct smtp_verdict *results, size_t n);
+/*
+ * Keep the session's memory alive while work that uses it (a SASL step on a worker) is in
+ * flight: smtp_session_free then only marks it closed, and the last smtp_session_release
+ * frees it. release returns true while the session is still open (resume it then), false
+ * when it was closed meanwhile (it must not be used again). Both on the session's thread.
+ */
+void smtp_session_hold(struct smtp_session *s);
+bool smtp_session_release(struct smtp_session *s);
+/* A SASL backend for this session only (e.g. with the client's address for brute-force
+ * accounting); borrowed, must outlive the session. NULL: the configuration's. */
+void smtp_session_set_sasl_backend(struct smtp_session *s, const struct sasl_backend *be);
+/* The authenticated identity, or NULL. Borrowed from the session. */
+const char *smtp_session_auth_user(const struct smtp_session *s);
 /* Finish a SASL step run by services->sasl_step (status: enum sasl_status). */
 void smtp_session_resume_auth(struct smtp_session *s, int status);
 /* The STARTTLS handshake finished. On success the session forgets the EHLO (RFC 3207 §4.2). */

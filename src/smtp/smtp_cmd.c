@@ -180,7 +180,7 @@ static void run_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	if (s->svc != NULL && s->svc->rate_check != NULL) {
 		v = (struct smtp_verdict){0};
-		s->svc->rate_check(s->svc->ctx, SMTP_RATE_MAIL, s->env.from.addr, &v);
+		s->svc->rate_check(s->svc_ctx, SMTP_RATE_MAIL, s->env.from.addr, &v);
 		if (v.code >= 400) {
 			smtp_reply_verdict(s, &v);
 			smtp_txn_reset(s);
@@ -189,7 +189,7 @@ static void run_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	v = (struct smtp_verdict){250, "2.1.0", "Sender OK"};
 	if (s->svc != NULL && s->svc->check_sender != NULL) {
-		int rc = s->svc->check_sender(s->svc->ctx, s, &s->env, &v);
+		int rc = s->svc->check_sender(s->svc_ctx, s, &s->env, &v);
 		if (rc == SMTP_PENDING) {
 			s->pending = SMTP_PEND_MAIL;
 			return;
@@ -247,7 +247,7 @@ static void run_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	if (s->svc != NULL && s->svc->rate_check != NULL) {
 		v = (struct smtp_verdict){0};
-		s->svc->rate_check(s->svc->ctx, SMTP_RATE_RCPT, r->path.addr, &v);
+		s->svc->rate_check(s->svc_ctx, SMTP_RATE_RCPT, r->path.addr, &v);
 		if (v.code >= 400) {
 			smtp_reply_verdict(s, &v);
 			return;
@@ -255,7 +255,7 @@ static void run_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	v = (struct smtp_verdict){250, "2.1.5", "Recipient OK"};
 	if (s->svc != NULL && s->svc->check_rcpt != NULL) {
-		int rc = s->svc->check_rcpt(s->svc->ctx, s, &s->env, r, &v);
+		int rc = s->svc->check_rcpt(s->svc_ctx, s, &s->env, r, &v);
 		if (rc == SMTP_PENDING) {
 			s->pending = SMTP_PEND_RCPT;
 			return;
@@ -378,7 +378,7 @@ static void run_verify(struct smtp_session *s, struct smtp_cmd *cmd)
 		return;
 	}
 	struct smtp_verdict v = {252, "2.5.0", NULL};
-	int rc = s->svc->verify(s->svc->ctx, s, expand, cmd->arg, &v);
+	int rc = s->svc->verify(s->svc_ctx, s, expand, cmd->arg, &v);
 	if (rc == SMTP_PENDING) {
 		s->pending = SMTP_PEND_VRFY;
 		return;

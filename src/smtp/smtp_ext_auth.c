@@ -29,7 +29,7 @@ size_t smtp_auth_line_max(const struct smtp_session *s)
 
 static bool auth_possible(const struct smtp_session *s)
 {
-	if (s->cfg.sasl_cfg == NULL || s->cfg.sasl_backend == NULL)
+	if (s->cfg.sasl_cfg == NULL || smtp_sasl_backend(s) == NULL)
 		return false;
 	return s->tls || !s->cfg.require_tls_for_auth;
 }
@@ -41,7 +41,7 @@ static bool auth_ehlo(struct smtp_session *s, struct core_buf *out)
 	struct sasl_conn_info ci;
 	conn_info(s, &ci);
 	struct core_buf mechs = CORE_BUF_INIT;
-	unsigned offered = sasl_mechs_offered(s->cfg.sasl_cfg, s->cfg.sasl_backend, &ci, &mechs);
+	unsigned offered = sasl_mechs_offered(s->cfg.sasl_cfg, smtp_sasl_backend(s), &ci, &mechs);
 	struct core_str list = core_str_trim(core_str_make(core_buf_cstr(&mechs), mechs.len));
 	/* RFC 4954 §3: "AUTH" SP mechanism names separated by SP. */
 	if (offered != 0 && list.len > 0)
@@ -80,7 +80,7 @@ static void auth_fail_reply(struct smtp_session *s, const struct sasl_result *r)
 	}
 	if (s->svc != NULL && s->svc->rate_check != NULL) {
 		struct smtp_verdict v = {0};
-		s->svc->rate_check(s->svc->ctx, SMTP_RATE_AUTH_FAILURE,
+		s->svc->rate_check(s->svc_ctx, SMTP_RATE_AUTH_FAILURE,
 				   core_str_from_cstr(s->conn.remote_ip ? s->conn.remote_ip : ""),
 				   &v);
 	}
@@ -99,7 +99,7 @@ static void auth_step(struct smtp_session *s, const void *in, size_t len, bool h
 		core_buf_reset(&s->sasl_in);
 		core_buf_append(&s->sasl_in, in != NULL ? in : "", len);
 		s->pending = SMTP_PEND_AUTH;
-		s->svc->sasl_step(s->svc->ctx, s, s->sasl, core_buf_cstr(&s->sasl_in), len, have_in,
+		s->svc->sasl_step(s->svc_ctx, s, s->sasl, core_buf_cstr(&s->sasl_in), len, have_in,
 				  &s->sasl_buf);
 		return;
 	}
@@ -133,7 +133,7 @@ void smtp_auth_finish(struct smtp_session *s, int st)
 		name[n] = '\0';
 		s->auth_user = core_arena_strdup(s->conn_arena, name);
 		if (s->svc != NULL && s->svc->auth_done != NULL)
-			s->svc->auth_done(s->svc->ctx, s->auth_user);
+			s->svc->auth_done(s->svc_ctx, s->auth_user);
 		smtp_reply(s, 235, "2.7.0", "Authentication successful");
 	} else {
 		auth_fail_reply(s, r);
@@ -174,7 +174,7 @@ static void run_auth(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	struct sasl_conn_info ci;
 	conn_info(s, &ci);
-	s->sasl = sasl_exchange_new(s->cfg.sasl_cfg, s->cfg.sasl_backend, &ci, mech.p, mech.len);
+	s->sasl = sasl_exchange_new(s->cfg.sasl_cfg, smtp_sasl_backend(s), &ci, mech.p, mech.len);
 	if (!has_ir) {
 		auth_step(s, NULL, 0, false);
 		return;

@@ -30,6 +30,9 @@ enum smtp_mode {
 	SMTP_MODE_CLOSED,
 };
 
+/* Bytes of one overlong command line discarded before the session gives up and closes. */
+#define SMTP_OVERFLOW_MAX (64u * 1024u)
+
 /* Command flags. */
 #define SMTP_CF_FLUSH 0x1u /* RFC 2920 §3.2 (5): never buffer this reply */
 #define SMTP_CF_TXN 0x4u   /* counts as part of a mail transaction */
@@ -104,6 +107,10 @@ struct smtp_session {
 	struct smtp_config cfg; /* with defaults filled */
 	struct smtp_conn conn;
 	const struct smtp_services *svc;
+	void *svc_ctx;                        /* services->session_new's value, else svc->ctx */
+	const struct sasl_backend *sasl_sess; /* smtp_session_set_sasl_backend, or NULL */
+	unsigned holds;                       /* smtp_session_hold count */
+	bool freed;                           /* smtp_session_free ran while held */
 	struct smtp_parser parser;
 	struct core_buf out;           /* replies not yet written (RFC 2920 groups) */
 	struct core_arena *txn;        /* envelope of the current transaction */
@@ -119,6 +126,7 @@ struct smtp_session {
 	const char *auth_user;
 	unsigned ncommands;
 	unsigned nerrors;
+	size_t overflow_bytes; /* bytes of an overlong command line discarded so far */
 	unsigned nauth_fail;
 	unsigned long msg_seq;
 	struct smtp_envelope env;
@@ -145,6 +153,12 @@ struct smtp_session {
 	struct core_buf sasl_buf;
 	struct core_buf sasl_in; /* the response being processed (wiped) */
 };
+
+/* The SASL backend of this session: the per-session one, else the configuration's. */
+static inline const struct sasl_backend *smtp_sasl_backend(const struct smtp_session *s)
+{
+	return s->sasl_sess != NULL ? s->sasl_sess : s->cfg.sasl_backend;
+}
 
 /* Replies (smtp_session.c). The enhanced code is added when the extension is on and the
  * reply is not a greeting or HELO/EHLO answer (RFC 2034 §3). */

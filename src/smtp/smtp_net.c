@@ -6,10 +6,9 @@
  */
 #include <stdlib.h>
 
+#include "core/core.h"
 #include "net/net.h"
 #include "smtp/smtp.h"
-
-#include "core/core.h"
 
 struct smtp_net_conn {
 	struct net_conn *c;
@@ -60,6 +59,7 @@ static void *smtp_net_open(struct net_conn *c, void *service_arg)
 		.close = net_close,
 		.pause = net_pause,
 		.resume = net_resume,
+		.transport = c,
 		.remote_ip = info->remote_ip,
 		.local_ip = info->local_ip,
 		.tls = info->tls,

@@ -183,7 +183,7 @@ void smtp_txn_reset(struct smtp_session *s)
 {
 	if (s->spool_open) {
 		if (s->svc != NULL && s->svc->spool_abort != NULL)
-			s->svc->spool_abort(s->svc->ctx);
+			s->svc->spool_abort(s->svc_ctx);
 		s->spool_open = false;
 	}
 	core_arena_reset(s->txn);
@@ -223,6 +223,7 @@ struct smtp_session *smtp_session_new(const struct smtp_config *cfg, const struc
 		s->cfg.futurerelease_max = 7u * 24 * 3600;
 	s->conn = *conn;
 	s->svc = svc;
+	s->svc_ctx = svc != NULL ? svc->ctx : NULL;
 	s->tls = conn->tls;
 	s->tls_version = conn->tls_version;
 	s->tls_cipher = conn->tls_cipher;
@@ -232,9 +233,11 @@ struct smtp_session *smtp_session_new(const struct smtp_config *cfg, const struc
 	smtp_parser_set_auth_limit(&s->parser, smtp_auth_line_max(s));
 	s->state = SMTP_ST_GREET;
 	s->mode = SMTP_MODE_CMD;
+	if (svc != NULL && svc->session_new != NULL)
+		s->svc_ctx = svc->session_new(svc->ctx, s, &s->conn);
 	struct smtp_verdict v = {0};
 	if (svc != NULL && svc->rate_check != NULL) {
-		svc->rate_check(svc->ctx, SMTP_RATE_CONNECT,
+		svc->rate_check(s->svc_ctx, SMTP_RATE_CONNECT,
 				core_str_from_cstr(conn->remote_ip ? conn->remote_ip : ""), &v);
 	}
 	if (v.code >= 400) {
@@ -255,8 +258,20 @@ void smtp_session_free(struct smtp_session **sp)
 	if (sp == NULL || *sp == NULL)
 		return;
 	struct smtp_session *s = *sp;
-	if (s->spool_open && s->svc != NULL && s->svc->spool_abort != NULL)
-		s->svc->spool_abort(s->svc->ctx);
+	*sp = NULL;
+	if (!s->freed) {
+		s->freed = true;
+		s->mode = SMTP_MODE_CLOSED;
+		/* The connection is gone: nothing may be written to it any more. */
+		memset(&s->conn, 0, sizeof(s->conn));
+		if (s->spool_open && s->svc != NULL && s->svc->spool_abort != NULL)
+			s->svc->spool_abort(s->svc_ctx);
+		s->spool_open = false;
+	}
+	if (s->holds > 0)
+		return; /* the last smtp_session_release frees it */
+	if (s->svc != NULL && s->svc->session_free != NULL)
+		s->svc->session_free(s->svc_ctx);
 	sasl_exchange_free(&s->sasl);
 	core_buf_fini_wipe(&s->sasl_buf);
 	core_buf_fini_wipe(&s->sasl_in);
@@ -265,7 +280,31 @@ void smtp_session_free(struct smtp_session **sp)
 	core_arena_free(&s->txn);
 	core_arena_free(&s->conn_arena);
 	free(s);
-	*sp = NULL;
+}
+
+void smtp_session_hold(struct smtp_session *s)
+{
+	s->holds++;
+}
+
+bool smtp_session_release(struct smtp_session *s)
+{
+	CORE_ASSERT(s->holds > 0);
+	if (--s->holds > 0 || !s->freed)
+		return !s->freed;
+	struct smtp_session *p = s;
+	smtp_session_free(&p);
+	return false;
+}
+
+void smtp_session_set_sasl_backend(struct smtp_session *s, const struct sasl_backend *be)
+{
+	s->sasl_sess = be;
+}
+
+const char *smtp_session_auth_user(const struct smtp_session *s)
+{
+	return s->auth_user;
 }
 
 bool smtp_session_closed(const struct smtp_session *s)
@@ -390,7 +429,7 @@ int smtp_body_begin(struct smtp_session *s)
 	s->env.helo = s->helo;
 	s->env.auth_user = s->auth_user;
 	if (s->svc != NULL && s->svc->spool_open != NULL) {
-		int rc = s->svc->spool_open(s->svc->ctx, &s->env, &sink);
+		int rc = s->svc->spool_open(s->svc_ctx, &s->env, &sink);
 		if (rc < 0) {
 			struct smtp_verdict v;
 			smtp_reply_from_err(rc, NULL, &v);
@@ -496,7 +535,7 @@ void smtp_body_end(struct smtp_session *s, unsigned flags, uint64_t size)
 	 * while delivery is pending). */
 	s->spool_open = false;
 	if (s->svc != NULL && s->svc->deliver != NULL) {
-		int rc = s->svc->deliver(s->svc->ctx, s, &s->env, res);
+		int rc = s->svc->deliver(s->svc_ctx, s, &s->env, res);
 		if (rc == SMTP_PENDING) {
 			s->pending = SMTP_PEND_DELIVER;
 			s->pend_results = res;
@@ -633,8 +672,19 @@ size_t smtp_session_feed(struct smtp_session *s, const char *p, size_t len)
 		s->parser.auth_mode = s->mode == SMTP_MODE_AUTH;
 		rc = smtp_parser_feed(&s->parser, p + off, len - off, &used, &cmd, &err);
 		off += used;
-		if (rc == CORE_MORE)
+		if (rc == CORE_MORE) {
+			/* A line far over the limit that never ends: stop reading it (RFC 5321
+			 * §4.5.3.1.10 "line too long"; the bytes would only be discarded). */
+			s->overflow_bytes = s->parser.overflow ? s->overflow_bytes + used : 0;
+			if (s->overflow_bytes > SMTP_OVERFLOW_MAX) {
+				smtp_reply(s, 500, "5.5.6", "Line too long");
+				smtp_reply(s, 421, "4.7.0", "%s Line too long, closing connection",
+					   s->cfg.hostname);
+				smtp_session_close(s);
+			}
 			break;
+		}
+		s->overflow_bytes = 0;
 		if (s->mode == SMTP_MODE_AUTH) {
 			if (rc == CORE_ELIMIT || (rc < 0 && s->parser.line.len == 0))
 				smtp_auth_feed_line(s, NULL, 0);

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Every listener answers with its protocol's own refusal and closes (placeholder services):
+# SMTP, submission and LMTP listeners greet with 220 (RFC 5321 §4.2, RFC 2033 §4.1); every
+# other listener answers with its protocol's own refusal and closes (placeholder services):
 # plain and STARTTLS listeners in cleartext, implicit-TLS listeners after the handshake
 # (checked with openssl s_client). A listener that stays silent fails the scenario.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 start_server
 
-SMTP=$'421 4.3.2 localhost Service not available, closing transmission channel\r\n'
+SMTP=$'220 localhost ESMTP Staunch ready\r\n'
+LMTP=$'220 localhost LMTP Staunch ready\r\n'
+BYE=$'221 localhost Bye\r\n'
 IMAP=$'* BYE Staunch IMAP service not available\r\n'
 POP3=$'-ERR Staunch POP3 service not available\r\n'
 SIEVE=$'BYE "ManageSieve service not available"\r\n'
 HTTP_STATUS=$'HTTP/1.1 503 Service Unavailable\r'
 
-check_plain() { # name expected
+check_plain() { # name expected [text to send]
   local got
-  got=$(python3 "$CLIENT" greet "$(port "$1")"; echo x) || fail "$1: no answer"
+  got=$(python3 "$CLIENT" greet "$(port "$1")" ${3:+--send "$3"}; echo x) || fail "$1: no answer"
   got=${got%x}
   [ "$got" == "$2" ] || fail "$1: expected $(printf %q "$2"), got $(printf %q "$got")"
   echo "ok $1 (plain)"
@@ -29,9 +32,9 @@ check_tls() { # name expected-first-line
   echo "ok $1 (implicit TLS)"
 }
 
-check_plain smtp "$SMTP"
-check_plain submission "$SMTP"
-check_plain lmtp "$SMTP"
+check_plain smtp "$SMTP$BYE" $'QUIT\r\n'
+check_plain submission "$SMTP$BYE" $'QUIT\r\n'
+check_plain lmtp "$LMTP$BYE" $'QUIT\r\n'
 check_plain imap "$IMAP"
 check_plain pop3 "$POP3"
 check_plain managesieve "$SIEVE"

@@ -1,0 +1,341 @@
+/*
+ * delivery.c: the spool file and local delivery into the mail store (delivery.h).
+ */
+#include "delivery/delivery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core_arena.h"
+#include "core/core_buf.h"
+#include "directory/directory.h"
+#include "mailstore/mailstore.h"
+
+/* --- spool ------------------------------------------------------------------------------ */
+
+static int spool_create(const char *dir, struct core_error *err)
+{
+#ifdef O_TMPFILE
+	/* An unnamed file: it vanishes with its descriptor, even after a crash. */
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT)
+		return core_error_set(err, CORE_EIO, NULL, "spool: %s", strerror(errno));
+#endif
+	char path[4096];
+	int n = snprintf(path, sizeof(path), "%s/spool.XXXXXX", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return core_error_set(err, CORE_EIO, NULL, "spool: directory name too long");
+	int fd2 = mkostemp(path, O_CLOEXEC);
+	if (fd2 < 0)
+		return core_error_set(err, CORE_EIO, NULL, "spool: %s", strerror(errno));
+	unlink(path);
+	return fd2;
+}
+
+int delivery_spool_open(struct delivery_spool *sp, const char *dir, const char *reverse_path,
+			struct core_error *err)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->fd = -1;
+	int fd = spool_create(dir != NULL && dir[0] != '\0' ? dir : ".", err);
+	if (fd < 0)
+		return fd;
+	sp->fd = fd;
+	if (reverse_path != NULL) {
+		/* RFC 5321 §4.4: the final delivery adds Return-Path with the MAIL reverse-path
+		 * ("<>" for the null path). */
+		struct core_buf b = CORE_BUF_INIT;
+		core_buf_printf(&b, "Return-Path: <%s>\r\n", reverse_path);
+		int r = delivery_spool_write(sp, b.p, b.len);
+		sp->prefix_len = b.len;
+		core_buf_fini(&b);
+		if (r < 0) {
+			delivery_spool_close(sp);
+			return core_error_set(err, r, NULL, "spool: cannot write");
+		}
+	}
+	return 0;
+}
+
+int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n)
+{
+	if (sp->err < 0)
+		return sp->err;
+	if (sp->fd < 0)
+		return sp->err = CORE_EIO;
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = write(sp->fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return sp->err = CORE_EIO;
+		}
+		c += w;
+		n -= (size_t)w;
+		sp->size += (uint64_t)w;
+	}
+	return 0;
+}
+
+int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *len_out,
+		       struct core_error *err)
+{
+	if (sp->err < 0 || sp->fd < 0)
+		return core_error_set(err, CORE_EIO, NULL, "spool: write failed");
+	if (sp->map == NULL) {
+		if (sp->size == 0 || sp->size > SIZE_MAX)
+			return core_error_set(err, CORE_EIO, NULL, "spool: empty");
+		void *m = mmap(NULL, (size_t)sp->size, PROT_READ, MAP_SHARED, sp->fd, 0);
+		if (m == MAP_FAILED)
+			return core_error_set(err, CORE_EIO, NULL, "spool: mmap: %s",
+					      strerror(errno));
+		sp->map = m;
+		sp->map_len = (size_t)sp->size;
+	}
+	*p_out = sp->map;
+	*len_out = sp->map_len;
+	return 0;
+}
+
+void delivery_spool_close(struct delivery_spool *sp)
+{
+	if (sp->map != NULL)
+		munmap(sp->map, sp->map_len);
+	sp->map = NULL;
+	sp->map_len = 0;
+	if (sp->fd >= 0)
+		close(sp->fd);
+	sp->fd = -1;
+}
+
+/* --- local delivery ---------------------------------------------------------------------- */
+
+struct delivery {
+	struct dir *d;
+	struct mailstore *ms;
+};
+
+struct delivery *delivery_new(struct dir *d, struct mailstore *ms)
+{
+	struct delivery *dv = core_xcalloc(1, sizeof(*dv));
+	dv->d = d;
+	dv->ms = ms;
+	return dv;
+}
+
+void delivery_free(struct delivery **dv)
+{
+	if (dv == NULL || *dv == NULL)
+		return;
+	free(*dv);
+	*dv = NULL;
+}
+
+int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a,
+		     enum delivery_kind *kind_out, const char **remote_out, size_t remote_max,
+		     size_t *nremote_out, struct core_error *err)
+{
+	struct dir_rcpt r;
+	if (nremote_out != NULL)
+		*nremote_out = 0;
+	int rc = dir_resolve(dv->d, core_str_from_cstr(addr), a, &r, err);
+	if (rc == CORE_ESYNTAX || rc == CORE_ENOTFOUND) {
+		/* Not an address the directory can place: a local domain's unknown user or a
+		 * malformed one. */
+		*kind_out = DELIVERY_UNKNOWN;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	switch (r.status) {
+	case DIR_RCPT_REMOTE:
+		*kind_out = DELIVERY_REMOTE;
+		return 0;
+	case DIR_RCPT_UNKNOWN:
+		*kind_out = DELIVERY_UNKNOWN;
+		return 0;
+	case DIR_RCPT_LOCAL:
+		break;
+	}
+	size_t nlocal = 0, nremote = 0;
+	for (size_t i = 0; i < r.n_targets; i++) {
+		if (r.targets[i].principal != NULL) {
+			nlocal++;
+		} else if (r.targets[i].address != NULL) {
+			if (remote_out != NULL && nremote < remote_max)
+				remote_out[nremote] = r.targets[i].address;
+			nremote++;
+		}
+	}
+	if (nremote_out != NULL)
+		*nremote_out = nremote < remote_max ? nremote : remote_max;
+	*kind_out = nlocal > 0 || nremote > 0 ? DELIVERY_LOCAL : DELIVERY_UNKNOWN;
+	return 0;
+}
+
+static const struct delivery_result res_ok = {250, "2.1.5", "Delivered"};
+static const struct delivery_result res_unknown = {550, "5.1.1", "No such user here"};
+static const struct delivery_result res_temp = {451, "4.3.0",
+						"Temporary local failure, try again later"};
+static const struct delivery_result res_quota = {552, "5.2.2", "Mailbox full (over quota)"};
+static const struct delivery_result res_nostore = {451, "4.3.2",
+						   "Local delivery not available here"};
+static const struct delivery_result res_toobig = {552, "5.3.4", "Message too big"};
+
+static struct delivery_result result_of(int rc)
+{
+	switch (rc) {
+	case CORE_ELIMIT:
+		return res_quota;
+	case CORE_ENOTFOUND:
+		return res_unknown;
+	default:
+		return res_temp;
+	}
+}
+
+/* The INBOX of an account, created with its special-use mailboxes when new. */
+static int inbox_of(struct mailstore *ms, uint64_t account, uint64_t *id_out,
+		    struct core_error *err)
+{
+	int rc = mailstore_mailbox_find_role(ms, account, MAILSTORE_ROLE_INBOX, id_out, err);
+	if (rc != CORE_ENOTFOUND)
+		return rc;
+	rc = mailstore_account_ensure(ms, account, err);
+	if (rc < 0)
+		return rc;
+	return mailstore_mailbox_find_role(ms, account, MAILSTORE_ROLE_INBOX, id_out, err);
+}
+
+/* One account a recipient leads to. */
+struct acct {
+	uint64_t id;
+	uint64_t inbox;
+};
+
+int delivery_local(struct delivery *dv, const void *msg, size_t len, const char *const *rcpts,
+		   size_t n, struct delivery_result *results)
+{
+	if (dv->ms == NULL) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = res_nostore;
+		return 0;
+	}
+	if (len > MAILSTORE_MESSAGE_MAX) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = res_toobig;
+		return 0;
+	}
+	struct core_arena *a = core_arena_new(0);
+	struct core_error err;
+	/* Accounts of every recipient (deduplicated), and each recipient's first and count. */
+	struct acct *accts = core_arena_zalloc(a, sizeof(*accts) * MAILSTORE_TARGETS_MAX);
+	size_t naccts = 0;
+	size_t **idx = core_arena_zalloc(a, sizeof(*idx) * (n ? n : 1));
+	size_t *nidx = core_arena_zalloc(a, sizeof(*nidx) * (n ? n : 1));
+	bool *ok = core_arena_zalloc(a, sizeof(*ok) * (n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		core_error_clear(&err);
+		struct dir_rcpt r;
+		int rc = dir_resolve(dv->d, core_str_from_cstr(rcpts[i]), a, &r, &err);
+		if (rc == CORE_ESYNTAX || (rc == 0 && r.status != DIR_RCPT_LOCAL)) {
+			results[i] = res_unknown;
+			continue;
+		}
+		if (rc < 0) {
+			results[i] = res_temp;
+			continue;
+		}
+		idx[i] = core_arena_zalloc(a, sizeof(size_t) * (r.n_targets ? r.n_targets : 1));
+		bool failed = false;
+		for (size_t t = 0; t < r.n_targets && !failed; t++) {
+			if (r.targets[t].principal == NULL)
+				continue; /* remote list members: the caller queues them */
+			uint64_t id = 0;
+			rc = dir_account_id(dv->d, r.targets[t].principal, &id, &err);
+			if (rc < 0) {
+				failed = true;
+				break;
+			}
+			size_t k;
+			for (k = 0; k < naccts && accts[k].id != id; k++)
+				;
+			if (k == naccts) {
+				if (naccts == MAILSTORE_TARGETS_MAX) {
+					rc = CORE_ELIMIT;
+					failed = true;
+					break;
+				}
+				rc = inbox_of(dv->ms, id, &accts[k].inbox, &err);
+				if (rc < 0) {
+					failed = true;
+					break;
+				}
+				accts[k].id = id;
+				naccts++;
+			}
+			idx[i][nidx[i]++] = k;
+		}
+		if (failed) {
+			results[i] = rc == CORE_ELIMIT ? res_temp : result_of(rc);
+			nidx[i] = 0;
+			continue;
+		}
+		/* Only remote list members: the caller's to queue, nothing local to do. */
+		results[i] = res_ok;
+		ok[i] = true;
+	}
+	int delivered = 0;
+	if (naccts > 0) {
+		/* One blob, one transaction, every account (mailstore_deliver is all or none). */
+		struct mailstore_target *tg = core_arena_zalloc(a, sizeof(*tg) * naccts);
+		for (size_t k = 0; k < naccts; k++)
+			tg[k] = (struct mailstore_target){.account = accts[k].id,
+							  .mailboxes = &accts[k].inbox,
+							  .nmailboxes = 1};
+		core_error_clear(&err);
+		int rc = mailstore_deliver(dv->ms, msg, len, tg, naccts, 0, NULL, &err);
+		if (rc == CORE_ELIMIT && naccts > 1) {
+			/* RFC 9208 §5.1: a quota refuses only its own recipient; deliver each
+			 * account alone to find which. */
+			bool *acct_ok = core_arena_zalloc(a, sizeof(bool) * naccts);
+			int *acct_rc = core_arena_zalloc(a, sizeof(int) * naccts);
+			for (size_t k = 0; k < naccts; k++) {
+				acct_rc[k] = mailstore_deliver(dv->ms, msg, len, &tg[k], 1, 0, NULL,
+							       &err);
+				acct_ok[k] = acct_rc[k] >= 0;
+			}
+			for (size_t i = 0; i < n; i++) {
+				if (!ok[i])
+					continue;
+				for (size_t j = 0; j < nidx[i]; j++) {
+					if (!acct_ok[idx[i][j]]) {
+						results[i] = result_of(acct_rc[idx[i][j]]);
+						ok[i] = false;
+						break;
+					}
+				}
+			}
+		} else if (rc < 0) {
+			for (size_t i = 0; i < n; i++) {
+				if (ok[i] && nidx[i] > 0) {
+					results[i] = result_of(rc);
+					ok[i] = false;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		delivered += ok[i] ? 1 : 0;
+	core_arena_free(&a);
+	return delivered;
+}

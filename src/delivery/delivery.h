@@ -1,0 +1,106 @@
+/*
+ * delivery.h: local delivery of Staunch (ARCHITECTURE.md §1, §3): the spool a message streams
+ * into while it arrives, and the step that puts a spooled message into the INBOX of every
+ * local recipient through the mail store, with a result per recipient (RFC 2033 §4.2 needs
+ * one for each LMTP recipient).
+ *
+ * RFCs: RFC 5321 §4.4 (Return-Path added at final delivery; the Received header is the
+ * protocol engine's), RFC 5233 (subaddresses, resolved by the directory), RFC 2033 §4.2
+ * (per-recipient outcomes), RFC 9208 §5.1 (over quota).
+ *
+ * The spool is an unnamed file in the spool directory (O_TMPFILE, else a random name unlinked
+ * at once): nothing is left behind by a crash and nothing needs an fsync, because the reply
+ * that accepts a message is sent only after the mail store (or the queue) committed its own
+ * durable copy. The spool starts with the Return-Path line, so the bytes the mail store keeps
+ * are one contiguous mapping of the file (never a heap copy of the message).
+ *
+ * Threading: a struct delivery is thread-safe (the directory and mail store under it are) and
+ * its calls block on them: call them from the worker pool. A spool belongs to one thread at a
+ * time. Ownership: the directory and mail store passed to delivery_new are borrowed and must
+ * outlive it; results are written into caller-provided arrays, strings in them are static.
+ */
+#ifndef STAUNCH_DELIVERY_DELIVERY_H
+#define STAUNCH_DELIVERY_DELIVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+struct dir;
+struct mailstore;
+struct core_arena;
+
+/* --- spool ---------------------------------------------------------------------------- */
+
+struct delivery_spool {
+	int fd;            /* -1 when closed */
+	uint64_t size;     /* bytes written */
+	size_t prefix_len; /* length of the Return-Path line at the start */
+	void *map;         /* delivery_spool_map's mapping, or NULL */
+	size_t map_len;
+	int err; /* first write error (negative core_err), sticky */
+};
+
+/*
+ * Create a spool in dir and write "Return-Path: <reverse_path>" CRLF (RFC 5321 §4.4; an empty
+ * reverse_path gives "<>"). reverse_path may be NULL for no Return-Path line. Returns 0 or
+ * CORE_EIO (err says why).
+ */
+int delivery_spool_open(struct delivery_spool *sp, const char *dir, const char *reverse_path,
+			struct core_error *err);
+/* Append bytes. Returns 0 or CORE_EIO (and every later write fails too). */
+int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n);
+/* Map the whole spool read-only (Return-Path line included). Returns 0 or CORE_EIO. */
+int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *len_out,
+		       struct core_error *err);
+/* Close (unmapping it); accepts a closed spool. */
+void delivery_spool_close(struct delivery_spool *sp);
+
+/* --- local delivery ------------------------------------------------------------------- */
+
+struct delivery;
+
+/* ms may be NULL (a package without a mail store): local delivery then fails with a
+ * temporary "not available" result for every recipient. */
+struct delivery *delivery_new(struct dir *d, struct mailstore *ms);
+void delivery_free(struct delivery **dv);
+
+/* Outcome of one recipient, as an SMTP reply (RFC 3463 enhanced code). Static strings. */
+struct delivery_result {
+	int code; /* 250, 4xx, 5xx */
+	const char *enh;
+	const char *text;
+};
+
+/* What a recipient resolved to. */
+enum delivery_kind {
+	DELIVERY_LOCAL = 0,   /* at least one local mailbox */
+	DELIVERY_REMOTE = 1,  /* not a local domain */
+	DELIVERY_UNKNOWN = 2, /* local domain, no such recipient */
+};
+
+/*
+ * Resolve a recipient address through the directory (aliases, lists, subaddresses,
+ * catch-all). *kind_out says what it is. For a local recipient whose list expansion names
+ * remote addresses, those are appended to remote_out (arena strings), if not NULL, up to
+ * remote_max; *nremote_out counts them. Returns 0, or CORE_ETEMP / CORE_EIO / CORE_ELIMIT.
+ */
+int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a,
+		     enum delivery_kind *kind_out, const char **remote_out, size_t remote_max,
+		     size_t *nremote_out, struct core_error *err);
+
+/*
+ * Deliver msg[0..len) (the spool mapping: Return-Path line, Received header, message) into
+ * the INBOX of every local mailbox the n recipients resolve to. Each account gets the
+ * message once even when several recipients lead to it; the blob is stored once and all
+ * accounts are written in one transaction (all or none), so the results agree, except when
+ * the joint delivery meets a quota: then each recipient is delivered on its own so only the
+ * ones over quota fail (RFC 9208 §5.1). results[i] receives the outcome of rcpts[i].
+ * Returns the number of recipients delivered (>= 0).
+ */
+int delivery_local(struct delivery *dv, const void *msg, size_t len, const char *const *rcpts,
+		   size_t n, struct delivery_result *results);
+
+#endif

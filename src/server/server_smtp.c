@@ -1,0 +1,819 @@
+/*
+ * server_smtp.c: the SMTP service of the server (docs/smtp.md): listeners with protocol
+ * "smtp" (MX, port 25), "submission" (587 with STARTTLS, 465 with implicit TLS) and "lmtp"
+ * run the engine of src/smtp with services that resolve recipients through the directory,
+ * authenticate through its SASL framework, count rate limits in the lookup store, deliver
+ * local mail through src/delivery and queue remote mail through src/queue.
+ *
+ * Every service step that may block (directory, stores, fsync) runs on the worker pool
+ * (net_conn_submit) and resumes the session on its own event thread; the session is held
+ * (smtp_session_hold) while a step runs, so a client that goes away meanwhile never leaves a
+ * worker with freed memory.
+ *
+ * Ownership: the stores, directory, mail store and queue are opened once for every SMTP
+ * listener (the first arg_new) and closed by the last arg_free; the control socket borrows
+ * them (server_control_attach_stores).
+ */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/core_arena.h"
+#include "delivery/delivery.h"
+#include "directory/directory.h"
+#include "mailstore/mailstore.h"
+#include "queue/queue.h"
+#include "smtp/smtp.h"
+#include "store/store.h"
+
+/* --- configuration keys ------------------------------------------------------------------ */
+
+static const struct core_conf_key smtp_keys[] = {
+	{"smtp.max-message-size", CORE_CONF_SIZE, "50M", NULL, 1024, 1024LL * 1024 * 1024, 0,
+	 "Largest message accepted (RFC 1870 SIZE), in bytes."},
+	{"smtp.max-recipients", CORE_CONF_INT, "100", NULL, 1, 100000, 0,
+	 "Recipients of one transaction (RFC 5321 §4.5.3.1.8: at least 100)."},
+	{"smtp.max-line-length", CORE_CONF_INT, "4096", NULL, 512, 1048576, 0,
+	 "Longest command line, CRLF included (RFC 5321 §4.5.3.1.4: at least 512)."},
+	{"smtp.max-commands", CORE_CONF_INT, "10000", NULL, 10, 100000000, 0,
+	 "Commands of one session before 421."},
+	{"smtp.max-errors", CORE_CONF_INT, "10", NULL, 1, 1000, 0,
+	 "Error replies of one session before 421 and close."},
+	{"smtp.max-auth-failures", CORE_CONF_INT, "3", NULL, 1, 100, 0,
+	 "Failed AUTH attempts of one session before 421 and close."},
+	{"smtp.max-hops", CORE_CONF_INT, "100", NULL, 1, 1000, 0,
+	 "Received header lines before a message is refused as looping (RFC 5321 §6.3)."},
+	{"smtp.bare-lf", CORE_CONF_ENUM, "reject", "reject|convert", 0, 0, 0,
+	 "Bare CR or LF in message data (RFC 5321 §2.3.8): refuse the message, or turn it "
+	 "into CRLF."},
+	{"smtp.bare-lf-commands", CORE_CONF_ENUM, "reject", "reject|convert", 0, 0, 0,
+	 "A command line ended by a bare LF: refuse it, or take it as CRLF."},
+	{"smtp.mx-auth", CORE_CONF_BOOL, "false", NULL, 0, 0, 0,
+	 "Offer AUTH on listeners with protocol smtp (port 25) too."},
+	{"smtp.sender-must-match", CORE_CONF_BOOL, "true", NULL, 0, 0, 0,
+	 "An authenticated user may only use an envelope sender that is one of its addresses "
+	 "(admins may use any)."},
+	{"smtp.disable-extensions", CORE_CONF_LIST, NULL, NULL, 0, 0, 0,
+	 "EHLO keywords of extensions to switch off (e.g. [\"CHUNKING\"])."},
+	{"smtp.rate.window", CORE_CONF_DURATION, "1m", NULL, 1000, 86400000, 0,
+	 "Window of the rate-limit counters."},
+	{"smtp.rate.connections-per-ip", CORE_CONF_INT, "0", NULL, 0, 100000000, 0,
+	 "Connections one client address may open per window (0: no limit); counted in the "
+	 "lookup store when it is in memory."},
+	{"smtp.rate.messages-per-ip", CORE_CONF_INT, "0", NULL, 0, 100000000, 0,
+	 "Transactions (MAIL commands) per client address per window (0: no limit)."},
+	{"smtp.rate.messages-per-sender", CORE_CONF_INT, "0", NULL, 0, 100000000, 0,
+	 "Transactions per envelope sender per window (0: no limit)."},
+	{"smtp.rate.messages-per-recipient", CORE_CONF_INT, "0", NULL, 0, 100000000, 0,
+	 "Accepted RCPT commands per recipient address per window (0: no limit)."},
+	{"smtp.futurerelease-max", CORE_CONF_DURATION, "7d", NULL, 60000, 31536000000LL, 0,
+	 "Longest FUTURERELEASE hold accepted (RFC 4865)."},
+};
+
+void server_smtp_conf_register(void)
+{
+	core_conf_register("SMTP", smtp_keys, CORE_NELEM(smtp_keys));
+}
+
+/* --- shared resources -------------------------------------------------------------------- */
+
+struct smtp_lst {
+	struct smtp_listener l; /* the service_arg of smtp_net_service */
+	struct smtp_lst *next;
+	struct smtp_services svc;
+	struct dir_sasl sasl; /* without a client address: what EHLO offers */
+	const char *name;
+};
+
+static struct {
+	unsigned refs;
+	struct store_set st;
+	struct dir *d;
+	struct mailstore *ms;
+	struct queue *q;
+	struct delivery *dv;
+	struct dir_bruteforce *bf;
+	struct sasl_config sasl;
+	char *spool_dir;
+	char *hostname;
+	bool sender_must_match;
+	bool lookup_in_memory;
+	uint64_t rate_window_ms;
+	int64_t rate_conn, rate_ip, rate_sender, rate_rcpt;
+	struct smtp_lst *lsts; /* every listener's state (their SASL glue is set when ready) */
+	atomic_bool ready;     /* the stores are open */
+} R;
+
+static void res_close(void)
+{
+	delivery_free(&R.dv);
+	queue_free(&R.q);
+	mailstore_free(&R.ms);
+	dir_bruteforce_free(&R.bf);
+	dir_free(&R.d);
+	store_set_close(&R.st);
+	memset(&R.st, 0, sizeof(R.st));
+	free(R.spool_dir);
+	free(R.hostname);
+	R.spool_dir = R.hostname = NULL;
+	atomic_store(&R.ready, false);
+}
+
+/*
+ * Open the stores on the main loop's first turn: after the privilege drop and the seccomp
+ * filter, so files are created as the server's user and the stores' own threads (RocksDB
+ * compaction) carry the same filter as every other thread. Connections accepted before that
+ * get 421 (RFC 5321 §3.1).
+ */
+static void res_open_now(void *arg)
+{
+	struct server *srv = arg;
+	const struct core_conf *c = srv->conf;
+	struct core_error err;
+	core_error_clear(&err);
+	int rc = store_set_open(c, &R.st, &err);
+	if (rc == 0)
+		rc = dir_open_conf(c, R.st.data, &R.d, &err);
+	if (rc == 0)
+		rc = dir_bruteforce_new_conf(R.st.lookup, c, &R.bf, &err);
+	if (rc == 0) {
+		struct mailstore_options o;
+		mailstore_options_from_conf(c, &o);
+		rc = mailstore_open(R.st.data, R.st.blob, &o, &R.ms, &err);
+	}
+	if (rc == 0)
+		rc = queue_open(R.st.data, R.st.blob, &R.q, &err);
+	if (rc < 0) {
+		core_log(CORE_LOG_ERROR, "smtp.stores_failed", "error", err.msg, NULL);
+		fprintf(stderr, "staunch: smtp: %s\n", err.msg);
+		srv->failed = true;
+		server_stop(srv);
+		return;
+	}
+	R.dv = delivery_new(R.d, R.ms);
+	for (struct smtp_lst *l = R.lsts; l != NULL; l = l->next) {
+		struct dir_auth_ctx actx = {.remote_ip = NULL, .bf = R.bf};
+		dir_sasl_init(&l->sasl, R.d, &actx);
+	}
+	server_control_attach_stores(srv, &R.st, R.d);
+	atomic_store_explicit(&R.ready, true, memory_order_release);
+}
+
+static void res_open(struct server *srv)
+{
+	if (R.refs++ > 0)
+		return;
+	const struct core_conf *c = srv->conf;
+	R.spool_dir = core_xstrdup(srv->spool_dir);
+	R.hostname = core_xstrdup(srv->hostname);
+	R.sasl = (struct sasl_config){
+		.allow_cleartext_insecure = core_conf_get_bool(c, "auth.allow-plain-text", false),
+	};
+	R.sender_must_match = core_conf_get_bool(c, "smtp.sender-must-match", true);
+	R.lookup_in_memory =
+		strcmp(core_conf_get_str(c, "store.lookup.backend", "memory"), "memory") == 0;
+	R.rate_window_ms = core_conf_get_duration_ms(c, "smtp.rate.window", 60000);
+	R.rate_conn = core_conf_get_int(c, "smtp.rate.connections-per-ip", 0);
+	R.rate_ip = core_conf_get_int(c, "smtp.rate.messages-per-ip", 0);
+	R.rate_sender = core_conf_get_int(c, "smtp.rate.messages-per-sender", 0);
+	R.rate_rcpt = core_conf_get_int(c, "smtp.rate.messages-per-recipient", 0);
+	net_runtime_call(srv->rt, res_open_now, srv);
+}
+
+static bool res_ready(void)
+{
+	return atomic_load_explicit(&R.ready, memory_order_acquire);
+}
+
+static void res_release(void)
+{
+	if (R.refs == 0 || --R.refs > 0)
+		return;
+	res_close();
+}
+
+/* --- listener and session state ---------------------------------------------------------- */
+
+struct smtp_sess {
+	struct smtp_lst *lst;
+	struct smtp_session *s;
+	struct net_conn *c;
+	char ip[64];
+	struct dir_sasl sasl; /* with the client's address for brute-force accounting */
+	struct delivery_spool spool;
+	bool spool_on;
+};
+
+static void *sess_new(void *ctx, struct smtp_session *s, const struct smtp_conn *conn)
+{
+	struct smtp_lst *lst = ctx;
+	struct smtp_sess *ss = core_xcalloc(1, sizeof(*ss));
+	ss->lst = lst;
+	ss->s = s;
+	ss->c = conn->transport;
+	ss->spool.fd = -1;
+	snprintf(ss->ip, sizeof(ss->ip), "%s", conn->remote_ip ? conn->remote_ip : "");
+	if (res_ready()) {
+		struct dir_auth_ctx actx = {.remote_ip = ss->ip, .bf = R.bf};
+		dir_sasl_init(&ss->sasl, R.d, &actx);
+		smtp_session_set_sasl_backend(s, &ss->sasl.be);
+	}
+	return ss;
+}
+
+static void sess_free(void *sctx)
+{
+	struct smtp_sess *ss = sctx;
+	delivery_spool_close(&ss->spool);
+	free(ss);
+}
+
+/* --- worker jobs ------------------------------------------------------------------------- */
+
+enum job_kind { JOB_MAIL, JOB_RCPT, JOB_DELIVER, JOB_AUTH };
+
+struct job {
+	enum job_kind kind;
+	struct smtp_sess *ss;
+	struct smtp_session *s;
+	struct core_arena *a;
+	/* MAIL / RCPT */
+	const char *from;
+	bool null_from;
+	const char *auth_user;
+	const char *addr;
+	struct smtp_verdict v;
+	char text[256];
+	/* DELIVER */
+	struct delivery_spool spool;
+	struct queue_entry qe;
+	struct smtp_verdict *res;
+	char (*texts)[96];
+	size_t n;
+	bool lmtp;
+	/* AUTH */
+	struct sasl_exchange *x;
+	const void *in;
+	size_t len;
+	bool have_in;
+	struct core_buf *out;
+	int status;
+};
+
+static void job_free(struct job *j)
+{
+	delivery_spool_close(&j->spool);
+	core_arena_free(&j->a);
+	free(j);
+}
+
+static struct job *job_new(enum job_kind kind, struct smtp_sess *ss, struct smtp_session *s)
+{
+	struct job *j = core_xcalloc(1, sizeof(*j));
+	j->kind = kind;
+	j->ss = ss;
+	j->s = s;
+	j->a = core_arena_new(0);
+	j->spool.fd = -1;
+	return j;
+}
+
+static void job_run(void *arg);
+
+static void job_done(void *arg, struct net_conn *c, bool ok)
+{
+	struct job *j = arg;
+	(void)c;
+	/* The session may have closed while the job ran: then it is only released. */
+	if (smtp_session_release(j->s) && ok) {
+		if (j->kind == JOB_AUTH)
+			smtp_session_resume_auth(j->s, j->status);
+		else if (j->kind == JOB_DELIVER)
+			smtp_session_resume(j->s, j->res, j->n);
+		else
+			smtp_session_resume(j->s, &j->v, 1);
+	}
+	job_free(j);
+}
+
+static const struct smtp_verdict overloaded = {421, "4.3.2", "System overloaded, try again later"};
+
+/* Run j on the worker pool: SMTP_PENDING, or 0 with *out = 421 when the pool is full. */
+static int job_submit(struct job *j, struct smtp_verdict *out)
+{
+	if (j->ss->c == NULL) {
+		/* No runtime (tests): run here. */
+		job_run(j);
+		if (out != NULL)
+			*out = j->v;
+		return -1;
+	}
+	smtp_session_hold(j->s);
+	if (net_conn_submit(j->ss->c, job_run, job_done, j) < 0) {
+		smtp_session_release(j->s);
+		if (out != NULL)
+			*out = overloaded;
+		job_free(j);
+		return 0;
+	}
+	return SMTP_PENDING;
+}
+
+/* A rate-limit counter: true when over limit. Keys "smtp/rl/<kind>/<subject>". */
+static bool rate_over(const char *kind, const char *subject, int64_t limit)
+{
+	if (limit <= 0 || R.st.lookup == NULL)
+		return false;
+	char key[STORE_KEY_MAX];
+	int n = snprintf(key, sizeof(key), "smtp/rl/%s/%s", kind, subject);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		n = (int)sizeof(key) - 1;
+	/* Addresses compare case-insensitively (RFC 5321 §2.4 for domains). */
+	for (int i = 0; i < n; i++)
+		key[i] = core_ascii_lower(key[i]);
+	int64_t v = 0;
+	struct core_error err;
+	core_error_clear(&err);
+	if (store_lookup_counter_add(R.st.lookup, key, (size_t)n, 1, R.rate_window_ms, &v, &err) <
+	    0)
+		return false; /* a lookup-store outage does not stop mail */
+	return v > limit;
+}
+
+static void set_v(struct job *j, int code, const char *enh, const char *fmt, const char *arg)
+{
+	snprintf(j->text, sizeof(j->text), fmt, arg ? arg : "");
+	j->v = (struct smtp_verdict){code, enh, j->text};
+}
+
+/* RFC 6409 §6.1 (configurable): an authenticated user may use only its own addresses. */
+static void run_mail(struct job *j)
+{
+	if (rate_over("ip", j->ss->ip, R.rate_ip) ||
+	    (!j->null_from && rate_over("from", j->from, R.rate_sender))) {
+		set_v(j, 451, "4.7.1", "Rate limit exceeded, try again later%s", NULL);
+		return;
+	}
+	if (j->auth_user != NULL && R.sender_must_match && !j->null_from) {
+		struct dir_principal *p = NULL;
+		struct core_error err;
+		core_error_clear(&err);
+		int rc = dir_principal_by_name(R.d, core_str_from_cstr(j->auth_user), j->a, &p,
+					       &err);
+		if (rc == CORE_ETEMP || rc == CORE_EIO) {
+			set_v(j, 451, "4.3.0", "Directory unavailable, try again later%s", NULL);
+			return;
+		}
+		bool owns = rc == 0 && p->role == DIR_ROLE_ADMIN;
+		if (rc == 0 && !owns) {
+			if (p->address != NULL && strcasecmp(p->address, j->from) == 0)
+				owns = true;
+			for (size_t i = 0; !owns && i < p->n_aliases; i++)
+				owns = strcasecmp(p->aliases[i], j->from) == 0;
+		}
+		if (!owns) {
+			set_v(j, 553, "5.7.1", "Sender address <%s> not owned by the user",
+			      j->from);
+			return;
+		}
+	}
+	set_v(j, 250, "2.1.0", "Sender OK%s", NULL);
+}
+
+static void run_rcpt(struct job *j)
+{
+	if (rate_over("rcpt", j->addr, R.rate_rcpt)) {
+		set_v(j, 451, "4.7.1", "Rate limit exceeded for <%s>, try again later", j->addr);
+		return;
+	}
+	enum delivery_kind kind;
+	struct core_error err;
+	core_error_clear(&err);
+	int rc = delivery_resolve(R.dv, j->addr, j->a, &kind, NULL, 0, NULL, &err);
+	if (rc < 0) {
+		set_v(j, 451, "4.3.0", "Cannot check <%s> now, try again later", j->addr);
+		return;
+	}
+	switch (kind) {
+	case DELIVERY_LOCAL:
+		set_v(j, 250, "2.1.5", "Recipient <%s> OK", j->addr);
+		return;
+	case DELIVERY_UNKNOWN:
+		set_v(j, 550, "5.1.1", "No such user here: <%s>", j->addr);
+		return;
+	case DELIVERY_REMOTE:
+		break;
+	}
+	if (j->lmtp) {
+		/* RFC 2033 §4.3: an LMTP server delivers locally only. */
+		set_v(j, 550, "5.1.1", "Not a local recipient: <%s>", j->addr);
+	} else if (j->auth_user != NULL) {
+		set_v(j, 250, "2.1.5", "Recipient <%s> OK (relayed)", j->addr);
+	} else {
+		/* RFC 5321 §3.6.2, RFC 5321 §7.1: no open relaying for anonymous clients. */
+		set_v(j, 550, "5.7.1", "Relaying denied for <%s>", j->addr);
+	}
+}
+
+static void res_text(struct job *j, size_t i, int code, const char *enh, const char *fmt,
+		     unsigned long long id)
+{
+	snprintf(j->texts[i], sizeof(j->texts[i]), fmt, id);
+	j->res[i] = (struct smtp_verdict){code, enh, j->texts[i]};
+}
+
+static void run_deliver(struct job *j)
+{
+	const void *msg = NULL;
+	size_t len = 0;
+	struct core_error err;
+	core_error_clear(&err);
+	if (delivery_spool_map(&j->spool, &msg, &len, &err) < 0) {
+		for (size_t i = 0; i < j->n; i++)
+			res_text(j, i, 451, "4.3.0", "Local error reading the message%llu", 0);
+		return;
+	}
+	/* Split: local recipients to the mail store, remote ones (and remote members of local
+	 * lists) to the queue. */
+	const char **local = core_arena_zalloc(j->a, sizeof(char *) * (j->n ? j->n : 1));
+	size_t *local_idx = core_arena_zalloc(j->a, sizeof(size_t) * (j->n ? j->n : 1));
+	size_t nlocal = 0;
+	bool *remote = core_arena_zalloc(j->a, sizeof(bool) * (j->n ? j->n : 1));
+	struct queue_rcpt *qr = core_arena_zalloc(j->a, sizeof(*qr) * QUEUE_RCPTS_MAX);
+	size_t nq = 0;
+	for (size_t i = 0; i < j->n; i++) {
+		enum delivery_kind kind = DELIVERY_UNKNOWN;
+		const char *expanded[16];
+		size_t nexp = 0;
+		const char *addr = j->qe.rcpts[i].addr;
+		int rc = delivery_resolve(R.dv, addr, j->a, &kind, expanded, CORE_NELEM(expanded),
+					  &nexp, &err);
+		if (rc < 0) {
+			res_text(j, i, 451, "4.3.0", "Temporary failure, try again later%llu", 0);
+			continue;
+		}
+		if (kind == DELIVERY_REMOTE && !j->lmtp) {
+			remote[i] = true;
+			if (nq < QUEUE_RCPTS_MAX)
+				qr[nq++] = j->qe.rcpts[i];
+			continue;
+		}
+		local_idx[nlocal] = i;
+		local[nlocal++] = addr;
+		for (size_t k = 0; k < nexp && nq < QUEUE_RCPTS_MAX; k++)
+			qr[nq++] = (struct queue_rcpt){.addr = expanded[k],
+						       .orcpt_type = "",
+						       .orcpt = "",
+						       .last_reply = ""};
+	}
+	if (nlocal > 0) {
+		struct delivery_result *dr = core_arena_zalloc(j->a, sizeof(*dr) * nlocal);
+		delivery_local(R.dv, msg, len, local, nlocal, dr);
+		for (size_t k = 0; k < nlocal; k++)
+			j->res[local_idx[k]] =
+				(struct smtp_verdict){dr[k].code, dr[k].enh, dr[k].text};
+	}
+	if (nq > 0) {
+		/* The queue keeps the message as received: without our Return-Path line, which
+		 * the final delivery adds (RFC 5321 §4.4). */
+		j->qe.rcpts = qr;
+		j->qe.nrcpts = nq;
+		uint64_t id = 0;
+		int rc = queue_submit(R.q, &j->qe, (const char *)msg + j->spool.prefix_len,
+				      len - j->spool.prefix_len, &id, &err);
+		for (size_t i = 0; i < j->n; i++) {
+			if (!remote[i])
+				continue;
+			if (rc < 0)
+				res_text(j, i, 451, "4.3.0", "Cannot queue the message now%llu", 0);
+			else
+				res_text(j, i, 250, "2.0.0", "Queued as %llu",
+					 (unsigned long long)id);
+		}
+		if (rc == 0)
+			core_log(CORE_LOG_INFO, "smtp.queued", "listener", j->ss->lst->name,
+				 "remote", j->ss->ip, "from", j->qe.sender, NULL);
+	}
+}
+
+static void job_run(void *arg)
+{
+	struct job *j = arg;
+	switch (j->kind) {
+	case JOB_MAIL:
+		run_mail(j);
+		break;
+	case JOB_RCPT:
+		run_rcpt(j);
+		break;
+	case JOB_DELIVER:
+		run_deliver(j);
+		break;
+	case JOB_AUTH:
+		j->status = sasl_exchange_step(j->x, j->in, j->len, j->have_in, j->out);
+		if (j->status != SASL_CONTINUE)
+			dir_sasl_report(&j->ss->sasl, NULL, sasl_exchange_result(j->x));
+		break;
+	}
+}
+
+/* --- services ---------------------------------------------------------------------------- */
+
+static int svc_check_sender(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+			    struct smtp_verdict *out)
+{
+	struct smtp_sess *ss = ctx;
+	const char *user = smtp_session_auth_user(s);
+	bool need = R.rate_ip > 0 || R.rate_sender > 0 || (user != NULL && R.sender_must_match);
+	if (!need) {
+		*out = (struct smtp_verdict){250, "2.1.0", "Sender OK"};
+		return 0;
+	}
+	struct job *j = job_new(JOB_MAIL, ss, s);
+	j->null_from = env->from.null;
+	j->from = core_arena_strndup(j->a, env->from.addr.p, env->from.addr.len);
+	j->auth_user = user != NULL ? core_arena_strdup(j->a, user) : NULL;
+	int rc = job_submit(j, out);
+	if (rc < 0) {
+		job_free(j);
+		return 0;
+	}
+	return rc;
+}
+
+static int svc_check_rcpt(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+			  const struct smtp_rcpt *rcpt, struct smtp_verdict *out)
+{
+	struct smtp_sess *ss = ctx;
+	(void)env;
+	struct job *j = job_new(JOB_RCPT, ss, s);
+	if (rcpt->path.postmaster && rcpt->path.domain.len == 0)
+		/* RFC 5321 §4.5.1: "Postmaster" without a domain is ours. */
+		j->addr = core_arena_printf(j->a, "postmaster@%s", R.hostname);
+	else
+		j->addr = core_arena_strndup(j->a, rcpt->path.addr.p, rcpt->path.addr.len);
+	const char *user = smtp_session_auth_user(s);
+	j->auth_user = user != NULL ? core_arena_strdup(j->a, user) : NULL;
+	j->lmtp = ss->lst->l.cfg.lmtp;
+	int rc = job_submit(j, out);
+	if (rc < 0) {
+		job_free(j);
+		return 0;
+	}
+	return rc;
+}
+
+static int spool_sink(void *arg, const void *p, size_t n)
+{
+	struct smtp_sess *ss = arg;
+	return delivery_spool_write(&ss->spool, p, n);
+}
+
+static int svc_spool_open(void *ctx, const struct smtp_envelope *env, struct smtp_sink *out)
+{
+	struct smtp_sess *ss = ctx;
+	delivery_spool_close(&ss->spool);
+	char *rp = core_xasprintf("%.*s", (int)env->from.addr.len,
+				  env->from.null ? "" : env->from.addr.p);
+	struct core_error err;
+	core_error_clear(&err);
+	int rc = delivery_spool_open(&ss->spool, R.spool_dir, rp, &err);
+	free(rp);
+	if (rc < 0) {
+		core_log(CORE_LOG_ERROR, "smtp.spool_failed", "error", err.msg, NULL);
+		return CORE_ETEMP;
+	}
+	ss->spool_on = true;
+	*out = (struct smtp_sink){spool_sink, ss};
+	return 0;
+}
+
+static void svc_spool_abort(void *ctx)
+{
+	struct smtp_sess *ss = ctx;
+	delivery_spool_close(&ss->spool);
+	ss->spool_on = false;
+}
+
+static const char *dup_str(struct core_arena *a, struct core_str s)
+{
+	return core_arena_strndup(a, s.p != NULL ? s.p : "", s.len);
+}
+
+static int svc_deliver(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
+		       struct smtp_verdict *results)
+{
+	struct smtp_sess *ss = ctx;
+	struct job *j = job_new(JOB_DELIVER, ss, s);
+	/* The spool is the job's from here on. */
+	j->spool = ss->spool;
+	ss->spool.fd = -1;
+	ss->spool.map = NULL;
+	ss->spool_on = false;
+	j->lmtp = ss->lst->l.cfg.lmtp;
+	j->n = env->nrcpts;
+	j->res = core_arena_zalloc(j->a, sizeof(*j->res) * (j->n ? j->n : 1));
+	j->texts = core_arena_zalloc(j->a, sizeof(*j->texts) * (j->n ? j->n : 1));
+	/* Copy the envelope: the session's arena is not the worker's to read. */
+	struct queue_entry *e = &j->qe;
+	e->sender = env->from.null ? "" : dup_str(j->a, env->from.addr);
+	const char *user = smtp_session_auth_user(s);
+	e->auth_user = user != NULL ? core_arena_strdup(j->a, user) : "";
+	e->envid = dup_str(j->a, env->envid);
+	e->ret = (int)env->ret;
+	e->body = (int)env->body;
+	e->smtputf8 = env->smtputf8;
+	e->requiretls = env->requiretls;
+	e->has_priority = env->has_priority;
+	e->priority = env->priority;
+	e->has_by = env->has_by;
+	e->by_time = env->by_time;
+	e->by_mode = env->by_mode;
+	e->by_trace = env->by_trace;
+	e->hold_until = env->has_hold && env->hold_until > 0 ? (uint64_t)env->hold_until : 0;
+	e->lease_owner = "";
+	e->rcpts = core_arena_zalloc(j->a, sizeof(*e->rcpts) * (j->n ? j->n : 1));
+	e->nrcpts = j->n;
+	for (size_t i = 0; i < j->n; i++) {
+		const struct smtp_rcpt *r = &env->rcpts[i];
+		struct queue_rcpt *q = &e->rcpts[i];
+		if (r->path.postmaster && r->path.domain.len == 0)
+			q->addr = core_arena_printf(j->a, "postmaster@%s", R.hostname);
+		else
+			q->addr = dup_str(j->a, r->path.addr);
+		q->notify = r->notify;
+		q->orcpt_type = dup_str(j->a, r->orcpt_type);
+		q->orcpt = dup_str(j->a, r->orcpt);
+		q->last_reply = "";
+	}
+	struct smtp_verdict v;
+	int rc = job_submit(j, &v);
+	if (rc == SMTP_PENDING)
+		return rc;
+	if (rc < 0) {
+		for (size_t i = 0; i < j->n; i++)
+			results[i] = j->res[i];
+		/* Texts live in the job: keep static ones for this synchronous path. */
+		for (size_t i = 0; i < j->n; i++)
+			results[i].text = NULL;
+		job_free(j);
+		return 0;
+	}
+	for (size_t i = 0; i < env->nrcpts; i++)
+		results[i] = v;
+	return 0;
+}
+
+static void svc_sasl_step(void *ctx, struct smtp_session *s, struct sasl_exchange *x,
+			  const void *in, size_t len, bool have_in, struct core_buf *out)
+{
+	struct smtp_sess *ss = ctx;
+	struct job *j = job_new(JOB_AUTH, ss, s);
+	j->x = x;
+	j->in = in;
+	j->len = len;
+	j->have_in = have_in;
+	j->out = out;
+	if (ss->c == NULL) {
+		job_run(j);
+		int st = j->status;
+		job_free(j);
+		smtp_session_resume_auth(s, st);
+		return;
+	}
+	smtp_session_hold(s);
+	if (net_conn_submit(ss->c, job_run, job_done, j) < 0) {
+		smtp_session_release(s);
+		job_free(j);
+		/* Overloaded: fail the exchange as a temporary failure. */
+		smtp_session_resume_auth(s, SASL_FAIL);
+	}
+}
+
+static int svc_rate(void *ctx, enum smtp_rate_event ev, struct core_str subject,
+		    struct smtp_verdict *out)
+{
+	(void)ctx;
+	if (ev == SMTP_RATE_CONNECT && !res_ready()) {
+		/* RFC 5321 §3.1: 421 while the service cannot work yet. */
+		*out = (struct smtp_verdict){421, "4.3.2", "Service not ready, try again later"};
+		return 0;
+	}
+	/* MAIL and RCPT limits are counted on the worker pool (run_mail, run_rcpt); the
+	 * connection limit here only when the lookup store is in memory (never blocks). */
+	if (ev == SMTP_RATE_CONNECT && R.lookup_in_memory && R.rate_conn > 0) {
+		char ip[64];
+		snprintf(ip, sizeof(ip), "%.*s", CORE_STR_FMT(subject));
+		if (rate_over("conn", ip, R.rate_conn))
+			*out = (struct smtp_verdict){421, "4.7.0",
+						     "Too many connections, try again later"};
+	}
+	return 0;
+}
+
+static void svc_auth_done(void *ctx, const char *user)
+{
+	struct smtp_sess *ss = ctx;
+	core_log(CORE_LOG_INFO, "smtp.auth", "listener", ss->lst->name, "remote", ss->ip, "user",
+		 user, NULL);
+}
+
+/* --- listeners --------------------------------------------------------------------------- */
+
+static void *smtp_arg_new(struct server *srv, const struct server_listener *l,
+			  struct core_error *err)
+{
+	(void)err;
+	res_open(srv);
+	const struct core_conf *c = srv->conf;
+	struct smtp_lst *lst = core_xcalloc(1, sizeof(*lst));
+	lst->name = l->name;
+	lst->next = R.lsts;
+	R.lsts = lst;
+	bool lmtp = strcmp(l->protocol, "lmtp") == 0;
+	bool submission = strcmp(l->protocol, "submission") == 0;
+	bool allow_plain = core_conf_get_bool(c, "auth.allow-plain-text", false);
+	struct smtp_config *cfg = &lst->l.cfg;
+	*cfg = (struct smtp_config){
+		.hostname = R.hostname,
+		.lmtp = lmtp,
+		.submission = submission,
+		.max_line = (size_t)core_conf_get_int(c, "smtp.max-line-length", 4096),
+		.max_size = core_conf_get_size(c, "smtp.max-message-size", 50u << 20),
+		.max_rcpts = (unsigned)core_conf_get_int(c, "smtp.max-recipients", 100),
+		.max_commands = (unsigned)core_conf_get_int(c, "smtp.max-commands", 10000),
+		.max_errors = (unsigned)core_conf_get_int(c, "smtp.max-errors", 10),
+		.max_auth_failures = (unsigned)core_conf_get_int(c, "smtp.max-auth-failures", 3),
+		.max_hops = (unsigned)core_conf_get_int(c, "smtp.max-hops", 100),
+		.bare_data = strcmp(core_conf_get_str(c, "smtp.bare-lf", "reject"), "convert") == 0
+				     ? SMTP_BARE_CONVERT
+				     : SMTP_BARE_REJECT,
+		.bare_cmd = strcmp(core_conf_get_str(c, "smtp.bare-lf-commands", "reject"),
+				   "convert") == 0
+				    ? SMTP_BARE_CONVERT
+				    : SMTP_BARE_REJECT,
+		.tls_available = l->tls == NET_TLS_STARTTLS,
+		/* RFC 4954 §4 / RFC 8314: no cleartext passwords unless configured. */
+		.require_tls_for_auth = !allow_plain,
+		.futurerelease_max =
+			core_conf_get_duration_ms(c, "smtp.futurerelease-max", 604800000) / 1000,
+	};
+	/* MX: AUTH only when configured; LMTP: never (RFC 2033: a trusted local hop). */
+	bool auth = submission || (!lmtp && core_conf_get_bool(c, "smtp.mx-auth", false));
+	if (auth) {
+		cfg->sasl_cfg = &R.sasl;
+		cfg->sasl_backend = &lst->sasl.be;
+	}
+	const char *const *off;
+	size_t noff = core_conf_get_list(c, "smtp.disable-extensions", &off);
+	for (size_t i = 0; i < noff; i++)
+		cfg->ext_disabled |= smtp_ext_bit_by_name(off[i]);
+	lst->svc = (struct smtp_services){
+		.ctx = lst,
+		.check_sender = svc_check_sender,
+		.check_rcpt = svc_check_rcpt,
+		.spool_open = svc_spool_open,
+		.spool_abort = svc_spool_abort,
+		.deliver = svc_deliver,
+		.rate_check = svc_rate,
+		.sasl_step = svc_sasl_step,
+		.auth_done = svc_auth_done,
+		.session_new = sess_new,
+		.session_free = sess_free,
+	};
+	lst->l.svc = &lst->svc;
+	return &lst->l;
+}
+
+static void smtp_arg_free(void *arg)
+{
+	if (arg == NULL)
+		return;
+	struct smtp_lst *lst = arg; /* struct smtp_listener is its first member */
+	for (struct smtp_lst **p = &R.lsts; *p != NULL; p = &(*p)->next) {
+		if (*p == lst) {
+			*p = lst->next;
+			break;
+		}
+	}
+	free(lst);
+	res_release();
+}
+
+static const struct server_service_def smtp_defs[] = {
+	{"smtp", &smtp_net_service, smtp_arg_new, smtp_arg_free},
+	{"submission", &smtp_net_service, smtp_arg_new, smtp_arg_free},
+	{"lmtp", &smtp_net_service, smtp_arg_new, smtp_arg_free},
+};
+
+void server_smtp_register(void)
+{
+	for (size_t i = 0; i < CORE_NELEM(smtp_defs); i++)
+		server_service_register(&smtp_defs[i]);
+}
