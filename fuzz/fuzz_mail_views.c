@@ -5,7 +5,8 @@
  * Checks: the IMAP answers are balanced lists (quoted strings and literals skipped), the JMAP
  * view serialises (valid UTF-8), the preview is valid UTF-8 of at most 256 characters, and
  * every leaf part's partId, resolved as an IMAP section, gives exactly that part's body (and
- * "<partId>.MIME" its header).
+ * "<partId>.MIME" its header) and names the same part for BINARY, whose size matches its
+ * content; every JMAP header form of the top-level fields serialises and Raw is UTF-8.
  */
 #include <jansson.h>
 
@@ -97,6 +98,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(mail_imap_section_resolve(a, m, mime, strlen(mime), false, 0, 0, &body,
 						     &err) == 0);
 		FUZZ_CHECK(body.total == p->header_len);
+		/* RFC 3516: BINARY names the same part; its size is what it gives, and a
+		 * failure is only the unknown encoding (leaves) or "not a leaf" */
+		const struct mail_part *bp = NULL;
+		int rc = mail_imap_binary_part(m, id, strlen(id), &bp, &err);
+		FUZZ_CHECK(rc == 0 || rc == CORE_EPERM);
+		if (rc == 0) {
+			FUZZ_CHECK(bp == p);
+			struct core_buf bin = CORE_BUF_INIT;
+			uint64_t bsize = 0;
+			rc = mail_imap_binary(m, p, &bin, &err);
+			FUZZ_CHECK(rc == 0 || (rc == CORE_ESYNTAX && p->cte == MAIL_CTE_UNKNOWN));
+			FUZZ_CHECK(mail_imap_binary_size(m, p, &bsize, &err) == rc);
+			if (rc == 0)
+				FUZZ_CHECK(bsize == bin.len);
+			core_buf_fini(&bin);
+		}
+	}
+	/* RFC 8621 §4.1.2: every form of every top-level field is valid JSON; Raw is valid
+	 * UTF-8 without NUL */
+	const struct mail_header *h = &m->root->header;
+	for (size_t i = 0; i < h->count && i < 16; i++) {
+		struct core_str raw = mail_hdr_raw(a, h->fields[i].value);
+		FUZZ_CHECK(core_utf8_is_valid(raw.p, raw.len));
+		FUZZ_CHECK(memchr(raw.p, '\0', raw.len) == NULL);
+		char *name = core_str_dup(a, h->fields[i].name);
+		for (int f = MAIL_HDR_FORM_RAW; f <= MAIL_HDR_FORM_URLS; f++) {
+			json_t *v = mail_hdr_form_json(a, h, name, (enum mail_hdr_form)f, true);
+			FUZZ_CHECK(v != NULL && json_is_array(v));
+			char *js = json_dumps(v, JSON_COMPACT);
+			FUZZ_CHECK(js != NULL);
+			free(js);
+			json_decref(v);
+		}
 	}
 	core_buf_fini(&b);
 	core_arena_free(&a);
