@@ -317,6 +317,20 @@ int mailstore_index_run(struct mailstore *ms, size_t budget, struct core_error *
 				 * nothing may stay indexed for it. */
 				core_error_clear(err);
 				rc = store_fts_delete(ms->fts, q->account, q->email, err);
+			} else if (rc < 0 && rc != CORE_ETEMP && rc != CORE_EIO &&
+				   rc != CORE_ECONFLICT) {
+				/* An email the index cannot take (too large for one transaction,
+				 * a record that does not decode) must not block the queue: it is
+				 * marked to be scanned by every text condition instead. */
+				core_logf(CORE_LOG_WARN, "mailstore.fts_skip",
+					  "account %llu email %llu not indexed: %s",
+					  (unsigned long long)q->account,
+					  (unsigned long long)q->email, err->msg);
+				core_error_clear(err);
+				(void)store_fts_delete(ms->fts, q->account, q->email, err);
+				core_error_clear(err);
+				big = true;
+				rc = 0;
 			}
 		} else {
 			rc = store_fts_delete(ms->fts, q->account, q->email, err);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/core.h"
 #include "mailstore/mailstore.h"
@@ -667,6 +668,14 @@ static size_t qt_pending(void)
 	return n;
 }
 
+/* The store clock two hours ahead (upload reservations last one hour). */
+static uint64_t qt_clock_later(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + 2u * 3600u * 1000u;
+}
+
 static bool qt_fts_has(const char *term, uint64_t doc)
 {
 	struct core_str t = core_str_from_cstr(term);
@@ -733,6 +742,29 @@ START_TEST(test_fulltext_queue)
 	ck_assert(!qt_fts_has("budget", nid));
 	ck_assert_uint_eq(qt_pending(), 0);
 	ck_assert_int_eq(mailstore_index_run(ms, 100, &err), 0);
+	/* An email the indexer cannot read does not block the queue: it is skipped, marked
+	 * to be scanned, and still found by a condition on its stored fields. */
+	static const char lone[] =
+		"From: Zed <zed@z.example>\r\nSubject: zebra herd\r\n\r\nstripes\r\n";
+	uint64_t bad = qt_deliver(lone, &inbox, 1, NULL, NULL, T0 + 950);
+	uint64_t after = qt_deliver(m2, &inbox, 1, NULL, NULL, T0 + 960);
+	struct mailstore_email be;
+	OK(mailstore_email_get(ms, ACCT, bad, arena, &be, &err));
+	char owner[32];
+	snprintf(owner, sizeof(owner), "m/%llu", (unsigned long long)bad);
+	OK(store_blob_unlink(blob, ACCT, &be.blob, owner, &err));
+	/* Past the upload reservation too, so nothing grants access to the blob. */
+	store_clock_set(qt_clock_later);
+	ck_assert_int_eq(mailstore_index_run(ms, 100, &err), 2);
+	store_clock_set(NULL);
+	ck_assert_uint_eq(qt_pending(), 0);
+	ck_assert(qt_fts_has("quarterly", after));
+	ck_assert(!qt_fts_has("stripes", bad));
+	f = (struct mailstore_filter){.subject = "zebra"};
+	OK(mailstore_email_query(ms, ACCT, &q, arena, &r, &err));
+	ck_assert_uint_eq(r.nids, 2);
+	ck_assert_uint_eq(r.ids[0], bad);
+	ck_assert_uint_eq(r.ids[1], id[6]);
 }
 END_TEST
 
