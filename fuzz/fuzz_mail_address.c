@@ -1,8 +1,9 @@
 /*
  * fuzz_mail_address.c: libFuzzer target for address lists (mail_addr_list_parse) and message
- * id lists (mail_msgid_list_parse) over arbitrary header values. Checks: names and addresses
+ * id lists (mail_msgid_list_parse) over arbitrary header values, and the same bytes as an
+ * RFC 2369 URL list (mail_hdr_urls) and as a domain (mail_idn.c). Checks: names and addresses
  * are valid UTF-8, the group counts add up, ids are non-empty and hold no '<', '>' or white
- * space.
+ * space, URLs are non-empty without white space, IDN conversions round-trip.
  */
 #include "core/core.h"
 #include "core/core_utf8.h"
@@ -45,6 +46,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(c != '<' && c != '>' && !core_ascii_isspace((unsigned char)c));
 		}
 	}
+	/* RFC 2369 URLs: non-empty, no white space, no angle brackets */
+	struct mail_url_list ul;
+	if (mail_hdr_urls(a, raw, &ul) == 0) {
+		FUZZ_CHECK(ul.count > 0);
+		for (size_t i = 0; i < ul.count; i++) {
+			FUZZ_CHECK(ul.urls[i].len > 0);
+			for (size_t k = 0; k < ul.urls[i].len; k++) {
+				char c = ul.urls[i].p[k];
+				FUZZ_CHECK(c != '>' && !core_ascii_isspace((unsigned char)c));
+			}
+		}
+	}
+
+	/* IDN: A-labels come out ASCII and go back to U-labels that convert to the same
+	 * A-labels; display forms are valid UTF-8 */
+	struct core_str asc, uni, back;
+	if (mail_idn_to_ascii(a, raw, &asc, NULL) == 0) {
+		FUZZ_CHECK(core_utf8_is_ascii(asc.p, asc.len));
+		if (!core_utf8_is_ascii(raw.p, raw.len) &&
+		    mail_idn_to_unicode(a, asc, &uni, NULL) == 0) {
+			FUZZ_CHECK(mail_idn_to_ascii(a, uni, &back, NULL) == 0);
+			FUZZ_CHECK(core_str_eq(back, asc));
+		}
+	}
+	if (mail_idn_to_unicode(a, raw, &uni, NULL) == 0 && core_utf8_is_ascii(raw.p, raw.len))
+		FUZZ_CHECK(core_utf8_is_valid(uni.p, uni.len));
+	for (size_t g = 0; g < al.ngroups; g++)
+		for (size_t k = 0; k < al.groups[g].count; k++) {
+			struct core_str e = mail_addr_email_unicode(a, &al.groups[g].addrs[k]);
+			FUZZ_CHECK(core_utf8_is_valid(e.p, e.len));
+		}
 	core_arena_free(&a);
 	return 0;
 }
