@@ -42,6 +42,8 @@ static void usage(FILE *f, const struct server_pkg *pkg)
 		"                            lists the forms\n"
 		"  store export|import FILE  portable dump of every store (export also from a\n"
 		"                            running server; import with the server stopped)\n"
+		"  queue list|show ID|remove ID\n"
+		"                            the outbound queue (docs/smtp.md)\n"
 		"  version                   version, package, features and back ends\n"
 		"  help                      this text\n"
 		"\n"
@@ -494,6 +496,8 @@ int server_main(int argc, char **argv, const struct server_pkg *pkg)
 		return cmd_store(conf, argv[i], argv[i + 1]);
 	if (strcmp(cmd, "version") == 0 && rest == 0)
 		return cmd_version(pkg);
+	if (strcmp(cmd, "queue") == 0)
+		return server_queue_cli(conf, argc - i + 1, argv + i - 1);
 	static const char *const dir_cmds[] = {"domain", "account", "alias",
 					       "group",  "list",    "dns"};
 	for (size_t k = 0; k < CORE_NELEM(dir_cmds); k++)

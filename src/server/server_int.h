@@ -145,6 +145,16 @@ struct server_bound {
 void server_smtp_register(void);
 /* Register the smtp.* configuration keys (docs/smtp.md). */
 void server_smtp_conf_register(void);
+struct queue;
+/* The running server's outbound queue, or NULL before its stores are open. */
+struct queue *server_smtp_queue(void);
+
+/* --- the queue commands (server_queue_cli.c) --- */
+
+/* The "queue" control command. */
+void server_queue_ctl_register(void);
+/* `staunch queue list|show ID|remove ID` (argv[0] is "queue"). Returns the exit status. */
+int server_queue_cli(const char *conf_path, int argc, char **argv);
 
 /* --- privileges (server_privdrop.c) --- */
 

@@ -812,8 +812,14 @@ static const struct server_service_def smtp_defs[] = {
 	{"lmtp", &smtp_net_service, smtp_arg_new, smtp_arg_free},
 };
 
+struct queue *server_smtp_queue(void)
+{
+	return res_ready() ? R.q : NULL;
+}
+
 void server_smtp_register(void)
 {
+	server_queue_ctl_register();
 	for (size_t i = 0; i < CORE_NELEM(smtp_defs); i++)
 		server_service_register(&smtp_defs[i]);
 }

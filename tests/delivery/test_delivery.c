@@ -1,0 +1,290 @@
+/*
+ * test_delivery.c: the spool (Return-Path line, mapping, write errors) and local delivery
+ * through the directory into the mail store: aliases, subaddresses, lists with remote
+ * members, catch-all, one copy per account, per-recipient quota outcomes (RFC 9208 §5.1),
+ * byte-exact content, and a package without a mail store.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core_arena.h"
+#include "delivery/delivery.h"
+#include "directory/directory.h"
+#include "mailstore/mailstore.h"
+#include "store/store.h"
+
+static char tmp[64];
+static struct store_data *data;
+static struct store_blob *blob;
+static struct dir *d;
+static struct mailstore *ms;
+static struct delivery *dv;
+static struct core_arena *a;
+static struct core_error err;
+
+static void create(const struct dir_principal *p)
+{
+	const char *id = NULL;
+	int r = dir_principal_create(d, p, a, &id, &err);
+	ck_assert_msg(r == 0, "create %s: %s", p->name, err.msg);
+}
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/staunch-delivery.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	char path[128];
+	snprintf(path, sizeof(path), "%s/data.db", tmp);
+	struct store_params p = {.path = path, .no_sync = true};
+	core_error_clear(&err);
+	ck_assert_msg(store_data_open("sqlite", &p, &data, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_blob_open("sqlite", &p, data, &blob, &err) == 0, "%s", err.msg);
+	ck_assert_msg(dir_open("internal", NULL, data, &d, &err) == 0, "%s", err.msg);
+	ck_assert_msg(mailstore_open(data, blob, NULL, &ms, &err) == 0, "%s", err.msg);
+	dv = delivery_new(d, ms);
+	a = core_arena_new(0);
+	create(&(struct dir_principal){.type = DIR_DOMAIN, .name = "example.org"});
+	create(&(struct dir_principal){
+		.type = DIR_DOMAIN, .name = "catch.test", .catch_all = "bob@example.org"});
+	static const char *al[] = {"al@example.org"};
+	create(&(struct dir_principal){.type = DIR_INDIVIDUAL,
+				       .name = "alice",
+				       .address = "alice@example.org",
+				       .aliases = al,
+				       .n_aliases = 1});
+	create(&(struct dir_principal){
+		.type = DIR_INDIVIDUAL, .name = "bob", .address = "bob@example.org"});
+	static const char *members[] = {"alice@example.org", "bob@example.org", "ext@remote.test"};
+	create(&(struct dir_principal){.type = DIR_LIST,
+				       .name = "team",
+				       .address = "team@example.org",
+				       .members = members,
+				       .n_members = 3});
+}
+
+static void teardown(void)
+{
+	delivery_free(&dv);
+	mailstore_free(&ms);
+	dir_free(&d);
+	store_blob_free(&blob);
+	store_data_free(&data);
+	core_arena_free(&a);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmp);
+}
+
+static uint64_t account_of(const char *name)
+{
+	struct dir_principal *p = NULL;
+	ck_assert_int_eq(dir_principal_by_name(d, core_str_from_cstr(name), a, &p, &err), 0);
+	uint64_t id = 0;
+	ck_assert_int_eq(dir_account_id(d, p, &id, &err), 0);
+	return id;
+}
+
+struct collect {
+	uint64_t ids[16];
+	size_t n;
+};
+
+static int uid_cb(void *arg, uint32_t uid, uint64_t email_id, uint64_t modseq)
+{
+	struct collect *c = arg;
+	(void)uid;
+	(void)modseq;
+	if (c->n < CORE_NELEM(c->ids))
+		c->ids[c->n++] = email_id;
+	return 0;
+}
+
+static int read_cb(void *arg, const void *p, size_t n)
+{
+	core_buf_append(arg, p, n);
+	return 0;
+}
+
+/* The INBOX messages of an account; the content of the first into out. */
+static size_t inbox(const char *name, struct core_buf *out)
+{
+	uint64_t acct = account_of(name), mb = 0;
+	int r = mailstore_mailbox_find_role(ms, acct, MAILSTORE_ROLE_INBOX, &mb, &err);
+	if (r == CORE_ENOTFOUND)
+		return 0;
+	ck_assert_int_eq(r, 0);
+	struct collect c = {.n = 0};
+	ck_assert_int_ge(mailstore_mailbox_uids(ms, acct, mb, 1, 0, uid_cb, &c, &err), 0);
+	if (c.n > 0 && out != NULL) {
+		struct mailstore_email e;
+		ck_assert_int_eq(mailstore_email_get(ms, acct, c.ids[0], a, &e, &err), 0);
+		ck_assert_int_eq(
+			store_blob_read(blob, acct, &e.blob, 0, UINT64_MAX, read_cb, out, &err), 0);
+	}
+	return c.n;
+}
+
+/* Spool a message with a Return-Path line and map it. */
+static void spool(struct delivery_spool *sp, const char *rp, const char *msg, const void **p,
+		  size_t *len)
+{
+	ck_assert_int_eq(delivery_spool_open(sp, tmp, rp, &err), 0);
+	/* Written in pieces, as the DATA reader does. */
+	size_t n = strlen(msg), half = n / 2;
+	ck_assert_int_eq(delivery_spool_write(sp, msg, half), 0);
+	ck_assert_int_eq(delivery_spool_write(sp, msg + half, n - half), 0);
+	ck_assert_int_eq(delivery_spool_map(sp, p, len, &err), 0);
+}
+
+static const char MSG[] = "Received: from a.test ([192.0.2.1])\r\n\tby mx; Fri, 27 Nov 2026 "
+			  "07:00:00 +0000\r\nFrom: x@remote.test\r\nTo: alice@example.org\r\n"
+			  "Subject: hello\r\n\r\nbody line\r\n";
+
+START_TEST(test_spool)
+{
+	struct delivery_spool sp;
+	const void *p;
+	size_t len;
+	spool(&sp, "x@remote.test", MSG, &p, &len);
+	/* RFC 5321 §4.4: Return-Path first, then the message as received. */
+	const char rp[] = "Return-Path: <x@remote.test>\r\n";
+	ck_assert_uint_eq(sp.prefix_len, strlen(rp));
+	ck_assert_uint_eq(len, strlen(rp) + strlen(MSG));
+	ck_assert(memcmp(p, rp, strlen(rp)) == 0);
+	ck_assert(memcmp((const char *)p + sp.prefix_len, MSG, strlen(MSG)) == 0);
+	delivery_spool_close(&sp);
+	delivery_spool_close(&sp); /* twice is harmless */
+	ck_assert_int_eq(delivery_spool_write(&sp, "x", 1), CORE_EIO);
+	/* The null reverse-path. */
+	spool(&sp, "", "a\r\n", &p, &len);
+	ck_assert_uint_eq(len, strlen("Return-Path: <>\r\na\r\n"));
+	ck_assert(memcmp(p, "Return-Path: <>\r\na\r\n", len) == 0);
+	delivery_spool_close(&sp);
+	/* No directory to put it in. */
+	ck_assert_int_eq(delivery_spool_open(&sp, "/nonexistent/spool", "a@b", &err), CORE_EIO);
+	ck_assert_int_lt(sp.fd, 0);
+	/* The spool leaves no file behind. */
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s' | grep -v data.db)\"", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_resolve)
+{
+	enum delivery_kind k;
+	const char *remote[4];
+	size_t nremote = 9;
+	ck_assert_int_eq(
+		delivery_resolve(dv, "alice@example.org", a, &k, remote, 4, &nremote, &err), 0);
+	ck_assert_int_eq(k, DELIVERY_LOCAL);
+	ck_assert_uint_eq(nremote, 0);
+	ck_assert_int_eq(delivery_resolve(dv, "Bob+news@EXAMPLE.org", a, &k, NULL, 0, NULL, &err),
+			 0);
+	ck_assert_int_eq(k, DELIVERY_LOCAL);
+	ck_assert_int_eq(delivery_resolve(dv, "nobody@example.org", a, &k, NULL, 0, NULL, &err), 0);
+	ck_assert_int_eq(k, DELIVERY_UNKNOWN);
+	ck_assert_int_eq(delivery_resolve(dv, "anyone@catch.test", a, &k, NULL, 0, NULL, &err), 0);
+	ck_assert_int_eq(k, DELIVERY_LOCAL);
+	ck_assert_int_eq(delivery_resolve(dv, "x@remote.test", a, &k, NULL, 0, NULL, &err), 0);
+	ck_assert_int_eq(k, DELIVERY_REMOTE);
+	ck_assert_int_eq(delivery_resolve(dv, "no-at-sign", a, &k, NULL, 0, NULL, &err), 0);
+	ck_assert_int_eq(k, DELIVERY_UNKNOWN);
+	/* A list with a remote member: local, and the remote address is reported. */
+	ck_assert_int_eq(delivery_resolve(dv, "team@example.org", a, &k, remote, 4, &nremote, &err),
+			 0);
+	ck_assert_int_eq(k, DELIVERY_LOCAL);
+	ck_assert_uint_eq(nremote, 1);
+	ck_assert_str_eq(remote[0], "ext@remote.test");
+}
+END_TEST
+
+START_TEST(test_local)
+{
+	struct delivery_spool sp;
+	const void *p;
+	size_t len;
+	spool(&sp, "x@remote.test", MSG, &p, &len);
+	const char *rcpts[] = {"alice@example.org", "al@example.org", "bob+tag@example.org",
+			       "nobody@example.org", "team@example.org"};
+	struct delivery_result res[5];
+	memset(res, 0, sizeof(res));
+	ck_assert_int_eq(delivery_local(dv, p, len, rcpts, 5, res), 4);
+	ck_assert_int_eq(res[0].code, 250);
+	ck_assert_int_eq(res[1].code, 250);
+	ck_assert_int_eq(res[2].code, 250);
+	ck_assert_int_eq(res[3].code, 550);
+	ck_assert_str_eq(res[3].enh, "5.1.1");
+	ck_assert_int_eq(res[4].code, 250);
+	/* Each account once, although alice was named three ways; content byte for byte. */
+	struct core_buf got = CORE_BUF_INIT;
+	ck_assert_uint_eq(inbox("alice", &got), 1);
+	ck_assert_uint_eq(got.len, len);
+	ck_assert(memcmp(got.p, p, len) == 0);
+	ck_assert_uint_eq(inbox("bob", NULL), 1);
+	core_buf_fini(&got);
+	delivery_spool_close(&sp);
+}
+END_TEST
+
+START_TEST(test_quota)
+{
+	struct delivery_spool sp;
+	const void *p;
+	size_t len;
+	spool(&sp, "x@remote.test", MSG, &p, &len);
+	ck_assert_int_eq(mailstore_account_ensure(ms, account_of("bob"), &err), 0);
+	ck_assert_int_eq(mailstore_quota_set(ms, account_of("bob"), 10, 0, &err), 0);
+	const char *rcpts[] = {"alice@example.org", "bob@example.org"};
+	struct delivery_result res[2];
+	/* RFC 9208 §5.1: only the recipient over quota fails. */
+	ck_assert_int_eq(delivery_local(dv, p, len, rcpts, 2, res), 1);
+	ck_assert_int_eq(res[0].code, 250);
+	ck_assert_int_eq(res[1].code, 552);
+	ck_assert_str_eq(res[1].enh, "5.2.2");
+	ck_assert_uint_eq(inbox("alice", NULL), 1);
+	ck_assert_uint_eq(inbox("bob", NULL), 0);
+	delivery_spool_close(&sp);
+}
+END_TEST
+
+START_TEST(test_no_mailstore)
+{
+	struct delivery *none = delivery_new(d, NULL);
+	const char *rcpts[] = {"alice@example.org"};
+	struct delivery_result res[1];
+	ck_assert_int_eq(delivery_local(none, "x\r\n", 3, rcpts, 1, res), 0);
+	ck_assert_int_eq(res[0].code, 451);
+	delivery_free(&none);
+	delivery_free(&none);
+	ck_assert_uint_eq(inbox("alice", NULL), 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("delivery");
+	TCase *tc = tcase_create("delivery");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_spool);
+	tcase_add_test(tc, test_resolve);
+	tcase_add_test(tc, test_local);
+	tcase_add_test(tc, test_quota);
+	tcase_add_test(tc, test_no_mailstore);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
