@@ -590,8 +590,8 @@ bool mail_imap_binary_has_nul(const void *p, size_t len);
  * otherwise); tabs become spaces, white space at both ends of a text value is dropped. Without
  * MAIL_BUILD_UTF8, non-ASCII text goes out as RFC 2047 encoded words (Q or B, the shorter,
  * never splitting a character, at most 75 octets each) and non-ASCII domains as A-labels;
- * with it (RFC 6532), as raw UTF-8. Parameter values that are long or non-ASCII use RFC 2231
- * continuations and charset encoding in both modes.
+ * with it (RFC 6532), as raw UTF-8. Parameter values that are long, non-ASCII or look like
+ * encoded words use RFC 2231 continuations and charset encoding in both modes.
  *
  * Ownership: everything is allocated in the arena given to mail_build_new(); bytes passed in
  * are copied, nothing is borrowed after a call returns.
@@ -602,8 +602,8 @@ enum mail_build_flags {
 
 /* Content-Transfer-Encoding of a leaf (RFC 2045 §6). */
 enum mail_build_cte {
-	MAIL_BUILD_CTE_AUTO = 0, /* 7bit when the content allows, else quoted-printable for
-				    mostly-ASCII text, else base64 */
+	MAIL_BUILD_CTE_AUTO = 0, /* 7bit when the content allows, else the shorter of
+				    quoted-printable and base64 for text, base64 otherwise */
 	MAIL_BUILD_CTE_7BIT,
 	MAIL_BUILD_CTE_8BIT,
 	MAIL_BUILD_CTE_BINARY,
@@ -683,7 +683,7 @@ int mail_build_message(struct mail_build_part *p, const void *data, size_t len,
 int mail_build_rfc822_headers(struct mail_build_part *p, const void *data, size_t len,
 			      struct core_error *err);
 /* Content-Disposition of p (RFC 2183): "inline" or "attachment", with filename (UTF-8, may
- * be NULL) written per RFC 2231 when long or not ASCII. */
+ * be NULL) written per RFC 2231 when long, not ASCII or looking like an encoded word. */
 int mail_build_disposition(struct mail_build_part *p, const char *disposition, const char *filename,
 			   struct core_error *err);
 
