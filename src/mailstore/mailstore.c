@@ -74,20 +74,6 @@ int ms_tx_fail(struct ms_tx *tx, int code, const char *rule, const char *msg)
 	return core_error_set(tx->err, code, rule, "%s", msg);
 }
 
-void ms_tx_unlink(struct ms_tx *tx, uint64_t account, uint64_t email,
-		  const struct store_blob_id *blob)
-{
-	if (tx->nunlinks == tx->capunlinks) {
-		size_t cap = tx->capunlinks ? tx->capunlinks * 2 : 8;
-		struct ms_unlink *n = core_arena_alloc(tx->a, cap * sizeof(*n));
-		if (tx->nunlinks > 0)
-			memcpy(n, tx->unlinks, tx->nunlinks * sizeof(*n));
-		tx->unlinks = n;
-		tx->capunlinks = cap;
-	}
-	tx->unlinks[tx->nunlinks++] = (struct ms_unlink){account, email, *blob};
-}
-
 void ms_link_owner(uint64_t email, char out[32])
 {
 	snprintf(out, 32, "m/%llu", (unsigned long long)email);
@@ -317,8 +303,6 @@ int ms_tx_run(struct mailstore *ms, const uint64_t *accounts, size_t n, ms_tx_fn
 		tx->mbox = NULL;
 		tx->nmbox = tx->capmbox = 0;
 		tx->final = false;
-		tx->unlinks = NULL;
-		tx->nunlinks = tx->capunlinks = 0;
 		rc = store_txn_begin(ms->d, STORE_TXN_WRITE, &tx->t, err);
 		for (size_t i = 0; i < m && rc >= 0; i++)
 			rc = ms_tx_acct_open(tx, accts[i]);
@@ -343,15 +327,6 @@ int ms_tx_run(struct mailstore *ms, const uint64_t *accounts, size_t n, ms_tx_fn
 		ms_backoff(attempt);
 	}
 	if (rc >= 0) {
-		/* A failed unlink leaves a link to a destroyed email: blob purge never removes
-		 * such content (a leak, never a loss); docs/mailstore.md §Blobs. */
-		for (size_t i = 0; i < tx->nunlinks; i++) {
-			char owner[32];
-			struct core_error e2;
-			ms_link_owner(tx->unlinks[i].email, owner);
-			(void)store_blob_unlink(ms->b, tx->unlinks[i].account, &tx->unlinks[i].blob,
-						owner, &e2);
-		}
 		for (size_t i = 0; i < tx->nacct; i++)
 			if (tx->acct[i].dirty)
 				ms_bus_publish(ms, tx->acct[i].account, tx->acct[i].types,

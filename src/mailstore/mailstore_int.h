@@ -154,21 +154,10 @@ struct ms_tx {
 	/* Set with an error that a retry cannot change (a name taken, a failed
 	 * UNCHANGEDSINCE): the runner returns it instead of retrying. */
 	bool final;
-	/* Blob links to drop once the transaction committed (destroyed emails); the blob
-	 * store keeps its own transactions, so this happens after ours. */
-	struct ms_unlink *unlinks; /* arena-owned */
-	size_t nunlinks, capunlinks;
 };
 
-struct ms_unlink {
-	uint64_t account, email;
-	struct store_blob_id blob;
-};
-
-/* Queue the drop of an email's blob link for after the commit. */
-void ms_tx_unlink(struct ms_tx *tx, uint64_t account, uint64_t email,
-		  const struct store_blob_id *blob);
-/* The blob-link owner name of an email ("m/<id>"). */
+/* The blob-link owner name of an email ("m/<id>"); links are made and dropped in the mail
+ * transaction itself (mailstore_share.h, docs/mailstore.md §Blobs). */
 void ms_link_owner(uint64_t email, char out[32]);
 
 /* Return a final (not retried) error from an operation. */
