@@ -2,7 +2,8 @@
  * fuzz_mail_build.c: libFuzzer target for the message builder (mail_build.c). The input is a
  * small script: byte 0 holds the flags (bit 0: RFC 6532 message), then records of an opcode
  * byte, a length byte and that many bytes of argument (the last record takes what is left).
- * Opcodes (low 3 bits): 0 Subject text, 1 a mailbox (name, then email after a NUL), 2 a text
+ * Opcodes (low 3 bits): 0 Subject text, 1 a mailbox (name, then email after a NUL; with bit 3
+ * the name is that of a group holding the mailbox), 2 a text
  * leaf (high bits: the transfer encoding), 3 an attachment (filename, then content after a
  * NUL), 4 a message/rfc822 part, 5 a Message-ID, 6 a Comments field, 7 a nested alternative
  * with one text leaf.
@@ -147,6 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct expect_text texts[MAX_ITEMS];
 	struct expect_leaf leaves[MAX_ITEMS];
 	struct mail_addr addrs[MAX_ITEMS];
+	bool group[MAX_ITEMS];
 	size_t ntexts = 0, nleaves = 0, naddrs = 0, nparts = 1;
 	bool has_message = false;
 	size_t i = 1;
@@ -175,8 +177,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1: {
 			struct mail_addr ad = {.name = core_str_from_cstr(arg),
 					       .email = core_str_make(second, slen)};
-			if (memchr(second, '\0', slen) == NULL &&
-			    mail_build_addrs(root, "To", &ad, 1, NULL) == 0) {
+			if (memchr(second, '\0', slen) != NULL)
+				break;
+			if (op & 8) {
+				/* the name is a group's, holding the address alone */
+				struct mail_addr member = {.email = ad.email};
+				struct mail_addr_group g = {.name = ad.name,
+							    .is_group = true,
+							    .addrs = &member,
+							    .count = 1};
+				struct mail_addr_list l = {.groups = &g, .ngroups = 1, .naddrs = 1};
+				if (mail_build_addr_list(root, "To", &l, NULL) == 0) {
+					group[naddrs] = true;
+					addrs[naddrs] = member;
+					addrs[naddrs++].name =
+						core_str_from_cstr(text_expect(a, arg));
+				}
+			} else if (mail_build_addrs(root, "To", &ad, 1, NULL) == 0) {
+				group[naddrs] = false;
 				addrs[naddrs] = ad;
 				addrs[naddrs++].name = core_str_from_cstr(text_expect(a, arg));
 			}
@@ -283,9 +301,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct mail_addr_list al;
 		mail_addr_list_parse(a, f->value, &al);
 		FUZZ_CHECK(ai < naddrs);
-		FUZZ_CHECK(al.naddrs == 1 && !al.invalid);
+		FUZZ_CHECK(al.naddrs == 1 && !al.invalid && al.ngroups == 1);
 		const struct mail_addr *got = &al.groups[0].addrs[0];
-		FUZZ_CHECK(core_str_eq(got->name, addrs[ai].name));
+		FUZZ_CHECK(al.groups[0].is_group == group[ai]);
+		if (group[ai]) {
+			/* the display name given was the group's */
+			FUZZ_CHECK(core_str_eq(al.groups[0].name, addrs[ai].name));
+			FUZZ_CHECK(!got->has_name);
+		} else {
+			FUZZ_CHECK(core_str_eq(got->name, addrs[ai].name));
+		}
 		if (plain_email(addrs[ai].email))
 			FUZZ_CHECK(core_str_eq(got->email, addrs[ai].email));
 		ai++;
