@@ -470,6 +470,15 @@ START_TEST(test_build_cte_explicit)
 		ck_assert_int_eq(mail_message_parse(bt.a, bt.out.p, bt.out.len, NULL, &bt.m, NULL),
 				 0);
 		check_leaf(&bt, 0, "application/x-test", bin, sizeof(bin));
+		/* IMAP BINARY[1] of the message gives the octets back (RFC 3516) */
+		const struct mail_part *bp;
+		ck_assert_int_eq(mail_imap_binary_part(bt.m, "1", 1, &bp, NULL), 0);
+		struct core_buf bd = CORE_BUF_INIT;
+		ck_assert_int_eq(mail_imap_binary(bt.m, bp, &bd, NULL), 0);
+		ck_assert_uint_eq(bd.len, sizeof(bin));
+		ck_assert_mem_eq(bd.p, bin, sizeof(bin));
+		ck_assert(mail_imap_binary_has_nul(bd.p, bd.len));
+		core_buf_fini(&bd);
 		if (ctes[i] != MAIL_BUILD_CTE_BINARY)
 			ck_assert_uint_le(max_line(bt.out.p, bt.out.len), 76);
 		built_fini(&bt);
