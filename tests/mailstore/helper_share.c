@@ -872,6 +872,64 @@ START_TEST(mailbox_record_versions)
 }
 END_TEST
 
+#define ACL_THREADS 4
+#define ACL_ROUNDS 15
+
+static uint64_t acl_boxes[2];
+
+/* Each thread changes the rights of its own principal on both mailboxes, ending with "lr"
+ * on the first and nothing on the second after an odd number of rounds. */
+static void *acl_writer(void *p)
+{
+	struct sh_arg *a = p;
+	struct core_error e;
+	uint64_t principal = 10 + (uint64_t)a->index;
+	for (int r = 0; r < ACL_ROUNDS; r++) {
+		unsigned rights = r % 2 == 0 ? MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ
+					     : MAILSTORE_ACL_ALL & ~(unsigned)MAILSTORE_ACL_ADMIN;
+		if (mailstore_acl_set(sms, 1, acl_boxes[0], principal, rights, &e) < 0 ||
+		    mailstore_acl_set(sms, 1, acl_boxes[1], principal, r % 2 == 0 ? 0 : rights,
+				      &e) < 0) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_acl_changes)
+{
+	sinbox(1);
+	acl_boxes[0] = smailbox(1, "One");
+	acl_boxes[1] = smailbox(1, "Two");
+	struct sh_arg args[ACL_THREADS];
+	memset(args, 0, sizeof(args));
+	pthread_t th[ACL_THREADS];
+	for (int i = 0; i < ACL_THREADS; i++) {
+		args[i].index = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, acl_writer, &args[i]), 0);
+	}
+	for (int i = 0; i < ACL_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(args[i].failures == 0, "writer %d: %s", i, args[i].msg);
+	}
+	/* The ACL and every principal's shared-with index agree. */
+	struct mailstore_acl_entry *ents;
+	size_t n;
+	SOK(mailstore_acl_list(sms, 1, acl_boxes[0], sa, &ents, &n, &serr));
+	ck_assert_uint_eq(n, ACL_THREADS);
+	SOK(mailstore_acl_list(sms, 1, acl_boxes[1], sa, &ents, &n, &serr));
+	ck_assert_uint_eq(n, 0);
+	for (int i = 0; i < ACL_THREADS; i++) {
+		struct mailstore_share *sh;
+		SOK(mailstore_acl_shared_with(sms, 10 + (uint64_t)i, sa, &sh, &n, &serr));
+		ck_assert_uint_eq(n, 1);
+		ck_assert_uint_eq(sh[0].mailbox, acl_boxes[0]);
+		ck_assert_uint_eq(sh[0].rights, MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ);
+	}
+}
+END_TEST
+
 TCase *ms_share_tcase(void)
 {
 	TCase *tc = tcase_create("sharing");
@@ -887,5 +945,6 @@ TCase *ms_share_tcase(void)
 	tcase_add_test(tc, blob_links_follow_last_reference);
 	tcase_add_test(tc, concurrent_seen_and_owner_writes);
 	tcase_add_test(tc, concurrent_copies_respect_quota);
+	tcase_add_test(tc, concurrent_acl_changes);
 	return tc;
 }
