@@ -304,7 +304,6 @@ struct ms_q_cand {
 	/* Sort keys. */
 	struct core_str s[MAILSTORE_SORT_MAX];
 	int64_t num[MAILSTORE_SORT_MAX];
-	int hdr; /* header condition cache: -1 unknown */
 };
 
 struct ms_q {
@@ -467,7 +466,6 @@ static struct ms_q_cand *ms_q_cand_new(struct ms_q *s)
 	}
 	struct ms_q_cand *c = &s->c[s->nc++];
 	memset(c, 0, sizeof(*c));
-	c->hdr = -1;
 	return c;
 }
 
