@@ -519,6 +519,16 @@ int mailstore_mailbox_get_as(struct mailstore *ms, uint64_t owner, uint64_t user
 			     struct core_error *err);
 
 /*
+ * The mailboxes of owner that user sees (RFC 4314 "l"; JMAP Mailbox/get in a shared
+ * account), ordered by id, with the user's own counts as mailstore_mailbox_get_as gives
+ * them and, in *rights_out (may be NULL), the user's rights on each (JMAP myRights). For
+ * the owner: every mailbox with every right. Arrays arena-owned.
+ */
+int mailstore_mailbox_list_as(struct mailstore *ms, uint64_t owner, uint64_t user,
+			      struct core_arena *a, struct mailstore_mailbox **out,
+			      unsigned **rights_out, size_t *n_out, struct core_error *err);
+
+/*
  * Subscriptions by name (RFC 9051 §6.3.7, §6.3.8): SUBSCRIBE does not need the mailbox to
  * exist, DELETE and RENAME leave subscribed names alone (§6.3.6), so a name may be
  * subscribed with no mailbox (LIST (SUBSCRIBED) shows \NonExistent). The mailbox at the

@@ -267,6 +267,8 @@ struct ms_acl_ctx {
 	struct mailstore_share *shares;
 	struct mailstore_email *email;
 	struct mailstore_mailbox *mbox;
+	struct mailstore_mailbox *mboxes;
+	unsigned *rights_v;
 	size_t n;
 };
 
@@ -855,6 +857,30 @@ int mailstore_email_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, 
 	return rc < 0 ? rc : 0;
 }
 
+/* The user's own counts on a copy of mailbox m (issue 6: per-user \Seen). */
+static int ms_mbox_user_counts(struct ms_tx *tx, uint64_t owner, uint64_t user,
+			       struct mailstore_mailbox *m)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, owner, MS_F_SEENCNT, m->id, user);
+	uint64_t q[3];
+	bool found;
+	int rc = ms_seen_q_get(tx, k, kl, q, &found);
+	if (rc < 0)
+		return rc;
+	uint64_t seen = q[0], sd = q[1];
+	/* Unseen: the emails the user has not seen; unread also leaves out drafts (RFC 8621
+	 * §2). */
+	m->unseen = m->total > seen ? m->total - seen : 0;
+	uint64_t nondraft = m->total > m->drafts ? m->total - m->drafts : 0;
+	uint64_t seen_nondraft = seen > sd ? seen - sd : 0;
+	m->unread = nondraft > seen_nondraft ? nondraft - seen_nondraft : 0;
+	/* A thread is unread for the user while it holds a non-draft email here the user
+	 * has not seen. */
+	m->unread_threads = m->nondraft_threads > q[2] ? m->nondraft_threads - q[2] : 0;
+	return 0;
+}
+
 static int ms_mbox_as_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_acl_ctx *c = ctx;
@@ -869,24 +895,89 @@ static int ms_mbox_as_fn(struct ms_tx *tx, void *ctx)
 		return rc;
 	*c->mbox = mb->m;
 	c->mbox->name = core_arena_strdup(c->a, mb->m.name);
-	uint8_t k[STORE_KEY_MAX];
-	size_t kl = ms_pair_key(k, c->owner, MS_F_SEENCNT, c->mailbox, c->user);
-	uint64_t q[3];
-	bool found;
-	if ((rc = ms_seen_q_get(tx, k, kl, q, &found)) < 0)
-		return rc;
-	uint64_t seen = q[0], sd = q[1];
-	/* Issue 6: unseen and unread of a shared mailbox are the user's: unseen = emails
-	 * the user has not seen; unread also leaves out drafts (RFC 8621 §2). */
-	struct mailstore_mailbox *m = c->mbox;
-	m->unseen = m->total > seen ? m->total - seen : 0;
-	uint64_t nondraft = m->total > m->drafts ? m->total - m->drafts : 0;
-	uint64_t seen_nondraft = seen > sd ? seen - sd : 0;
-	m->unread = nondraft > seen_nondraft ? nondraft - seen_nondraft : 0;
-	/* A thread is unread for the user while it holds a non-draft email here the user
-	 * has not seen. */
-	m->unread_threads = m->nondraft_threads > q[2] ? m->nondraft_threads - q[2] : 0;
+	return ms_mbox_user_counts(tx, c->owner, c->user, c->mbox);
+}
+
+/* Listing the mailboxes a user sees in another account. */
+struct ms_list_as {
+	struct ms_tx *tx;
+	struct ms_acl_ctx *c;
+	struct mailstore_mailbox *v;
+	unsigned *rights;
+	size_t n, cap;
+	int rc;
+};
+
+static int ms_list_as_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct ms_list_as *l = arg;
+	if (klen != 18)
+		return CORE_EINTERNAL;
+	struct mailstore_mailbox m = {0};
+	m.id = ms_rd_be64((const uint8_t *)key + 10);
+	if (ms_mailbox_decode(val, vlen, l->c->a, &m) < 0)
+		return CORE_EINTERNAL;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct mailstore_mailbox *nv = core_arena_alloc(l->c->a, cap * sizeof(*nv));
+		unsigned *nr = core_arena_alloc(l->c->a, cap * sizeof(*nr));
+		if (l->n > 0) {
+			memcpy(nv, l->v, l->n * sizeof(*nv));
+			memcpy(nr, l->rights, l->n * sizeof(*nr));
+		}
+		l->v = nv;
+		l->rights = nr;
+		l->cap = cap;
+	}
+	l->rights[l->n] = 0;
+	l->v[l->n++] = m;
 	return 0;
+}
+
+static int ms_list_as_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	struct ms_list_as l = {.tx = tx, .c = c};
+	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+	size_t pl = ms_key(pre, c->owner, MS_F_MAILBOX);
+	struct store_range r;
+	store_range_prefix(&r, pre, pl, hi);
+	int rc = store_txn_scan(tx->t, &r, ms_list_as_cb, &l, tx->err);
+	if (rc == CORE_EINTERNAL)
+		return core_error_set(tx->err, rc, NULL, "corrupt mailbox record");
+	size_t m = 0;
+	for (size_t i = 0; rc >= 0 && i < l.n; i++) {
+		unsigned rights = 0;
+		rc = ms_acl_rights_in(tx, c->owner, l.v[i].id, c->user, &rights);
+		/* RFC 4314 §4: "l" makes a mailbox visible. */
+		if (rc < 0 || !(rights & MAILSTORE_ACL_LOOKUP))
+			continue;
+		if (c->user != c->owner)
+			rc = ms_mbox_user_counts(tx, c->owner, c->user, &l.v[i]);
+		l.rights[m] = rights;
+		l.v[m++] = l.v[i];
+	}
+	if (rc < 0)
+		return rc;
+	c->mboxes = l.v;
+	c->rights_v = l.rights;
+	c->n = m;
+	return 0;
+}
+
+int mailstore_mailbox_list_as(struct mailstore *ms, uint64_t owner, uint64_t user,
+			      struct core_arena *a, struct mailstore_mailbox **out,
+			      unsigned **rights_out, size_t *n_out, struct core_error *err)
+{
+	struct ms_acl_ctx c = {.owner = owner, .user = user, .a = a};
+	int rc = ms_tx_read(ms, owner, ms_list_as_fn, &c, err);
+	if (rc >= 0) {
+		*out = c.mboxes;
+		if (rights_out != NULL)
+			*rights_out = c.rights_v;
+		*n_out = c.n;
+	}
+	return rc < 0 ? rc : 0;
 }
 
 int mailstore_mailbox_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,

@@ -274,6 +274,28 @@ START_TEST(acl_set_list_rights_shared_with)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(sh[0].mailbox, other);
 
+	/* What each user sees of account 1 (RFC 4314 "l"), with their rights. */
+	struct mailstore_mailbox *mbs;
+	unsigned *rv;
+	SOK(mailstore_mailbox_list_as(sms, 1, 2, sa, &mbs, &rv, &n, &serr));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(mbs[0].id, shared);
+	ck_assert_str_eq(mbs[0].name, "Team");
+	ck_assert_uint_eq(rv[0], lrs | MAILSTORE_ACL_POST);
+	SOK(mailstore_mailbox_list_as(sms, 1, 3, sa, &mbs, &rv, &n, &serr));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(mbs[0].id, other);
+	ck_assert_uint_eq(rv[0], MAILSTORE_ACL_ALL);
+	SOK(mailstore_mailbox_list_as(sms, 1, 5, sa, &mbs, NULL, &n, &serr));
+	ck_assert_uint_eq(n, 0);
+	struct mailstore_mailbox *own;
+	size_t nown;
+	SOK(mailstore_mailbox_list(sms, 1, sa, &own, &nown, &serr));
+	SOK(mailstore_mailbox_list_as(sms, 1, 1, sa, &mbs, &rv, &n, &serr));
+	ck_assert_uint_eq(n, nown);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(rv[i], MAILSTORE_ACL_ALL);
+
 	/* Bad requests. */
 	SFAILS(CORE_EPERM, mailstore_acl_set(sms, 1, shared, 1, 0, &serr));
 	SFAILS(CORE_ESYNTAX, mailstore_acl_set(sms, 1, shared, 2, 1u << 20, &serr));
@@ -402,6 +424,16 @@ START_TEST(seen_per_user)
 	ck_assert_uint_eq(m.unseen, 1);
 	ck_assert_uint_eq(m.unread, 1);
 	check_user_counts(1, 2, box);
+	/* The listing gives the same per-user counts. */
+	struct mailstore_mailbox *mbs;
+	size_t nmbs;
+	SOK(mailstore_mailbox_list_as(sms, 1, 2, sa, &mbs, NULL, &nmbs, &serr));
+	ck_assert_uint_eq(nmbs, 2);
+	ck_assert_uint_eq(mbs[0].id, box);
+	SOK(mailstore_mailbox_get_as(sms, 1, 2, box, sa, &m, &serr));
+	ck_assert_uint_eq(mbs[0].unseen, m.unseen);
+	ck_assert_uint_eq(mbs[0].unread, m.unread);
+	ck_assert_uint_eq(mbs[0].unread_threads, m.unread_threads);
 	/* The owner drops $draft from d: user 2 saw it, so their unread stays. */
 	const char *dr[] = {"$draft"};
 	SOK(mailstore_email_keywords(sms, 1, d, MAILSTORE_KW_REMOVE, dr, 1, 0, NULL, &serr));
