@@ -216,6 +216,19 @@ static int inbox_of(struct mailstore *ms, uint64_t account, uint64_t *id_out,
 	return mailstore_mailbox_find_role(ms, account, MAILSTORE_ROLE_INBOX, id_out, err);
 }
 
+/* RFC 9208: the directory's quota of the principal is the one the mail store enforces. */
+static int quota_sync(struct mailstore *ms, uint64_t account, const struct dir_principal *p,
+		      struct core_error *err)
+{
+	struct mailstore_account ac;
+	int rc = mailstore_account_get(ms, account, &ac, err);
+	if (rc < 0)
+		return rc;
+	if (ac.quota_bytes == p->quota_bytes && ac.quota_messages == p->quota_messages)
+		return 0;
+	return mailstore_quota_set(ms, account, p->quota_bytes, p->quota_messages, err);
+}
+
 /* One account a recipient leads to. */
 struct acct {
 	uint64_t id;
@@ -276,6 +289,8 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 					break;
 				}
 				rc = inbox_of(dv->ms, id, &accts[k].inbox, &err);
+				if (rc == 0)
+					rc = quota_sync(dv->ms, id, r.targets[t].principal, &err);
 				if (rc < 0) {
 					failed = true;
 					break;

@@ -97,7 +97,9 @@ int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a
  * message once even when several recipients lead to it; the blob is stored once and all
  * accounts are written in one transaction (all or none), so the results agree, except when
  * the joint delivery meets a quota: then each recipient is delivered on its own so only the
- * ones over quota fail (RFC 9208 §5.1). results[i] receives the outcome of rcpts[i].
+ * ones over quota fail (RFC 9208 §5.1). The quota of each principal in the directory is the
+ * one applied (copied to the mail store account when it differs). results[i] receives the
+ * outcome of rcpts[i].
  * Returns the number of recipients delivered (>= 0).
  */
 int delivery_local(struct delivery *dv, const void *msg, size_t len, const char *const *rcpts,

@@ -57,6 +57,11 @@ static void setup(void)
 				       .n_aliases = 1});
 	create(&(struct dir_principal){
 		.type = DIR_INDIVIDUAL, .name = "bob", .address = "bob@example.org"});
+	/* RFC 9208: a quota in the directory, smaller than any message. */
+	create(&(struct dir_principal){.type = DIR_INDIVIDUAL,
+				       .name = "carol",
+				       .address = "carol@example.org",
+				       .quota_bytes = 10});
 	static const char *members[] = {"alice@example.org", "bob@example.org", "ext@remote.test"};
 	create(&(struct dir_principal){.type = DIR_LIST,
 				       .name = "team",
@@ -237,9 +242,7 @@ START_TEST(test_quota)
 	const void *p;
 	size_t len;
 	spool(&sp, "x@remote.test", MSG, &p, &len);
-	ck_assert_int_eq(mailstore_account_ensure(ms, account_of("bob"), &err), 0);
-	ck_assert_int_eq(mailstore_quota_set(ms, account_of("bob"), 10, 0, &err), 0);
-	const char *rcpts[] = {"alice@example.org", "bob@example.org"};
+	const char *rcpts[] = {"alice@example.org", "carol@example.org"};
 	struct delivery_result res[2];
 	/* RFC 9208 §5.1: only the recipient over quota fails. */
 	ck_assert_int_eq(delivery_local(dv, p, len, rcpts, 2, res), 1);
@@ -247,7 +250,18 @@ START_TEST(test_quota)
 	ck_assert_int_eq(res[1].code, 552);
 	ck_assert_str_eq(res[1].enh, "5.2.2");
 	ck_assert_uint_eq(inbox("alice", NULL), 1);
-	ck_assert_uint_eq(inbox("bob", NULL), 0);
+	ck_assert_uint_eq(inbox("carol", NULL), 0);
+	/* The directory's quota reached the mail store account. */
+	struct mailstore_account ac;
+	ck_assert_int_eq(mailstore_account_get(ms, account_of("carol"), &ac, &err), 0);
+	ck_assert_uint_eq(ac.quota_bytes, 10);
+	/* Raised in the directory: the next delivery succeeds. */
+	struct dir_principal *pr = NULL;
+	ck_assert_int_eq(dir_principal_by_name(d, CORE_STR("carol"), a, &pr, &err), 0);
+	pr->quota_bytes = 0;
+	ck_assert_int_eq(dir_principal_update(d, pr, &err), 0);
+	ck_assert_int_eq(delivery_local(dv, p, len, rcpts + 1, 1, res), 1);
+	ck_assert_uint_eq(inbox("carol", NULL), 1);
 	delivery_spool_close(&sp);
 }
 END_TEST
