@@ -56,7 +56,7 @@ static void die_on(int rc, const char *what)
 
 static void row(const char *name, double v, const char *unit)
 {
-	printf("| %-58s | %12.1f | %-12s |\n", name, v, unit);
+	printf("| %-58s | %12.3f | %-12s |\n", name, v, unit);
 	fflush(stdout);
 }
 
