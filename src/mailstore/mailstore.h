@@ -491,9 +491,10 @@ int mailstore_acl_rights(struct mailstore *ms, uint64_t owner, uint64_t mailbox,
 /* A mailbox shared with a principal (IMAP NAMESPACE "Other Users", JMAP accounts). */
 struct mailstore_share {
 	uint64_t owner, mailbox;
-	unsigned rights; /* the principal's own entry (anyone's entries are not listed) */
+	unsigned rights; /* the principal's entry together with anyone's */
 };
-/* Mailboxes of other accounts shared with principal, by (owner, mailbox). */
+/* Mailboxes of other accounts shared with principal, directly or through "anyone", by
+ * (owner, mailbox). */
 int mailstore_acl_shared_with(struct mailstore *ms, uint64_t principal, struct core_arena *a,
 			      struct mailstore_share **out, size_t *n_out, struct core_error *err);
 

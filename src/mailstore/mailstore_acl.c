@@ -289,8 +289,9 @@ static int ms_acl_set_fn(struct ms_tx *tx, void *ctx)
 	if ((found ? cur : 0) == c->rights)
 		return 0;
 	rc = c->rights != 0 ? ms_put_uint(tx, k, kl, c->rights, false, 0) : ms_del(tx, k, kl);
-	if (rc >= 0 && c->principal != MAILSTORE_ACL_ANYONE) {
-		/* The principal's index of what others share with it. */
+	if (rc >= 0) {
+		/* The principal's index of what others share with it; anyone's lives under
+		 * account number 0, which no account has. */
 		kl = ms_pair_key(k, c->principal, MS_F_SHARED, c->owner, c->mailbox);
 		rc = c->rights != 0 ? ms_put_uint(tx, k, kl, c->rights, false, 0)
 				    : ms_del(tx, k, kl);
@@ -395,27 +396,57 @@ static int ms_share_cb(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
+static int ms_share_cmp(const void *a, const void *b)
+{
+	const struct mailstore_share *x = a, *y = b;
+	if (x->owner != y->owner)
+		return x->owner < y->owner ? -1 : 1;
+	return x->mailbox < y->mailbox ? -1 : x->mailbox > y->mailbox;
+}
+
 static int ms_shared_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_acl_ctx *c = ctx;
-	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
-	size_t pl = ms_key(pre, c->principal, MS_F_SHARED);
-	struct store_range r;
-	store_range_prefix(&r, pre, pl, hi);
 	struct ms_share_scan s = {.a = c->a};
-	int rc = store_txn_scan(tx->t, &r, ms_share_cb, &s, tx->err);
+	/* The principal's own entries, then anyone's (RFC 4314 §2). */
+	const uint64_t who[2] = {c->principal, MAILSTORE_ACL_ANYONE};
+	int rc = 0;
+	for (int i = 0; i < 2 && rc >= 0; i++) {
+		uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
+		size_t pl = ms_key(pre, who[i], MS_F_SHARED);
+		struct store_range r;
+		store_range_prefix(&r, pre, pl, hi);
+		rc = store_txn_scan(tx->t, &r, ms_share_cb, &s, tx->err);
+	}
 	if (rc == CORE_EINTERNAL)
 		return core_error_set(tx->err, rc, NULL, "corrupt shared-with index");
 	if (rc < 0)
 		return rc;
+	if (s.n > 1)
+		qsort(s.v, s.n, sizeof(*s.v), ms_share_cmp);
+	/* One entry per mailbox with the rights combined; the principal's own mailboxes
+	 * are not shared with it. */
+	size_t m = 0;
+	for (size_t i = 0; i < s.n; i++) {
+		if (s.v[i].owner == c->principal)
+			continue;
+		if (m > 0 && s.v[m - 1].owner == s.v[i].owner &&
+		    s.v[m - 1].mailbox == s.v[i].mailbox) {
+			s.v[m - 1].rights |= s.v[i].rights;
+			continue;
+		}
+		s.v[m++] = s.v[i];
+	}
 	c->shares = s.v;
-	c->n = s.n;
+	c->n = m;
 	return 0;
 }
 
 int mailstore_acl_shared_with(struct mailstore *ms, uint64_t principal, struct core_arena *a,
 			      struct mailstore_share **out, size_t *n_out, struct core_error *err)
 {
+	if (principal == MAILSTORE_ACL_ANYONE)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "no principal");
 	struct ms_acl_ctx c = {.principal = principal, .a = a};
 	int rc = ms_tx_read(ms, principal, ms_shared_fn, &c, err);
 	if (rc >= 0) {
@@ -432,8 +463,6 @@ int ms_acl_drop_mailbox(struct ms_tx *tx, uint64_t owner, uint64_t mailbox)
 	struct ms_ids ids;
 	int rc = ms_ids_scan(tx, pre, pl, &ids);
 	for (size_t i = 0; rc >= 0 && i < ids.n; i++) {
-		if (ids.v[i] == MAILSTORE_ACL_ANYONE)
-			continue;
 		size_t kl = ms_pair_key(k, ids.v[i], MS_F_SHARED, owner, mailbox);
 		rc = ms_del(tx, k, kl);
 	}
@@ -486,8 +515,6 @@ int ms_acl_drop_account(struct ms_tx *tx, uint64_t owner)
 	if (rc == CORE_EINTERNAL)
 		return core_error_set(tx->err, rc, NULL, "corrupt ACL entry");
 	for (size_t i = 0; rc >= 0 && i < c.n; i++) {
-		if (c.pr[i] == MAILSTORE_ACL_ANYONE)
-			continue;
 		size_t kl = ms_pair_key(k, c.pr[i], MS_F_SHARED, owner, c.mb[i]);
 		rc = ms_del(tx, k, kl);
 	}

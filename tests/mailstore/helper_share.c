@@ -269,10 +269,19 @@ START_TEST(acl_set_list_rights_shared_with)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(sh[0].owner, 1);
 	ck_assert_uint_eq(sh[0].mailbox, shared);
-	ck_assert_uint_eq(sh[0].rights, lrs);
+	ck_assert_uint_eq(sh[0].rights, lrs | MAILSTORE_ACL_POST);
+	/* User 3 sees "other" and, through anyone, "shared". */
 	SOK(mailstore_acl_shared_with(sms, 3, sa, &sh, &n, &serr));
-	ck_assert_uint_eq(n, 1);
-	ck_assert_uint_eq(sh[0].mailbox, other);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(sh[0].mailbox, shared);
+	ck_assert_uint_eq(sh[0].rights, MAILSTORE_ACL_POST);
+	ck_assert_uint_eq(sh[1].mailbox, other);
+	ck_assert_uint_eq(sh[1].rights, MAILSTORE_ACL_ALL);
+	/* The owner's own mailboxes are not shared with it. */
+	SOK(mailstore_acl_shared_with(sms, 1, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 0);
+	SFAILS(CORE_ESYNTAX,
+	       mailstore_acl_shared_with(sms, MAILSTORE_ACL_ANYONE, sa, &sh, &n, &serr));
 
 	/* What each user sees of account 1 (RFC 4314 "l"), with their rights. */
 	struct mailstore_mailbox *mbs;
@@ -302,12 +311,16 @@ START_TEST(acl_set_list_rights_shared_with)
 	SFAILS(CORE_ENOTFOUND, mailstore_acl_set(sms, 1, 9999, 2, lrs, &serr));
 	SFAILS(CORE_ENOTFOUND, mailstore_acl_rights(sms, 1, 9999, 2, &r, &serr));
 
-	/* Rights 0 removes the entry and the share. */
+	/* Rights 0 removes the entry and the share (anyone's remains). */
 	SOK(mailstore_acl_set(sms, 1, shared, 2, 0, &serr));
+	SOK(mailstore_acl_shared_with(sms, 2, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(sh[0].rights, MAILSTORE_ACL_POST);
+	SOK(mailstore_acl_set(sms, 1, shared, MAILSTORE_ACL_ANYONE, 0, &serr));
 	SOK(mailstore_acl_shared_with(sms, 2, sa, &sh, &n, &serr));
 	ck_assert_uint_eq(n, 0);
 	SOK(mailstore_acl_list(sms, 1, shared, sa, &ents, &n, &serr));
-	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(n, 0);
 
 	/* Deleting the mailbox ends its shares. */
 	SOK(mailstore_mailbox_destroy(sms, 1, other, true, &serr));
@@ -316,10 +329,16 @@ START_TEST(acl_set_list_rights_shared_with)
 
 	/* Deleting the account ends every share of it. */
 	SOK(mailstore_acl_set(sms, 1, shared, 4, MAILSTORE_ACL_READ, &serr));
+	SOK(mailstore_acl_set(sms, 1, shared, MAILSTORE_ACL_ANYONE, MAILSTORE_ACL_LOOKUP, &serr));
 	SOK(mailstore_acl_shared_with(sms, 4, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(sh[0].rights, MAILSTORE_ACL_READ | MAILSTORE_ACL_LOOKUP);
+	SOK(mailstore_acl_shared_with(sms, 5, sa, &sh, &n, &serr));
 	ck_assert_uint_eq(n, 1);
 	SOK(mailstore_account_destroy(sms, 1, &serr));
 	SOK(mailstore_acl_shared_with(sms, 4, sa, &sh, &n, &serr));
+	ck_assert_uint_eq(n, 0);
+	SOK(mailstore_acl_shared_with(sms, 5, sa, &sh, &n, &serr));
 	ck_assert_uint_eq(n, 0);
 }
 END_TEST
