@@ -304,6 +304,12 @@ static void qt_text_cases(void)
 	FILTER(&f, "field restricted", 0);
 	f = (struct mailstore_filter){.text = "kickoff", .has_keyword = "$flagged"};
 	FILTER(&f, "text and keyword", 2);
+	f = (struct mailstore_filter){.text = "'quarterly numbers'"};
+	FILTER(&f, "text phrase", 2);
+	f = (struct mailstore_filter){.text = "alice@example.com"};
+	FILTER(&f, "text address", 1, 2, 4, 5);
+	f = (struct mailstore_filter){.text = "\"kickoff monday\""};
+	FILTER(&f, "phrase across fields", 0);
 	/* Text under OR and NOT (no narrowing of the candidates). */
 	struct mailstore_filter kids[2] = {{.text = "monday"},
 					   {.has_attachment = MAILSTORE_TRI_TRUE}};
@@ -742,6 +748,23 @@ START_TEST(test_fulltext_queue)
 	ck_assert(!qt_fts_has("budget", nid));
 	ck_assert_uint_eq(qt_pending(), 0);
 	ck_assert_int_eq(mailstore_index_run(ms, 100, &err), 0);
+	/* The index keeps 64 bytes of a word: a longer word that shares them is ruled out by
+	 * the check on decoded text. */
+	char longmsg[400], w1[100], w2[100];
+	memset(w1, 'x', 80);
+	w1[80] = '\0';
+	memcpy(w2, w1, 81);
+	w2[79] = 'y';
+	snprintf(longmsg, sizeof(longmsg), "Subject: long\r\n\r\nword %s here\r\n", w1);
+	uint64_t lid = qt_deliver(longmsg, &inbox, 1, NULL, NULL, T0 + 940);
+	ck_assert_int_eq(mailstore_index_run(ms, 100, &err), 1);
+	f = (struct mailstore_filter){.body = w1};
+	OK(mailstore_email_query(ms, ACCT, &q, arena, &r, &err));
+	ck_assert_uint_eq(r.nids, 1);
+	ck_assert_uint_eq(r.ids[0], lid);
+	f = (struct mailstore_filter){.body = w2};
+	OK(mailstore_email_query(ms, ACCT, &q, arena, &r, &err));
+	ck_assert_uint_eq(r.nids, 0);
 	/* An email the indexer cannot read does not block the queue: it is skipped, marked
 	 * to be scanned, and still found by a condition on its stored fields. */
 	static const char lone[] =
