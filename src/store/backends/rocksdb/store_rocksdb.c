@@ -6,11 +6,19 @@
  * Point locks come from GetForUpdate and from every Put/Delete, held until commit; a lock
  * wait longer than lock_timeout_ms, or a detected deadlock, is CORE_ECONFLICT. Commits write
  * the WAL with sync = true, so an acknowledged commit survives a crash of the machine.
- * Read transactions read one snapshot straight from the database (no transaction object). RocksDB
+ * Read transactions read one snapshot straight from the database (no transaction object).
+ * Point gets (docs/storage.md, performance): read transactions that begin while no write
+ * transaction has committed since the newest snapshot was taken share that snapshot (and its
+ * read options) instead of creating their own: it is exactly the state a new snapshot
+ * would show, so isolation is unchanged. Gets use pinned slices (no copy of a value found in
+ * the block cache), the memtable keeps a whole-key bloom filter (a get for a key that is not
+ * in the memtable skips its skip list), and data blocks carry a hash index. RocksDB
  * allows one process per database: a running server owns it and the CLI goes through the control
  * socket. Threading: the handle is shared; a transaction is used by one thread at a time.
  */
+#include <pthread.h>
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -20,8 +28,19 @@ static const char *const store_rocksdb_cf_names[STORE_SPACE_COUNT] = {
 	"default", "chunk", "id", "blob", "lookup", "fts",
 };
 
+/* A snapshot shared by read transactions (see the header comment). */
+struct store_rocksdb_snap {
+	const rocksdb_snapshot_t *snap;
+	rocksdb_readoptions_t *ro;
+	uint64_t gen;  /* store_rocksdb.commits when it was taken */
+	unsigned refs; /* under store_rocksdb.snap_mu */
+};
+
 struct store_rocksdb {
 	rocksdb_transactiondb_t *db;
+	pthread_mutex_t snap_mu;
+	struct store_rocksdb_snap *snap_cur; /* the newest, one reference held by the handle */
+	atomic_uint_fast64_t commits;        /* write commits that completed */
 	rocksdb_options_t *opts;
 	rocksdb_transactiondb_options_t *tdbopts;
 	rocksdb_writeoptions_t *wopts;
@@ -35,10 +54,56 @@ struct store_rocksdb {
 struct store_rocksdb_txn {
 	struct store_rocksdb *r;
 	rocksdb_transaction_t *txn;
-	rocksdb_readoptions_t *ro; /* with the snapshot, for read transactions */
-	const rocksdb_snapshot_t *snap;
+	rocksdb_readoptions_t *ro;      /* with the snapshot, for read transactions */
+	struct store_rocksdb_snap *rsn; /* the shared snapshot behind ro */
 	bool write;
 };
+
+static void store_rocksdb_snap_put(struct store_rocksdb *r, struct store_rocksdb_snap *sn)
+{
+	if (sn == NULL)
+		return;
+	pthread_mutex_lock(&r->snap_mu);
+	bool last = --sn->refs == 0;
+	pthread_mutex_unlock(&r->snap_mu);
+	if (!last)
+		return;
+	rocksdb_readoptions_destroy(sn->ro);
+	rocksdb_transactiondb_release_snapshot(r->db, sn->snap);
+	free(sn);
+}
+
+/* A reference on a snapshot at least as new as every commit completed before the call. */
+static struct store_rocksdb_snap *store_rocksdb_snap_get(struct store_rocksdb *r)
+{
+	uint64_t gen = atomic_load_explicit(&r->commits, memory_order_acquire);
+	pthread_mutex_lock(&r->snap_mu);
+	struct store_rocksdb_snap *sn = r->snap_cur;
+	if (sn != NULL && sn->gen == gen) {
+		sn->refs++;
+		pthread_mutex_unlock(&r->snap_mu);
+		return sn;
+	}
+	pthread_mutex_unlock(&r->snap_mu);
+	/* gen was read before the snapshot is taken: every commit counted in it is visible. */
+	struct store_rocksdb_snap *n = core_xcalloc(1, sizeof(*n));
+	n->snap = rocksdb_transactiondb_create_snapshot(r->db);
+	n->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_snapshot(n->ro, n->snap);
+	n->gen = gen;
+	n->refs = 2; /* the caller's and the handle's */
+	struct store_rocksdb_snap *old = NULL;
+	pthread_mutex_lock(&r->snap_mu);
+	if (r->snap_cur == NULL || r->snap_cur->gen <= gen) {
+		old = r->snap_cur;
+		r->snap_cur = n;
+	} else {
+		n->refs = 1; /* a newer one was installed meanwhile: keep ours private */
+	}
+	pthread_mutex_unlock(&r->snap_mu);
+	store_rocksdb_snap_put(r, old);
+	return n;
+}
 
 /* Map a RocksDB status string to our error codes (the C API gives only text). */
 static int store_rocksdb_err(char *msg, struct core_error *err, const char *what)
@@ -60,6 +125,9 @@ static void store_rocksdb_close(void *h)
 	struct store_rocksdb *r = h;
 	if (r == NULL)
 		return;
+	store_rocksdb_snap_put(r, r->snap_cur);
+	r->snap_cur = NULL;
+	pthread_mutex_destroy(&r->snap_mu);
 	for (int i = 0; i < STORE_SPACE_COUNT; i++)
 		if (r->cf[i] != NULL)
 			rocksdb_column_family_handle_destroy(r->cf[i]);
@@ -87,6 +155,7 @@ static int store_rocksdb_open(const struct store_params *p, void **h_out, struct
 	if (p->path == NULL || p->path[0] == '\0')
 		return core_error_set(err, CORE_ESYNTAX, NULL, "rocksdb: no path configured");
 	struct store_rocksdb *r = core_xcalloc(1, sizeof(*r));
+	pthread_mutex_init(&r->snap_mu, NULL);
 	unsigned lock_ms = p->lock_timeout_ms != 0 ? p->lock_timeout_ms : 5000;
 	r->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(r->opts, 1);
@@ -97,7 +166,14 @@ static int store_rocksdb_open(const struct store_params *p, void **h_out, struct
 	rocksdb_block_based_options_set_block_cache(r->bbto, r->cache);
 	rocksdb_block_based_options_set_filter_policy(r->bbto,
 						      rocksdb_filterpolicy_create_bloom(10));
+	/* Point lookups: a hash index inside data blocks, and a whole-key bloom filter in the
+	 * memtable (no prefix extractor, so scans keep their total order). */
+	rocksdb_block_based_options_set_data_block_index_type(
+		r->bbto, rocksdb_block_based_table_data_block_index_type_binary_search_and_hash);
+	rocksdb_block_based_options_set_data_block_hash_ratio(r->bbto, 0.75);
 	rocksdb_options_set_block_based_table_factory(r->opts, r->bbto);
+	rocksdb_options_set_memtable_whole_key_filtering(r->opts, 1);
+	rocksdb_options_set_memtable_prefix_bloom_size_ratio(r->opts, 0.02);
 	r->tdbopts = rocksdb_transactiondb_options_create();
 	rocksdb_transactiondb_options_set_transaction_lock_timeout(r->tdbopts, lock_ms);
 	rocksdb_transactiondb_options_set_default_lock_timeout(r->tdbopts, lock_ms);
@@ -139,9 +215,8 @@ static int store_rocksdb_begin(void *h, bool write, void **txn_out, struct core_
 	if (write)
 		t->txn = rocksdb_transaction_begin(r->db, r->wopts, r->topts_write, NULL);
 	if (!write) {
-		t->snap = rocksdb_transactiondb_create_snapshot(r->db);
-		t->ro = rocksdb_readoptions_create();
-		rocksdb_readoptions_set_snapshot(t->ro, t->snap);
+		t->rsn = store_rocksdb_snap_get(r);
+		t->ro = t->rsn->ro;
 	}
 	*txn_out = t;
 	return 0;
@@ -158,22 +233,27 @@ static int store_rocksdb_get(void *txn, enum store_space sp, const void *k, size
 	struct store_rocksdb_txn *t = txn;
 	char *msg = NULL;
 	size_t vl = 0;
-	char *v;
+	/* Pinned: a value in the block cache is read in place, then copied once into v_out. */
+	rocksdb_pinnableslice_t *ps;
 	if (lock)
-		v = rocksdb_transaction_get_for_update_cf(t->txn, t->r->ropts, t->r->cf[sp], k, kl,
-							  &vl, 1, &msg);
+		ps = rocksdb_transaction_get_pinned_for_update_cf(t->txn, t->r->ropts, t->r->cf[sp],
+								  k, kl, 1, &msg);
 	else if (t->txn == NULL)
-		v = rocksdb_transactiondb_get_cf(t->r->db, t->ro, t->r->cf[sp], k, kl, &vl, &msg);
+		ps = rocksdb_transactiondb_get_pinned_cf(t->r->db, t->ro, t->r->cf[sp], k, kl,
+							 &msg);
 	else
-		v = rocksdb_transaction_get_cf(t->txn, store_rocksdb_ro(t), t->r->cf[sp], k, kl,
-					       &vl, &msg);
-	if (msg != NULL)
+		ps = rocksdb_transaction_get_pinned_cf(t->txn, store_rocksdb_ro(t), t->r->cf[sp], k,
+						       kl, &msg);
+	if (msg != NULL) {
+		rocksdb_pinnableslice_destroy(ps);
 		return store_rocksdb_err(msg, err, "get");
-	if (v == NULL)
+	}
+	if (ps == NULL)
 		return CORE_ENOTFOUND;
+	const char *v = rocksdb_pinnableslice_value(ps, &vl);
 	core_buf_reset(v_out);
 	core_buf_append(v_out, v, vl);
-	rocksdb_free(v);
+	rocksdb_pinnableslice_destroy(ps);
 	return 0;
 }
 
@@ -344,10 +424,7 @@ static int store_rocksdb_del_range(void *txn, enum store_space sp, const void *l
 
 static void store_rocksdb_txn_free(struct store_rocksdb_txn *t)
 {
-	if (t->ro != NULL)
-		rocksdb_readoptions_destroy(t->ro);
-	if (t->snap != NULL)
-		rocksdb_transactiondb_release_snapshot(t->r->db, t->snap);
+	store_rocksdb_snap_put(t->r, t->rsn);
 	if (t->txn != NULL)
 		rocksdb_transaction_destroy(t->txn);
 	free(t);
@@ -359,6 +436,9 @@ static int store_rocksdb_commit(void *txn, struct core_error *err)
 	char *msg = NULL;
 	rocksdb_transaction_commit(t->txn, &msg);
 	int rc = 0;
+	/* Read transactions that begin from now on must see this commit: they stop sharing
+	 * the current snapshot (even after a failed commit: cheap, and never wrong). */
+	atomic_fetch_add_explicit(&t->r->commits, 1, memory_order_release);
 	if (msg != NULL) {
 		rc = store_rocksdb_err(msg, err, "commit");
 		char *m2 = NULL;
