@@ -35,6 +35,18 @@ static const struct core_conf_key dir_keys[] = {
 	 "DN of the service account that searches the directory (empty: anonymous)."},
 	{"directory.ldap.bind-password", CORE_CONF_STRING, NULL, NULL, 0, 0, CORE_CONF_SECRET,
 	 "Password of the service account."},
+	{"directory.ldap.bind-method", CORE_CONF_ENUM, "simple", "simple|external", 0, 0, 0,
+	 "How the service account binds: simple (bind-dn and bind-password) or external (SASL "
+	 "EXTERNAL, RFC 4513 §5.2.3: the TLS client certificate of tls-cert, or the process "
+	 "credentials over ldapi://)."},
+	{"directory.ldap.tls-cert", CORE_CONF_PATH, NULL, NULL, 0, 0, 0,
+	 "Client certificate (PEM) presented to the LDAP server over TLS (for bind-method "
+	 "external)."},
+	{"directory.ldap.tls-key", CORE_CONF_PATH, NULL, NULL, 0, 0, 0,
+	 "Private key (PEM) of directory.ldap.tls-cert."},
+	{"directory.ldap.sasl-authzid", CORE_CONF_STRING, NULL, NULL, 0, 0, 0,
+	 "Authorization identity requested with bind-method external (e.g. dn:cn=svc,dc=example,"
+	 "dc=org); empty: the identity the server derives from the certificate or socket."},
 	{"directory.ldap.base-dn", CORE_CONF_STRING, NULL, NULL, 0, 0, 0, "Base of every search."},
 	{"directory.ldap.auth-mode", CORE_CONF_ENUM, "bind", "bind|password", 0, 0, 0,
 	 "bind: check passwords by binding as the user; password: read the password attribute."},

@@ -6,7 +6,10 @@
  * for the user whose password is checked; an empty password is never sent, because §5.1.2
  * makes that an unauthenticated bind that servers accept without any password. StartTLS
  * (§3) or LDAPS, with the server's certificate and name verified (§3.1.3) unless
- * tls-verify is off.
+ * tls-verify is off. The service account may instead bind with SASL EXTERNAL (§5.2.3,
+ * RFC 4422 appendix A; bind-method external): the identity is the TLS client certificate
+ * (tls-cert, tls-key) or, over ldapi://, the process's credentials; the initial response is
+ * the optional authorization identity (sasl-authzid).
  *
  * Search filters come from the configuration with "%s" standing for the value, which is
  * escaped as RFC 4515 §3 requires (so a login name cannot change the filter). Stable ids
@@ -67,7 +70,9 @@ static const char *const a_keys[A_COUNT] = {
 
 struct ldap_dir {
 	char *url, *ca, *bind_dn, *bind_pw, *base, *admin_group;
+	char *cert, *key, *authzid; /* TLS client certificate; EXTERNAL's authzid */
 	bool starttls, verify, bind_mode;
+	bool external; /* the service account binds with SASL EXTERNAL */
 	int timeout_ms;
 	char *filter[F_COUNT];
 	char *attr[A_COUNT];
@@ -92,9 +97,12 @@ static int ldap_err(int rc, struct core_error *err, const char *what)
 	return core_error_set(err, code, NULL, "ldap %s: %s", what, ldap_err2string(rc));
 }
 
-/* Connect (with TLS as configured) and simple-bind as dn (NULL: anonymous). */
-static int conn_open(struct ldap_dir *l, const char *dn, const char *pw, size_t pwlen, LDAP **out,
-		     struct core_error *err)
+/*
+ * Connect (with TLS as configured) and simple-bind as dn (NULL: anonymous), or with
+ * external, bind with SASL EXTERNAL (dn and pw unused).
+ */
+static int conn_open_as(struct ldap_dir *l, bool external, const char *dn, const char *pw,
+			size_t pwlen, LDAP **out, struct core_error *err)
 {
 	LDAP *ld = NULL;
 	int rc = ldap_initialize(&ld, l->url);
@@ -111,6 +119,10 @@ static int conn_open(struct ldap_dir *l, const char *dn, const char *pw, size_t 
 	ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req);
 	if (l->ca != NULL)
 		ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, l->ca);
+	if (l->cert != NULL && l->key != NULL) {
+		ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, l->cert);
+		ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, l->key);
+	}
 	int zero = 0;
 	ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
 	if (l->starttls && strncmp(l->url, "ldaps:", 6) != 0) {
@@ -121,18 +133,42 @@ static int conn_open(struct ldap_dir *l, const char *dn, const char *pw, size_t 
 			return ldap_err(rc, err, "starttls");
 		}
 	}
-	struct berval cred = {.bv_len = pwlen, .bv_val = (char *)pw};
-	rc = ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, dn != NULL ? &cred : NULL, NULL, NULL,
-			      NULL);
+	if (external) {
+		/* RFC 4422 appendix A: one message, the authorization identity (may be empty);
+		 * the authentication identity is the connection's (certificate or socket). */
+		struct berval az = {.bv_len = l->authzid != NULL ? strlen(l->authzid) : 0,
+				    .bv_val = l->authzid != NULL ? l->authzid : (char *)""};
+		rc = ldap_sasl_bind_s(ld, NULL, "EXTERNAL", &az, NULL, NULL, NULL);
+	} else {
+		/* RFC 4513 §5.1.1: anonymous is a simple bind with an empty name and an empty
+		 * password (a NULL credential is a protocol error to libldap). */
+		struct berval cred = {.bv_len = dn != NULL ? pwlen : 0,
+				      .bv_val = dn != NULL ? (char *)pw : (char *)""};
+		rc = ldap_sasl_bind_s(ld, dn != NULL ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL,
+				      NULL);
+	}
 	if (rc != LDAP_SUCCESS) {
 		ldap_unbind_ext_s(ld, NULL, NULL);
-		if (rc == LDAP_INVALID_CREDENTIALS)
+		if (rc == LDAP_INVALID_CREDENTIALS && !external)
 			return core_error_set(err, CORE_EPERM, "RFC 4513 §5.1.3",
 					      "ldap bind: invalid credentials");
+		if (external &&
+		    (rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_AUTH_METHOD_NOT_SUPPORTED ||
+		     rc == LDAP_INAPPROPRIATE_AUTH || rc == LDAP_INSUFFICIENT_ACCESS))
+			return core_error_set(err, CORE_EPERM, "RFC 4513 §5.2.3",
+					      "ldap EXTERNAL bind: the server derived no identity "
+					      "(certificate not trusted or not mapped): %s",
+					      ldap_err2string(rc));
 		return ldap_err(rc, err, "bind");
 	}
 	*out = ld;
 	return 0;
+}
+
+static int conn_open(struct ldap_dir *l, const char *dn, const char *pw, size_t pwlen, LDAP **out,
+		     struct core_error *err)
+{
+	return conn_open_as(l, false, dn, pw, pwlen, out, err);
 }
 
 static int pool_get(struct ldap_dir *l, LDAP **out, struct core_error *err)
@@ -147,7 +183,8 @@ static int pool_get(struct ldap_dir *l, LDAP **out, struct core_error *err)
 	}
 	l->n_open++;
 	pthread_mutex_unlock(&l->lock);
-	int r = conn_open(l, l->bind_dn, l->bind_pw, l->bind_pw ? strlen(l->bind_pw) : 0, out, err);
+	int r = conn_open_as(l, l->external, l->bind_dn, l->bind_pw,
+			     l->bind_pw ? strlen(l->bind_pw) : 0, out, err);
 	if (r == CORE_EPERM)
 		r = core_error_set(err, CORE_ETEMP, NULL, "ldap: the service account cannot bind");
 	if (r < 0) {
@@ -572,6 +609,9 @@ static void ld_close(void *h)
 	free(l->domains);
 	free(l->url);
 	free(l->ca);
+	free(l->cert);
+	free(l->key);
+	free(l->authzid);
 	free(l->bind_dn);
 	if (l->bind_pw != NULL)
 		core_wipe(l->bind_pw, strlen(l->bind_pw));
@@ -602,6 +642,11 @@ static int ld_open(const struct core_conf *c, struct store_data *data, void **h_
 	l->ca = conf_dup(c, "directory.ldap.tls-ca");
 	l->bind_dn = conf_dup(c, "directory.ldap.bind-dn");
 	l->bind_pw = conf_dup(c, "directory.ldap.bind-password");
+	l->cert = conf_dup(c, "directory.ldap.tls-cert");
+	l->key = conf_dup(c, "directory.ldap.tls-key");
+	l->authzid = conf_dup(c, "directory.ldap.sasl-authzid");
+	l->external = strcmp(core_conf_get_str(c, "directory.ldap.bind-method", "simple"),
+			     "external") == 0;
 	l->base = conf_dup(c, "directory.ldap.base-dn");
 	l->admin_group = conf_dup(c, "directory.ldap.admin-group");
 	l->starttls = core_conf_get_bool(c, "directory.ldap.starttls", false);
@@ -626,6 +671,15 @@ static int ld_open(const struct core_conf *c, struct store_data *data, void **h_
 		r = core_error_set(err, CORE_ESYNTAX, NULL, "directory.ldap.url is not set");
 	else if (l->base == NULL)
 		r = core_error_set(err, CORE_ESYNTAX, NULL, "directory.ldap.base-dn is not set");
+	else if ((l->cert == NULL) != (l->key == NULL))
+		r = core_error_set(err, CORE_ESYNTAX, NULL,
+				   "directory.ldap.tls-cert and tls-key go together");
+	else if (l->external && strncmp(l->url, "ldapi:", 6) != 0 &&
+		 (l->cert == NULL || (strncmp(l->url, "ldaps:", 6) != 0 && !l->starttls)))
+		/* RFC 4513 §5.2.3: EXTERNAL needs an identity from outside LDAP. */
+		r = core_error_set(err, CORE_ESYNTAX, NULL,
+				   "directory.ldap.bind-method external needs ldapi://, or TLS "
+				   "(ldaps:// or starttls) with directory.ldap.tls-cert");
 	for (size_t i = 0; i < F_COUNT && r == 0; i++)
 		if (l->filter[i] == NULL)
 			r = core_error_set(err, CORE_ESYNTAX, NULL, "%s is not set", f_keys[i]);
