@@ -265,9 +265,16 @@ static int cmd_directory_online(const char *path, int argc, char **argv)
 		core_buf_putc(&line, ' ');
 		server_ctl_encode(&line, argv[k], strlen(argv[k]));
 	}
-	if (server_control_request(path, core_buf_cstr(&line), &reply, &err) < 0) {
-		fprintf(stderr, "staunch %s: %s\n", argv[0], err.msg);
-		goto out;
+	/* Right after start-up the server may still be opening its stores: wait a little. */
+	for (int tries = 0;; tries++) {
+		core_buf_reset(&reply);
+		if (server_control_request(path, core_buf_cstr(&line), &reply, &err) < 0) {
+			fprintf(stderr, "staunch %s: %s\n", argv[0], err.msg);
+			goto out;
+		}
+		if (tries >= 50 || strstr(core_buf_cstr(&reply), CTL_NOT_OPEN_YET) == NULL)
+			break;
+		usleep(100 * 1000);
 	}
 	const char *r = core_buf_cstr(&reply);
 	size_t len = strcspn(r, "\n");
@@ -391,6 +398,13 @@ static int cmd_store(const char *conf_path, const char *what, const char *file)
 		}
 		int r = path != NULL ? server_control_stream(path, "export", f, &err)
 				     : store_dump_export(st.data, st.blob, f, &err);
+		for (int tries = 0; path != NULL && r < 0 && tries < 50 &&
+				    strstr(err.msg, CTL_NOT_OPEN_YET) != NULL && ftell(f) == 0;
+		     tries++) {
+			usleep(100 * 1000);
+			core_error_clear(&err);
+			r = server_control_stream(path, "export", f, &err);
+		}
 		bool ok = r >= 0 && fflush(f) == 0 && (to_stdout || fsync(fileno(f)) == 0);
 		if (!to_stdout)
 			ok = (fclose(f) == 0) && ok;

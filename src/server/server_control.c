@@ -183,6 +183,8 @@ int server_ctl_decode(const char *s, size_t n, struct core_buf *out)
 
 /* --- the stores and the directory of the control commands --- */
 
+static void ctl_export_join_all(void);
+
 /*
  * The server's stores: attached by whoever opens them at start-up
  * (server_control_attach_stores), else opened here on the first command that needs them and
@@ -202,6 +204,13 @@ static struct {
 void server_control_attach_stores(struct server *srv, struct store_set *st, struct dir *d)
 {
 	(void)srv;
+	/* Stores opened here before (no protocol service was expected) give way. */
+	ctl_export_join_all();
+	if (ctl_res.own_dir != NULL)
+		dir_free(&ctl_res.own_dir);
+	if (ctl_res.st == &ctl_res.own)
+		store_set_close(&ctl_res.own);
+	memset(&ctl_res.own, 0, sizeof(ctl_res.own));
 	ctl_res.st = st;
 	ctl_res.d = d;
 }
@@ -212,6 +221,16 @@ static int ctl_stores(struct server *srv, struct core_error *err)
 		return 0;
 	if (srv == NULL || srv->conf == NULL)
 		return core_error_set(err, CORE_ENOTFOUND, NULL, "no server");
+	/* A protocol service (SMTP, LMTP) opens the stores itself shortly after start-up and
+	 * attaches them here; opening them now would take RocksDB's lock from it. */
+	for (size_t i = 0; i < srv->listeners.n && ctl_res.st == NULL; i++) {
+		const struct server_service_def *def =
+			server_service_find(srv->listeners.v[i].protocol);
+		if (def != NULL && !server_service_is_placeholder(def))
+			return core_error_set(err, CORE_ETEMP, NULL,
+					      "%s (starting, or they failed to open: see its log)",
+					      CTL_NOT_OPEN_YET);
+	}
 	if (ctl_res.st == NULL) {
 		int r = store_set_open(srv->conf, &ctl_res.own, err);
 		if (r < 0)
@@ -407,6 +426,14 @@ static void ctl_export_join(void)
 		close(ctl_res.export_fd);
 		ctl_res.export_started = false;
 	}
+}
+
+/* Cut a running export short and wait for it (its stores are about to go). */
+static void ctl_export_join_all(void)
+{
+	if (ctl_res.export_started && atomic_load(&ctl_res.export_running))
+		shutdown(ctl_res.export_fd, SHUT_RDWR);
+	ctl_export_join();
 }
 
 /* Hand the connection over to an export thread. Returns false with a reply on refusal. */
@@ -712,9 +739,7 @@ void server_control_close(struct server *srv)
 	while (srv->ctl_clients != NULL)
 		ctl_client_free(srv->ctl_clients);
 	/* An export still streaming: cut its connection short and wait for the thread. */
-	if (ctl_res.export_started && atomic_load(&ctl_res.export_running))
-		shutdown(ctl_res.export_fd, SHUT_RDWR);
-	ctl_export_join();
+	ctl_export_join_all();
 	if (ctl_res.own_dir != NULL) {
 		if (ctl_res.d == ctl_res.own_dir)
 			ctl_res.d = NULL;
@@ -723,8 +748,10 @@ void server_control_close(struct server *srv)
 	if (ctl_res.st == &ctl_res.own) {
 		store_set_close(&ctl_res.own);
 		memset(&ctl_res.own, 0, sizeof(ctl_res.own));
-		ctl_res.st = NULL;
 	}
+	/* Attached stores belong to their service, which closes them after this. */
+	ctl_res.st = NULL;
+	ctl_res.d = NULL;
 	if (srv->ctl_ev != NULL) {
 		event_free(srv->ctl_ev);
 		srv->ctl_ev = NULL;

@@ -248,6 +248,9 @@ void server_json_str(struct core_buf *out, const char *s);
  * Returns 0, CORE_ENOTFOUND when no server answers on path, or another negative core_err.
  */
 int server_control_stream(const char *path, const char *line, FILE *out, struct core_error *err);
+/* The start of the control socket's answer while a service has yet to attach its stores
+ * (the CLI waits and asks again). */
+#define CTL_NOT_OPEN_YET "the server has not opened its stores yet"
 /* Percent-encoding of the "dir" arguments and answers ("-" is the empty string). */
 void server_ctl_encode(struct core_buf *out, const char *s, size_t n);
 /* Append the decoded bytes of s[0..n) to out. Returns 0 or CORE_ESYNTAX (out unchanged). */
