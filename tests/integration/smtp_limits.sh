@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Limits and rate limits from the configuration (docs/smtp.md): smtp.max-message-size is
+# advertised with SIZE and enforced (552 5.3.4, RFC 1870), smtp.max-recipients gives 452 past
+# the limit (RFC 5321 §4.5.3.1.8), smtp.rate.messages-per-ip and
+# smtp.rate.messages-per-recipient give 451 4.7.1 once the window's count is used up (counters
+# in the lookup store), smtp.disable-extensions removes an EHLO keyword.
+set -euo pipefail
+source "$(dirname "$0")/lib/common.bash"
+# The postgresql profile shares one PostgreSQL server: this scenario gets a database of its own.
+if [[ " ${STAUNCH_SERVER_OPTS:-} " == *" --data postgresql "* ]] && [ -n "${STAUNCH_TEST_PG:-}" ]; then
+  db="staunch_$(basename "$0" .sh)_$$"
+  psql "$STAUNCH_TEST_PG" -qc "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
+  export STAUNCH_TEST_PG="$STAUNCH_TEST_PG dbname=$db"
+fi
+start_server --set smtp.max-message-size=4096 --set smtp.max-recipients=2 \
+  --set smtp.rate.messages-per-ip=3 --set smtp.rate.messages-per-recipient=2 \
+  --set 'smtp.disable-extensions=["CHUNKING"]'
+B=$STAUNCH_BIN
+C=$SERVER_DIR/staunch.conf
+"$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
+for u in a b c; do
+  "$B" -c "$C" account add $u@example.org --password "$u pw pw 1" >/dev/null || fail "account $u"
+done
+python3 - "$(port smtp)" <<'PY' || fail "limits"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.ehlo("client.example")
+assert s.esmtp_features["size"] == "4096", s.esmtp_features
+assert not s.has_extn("chunking"), "CHUNKING not disabled"
+# 1: SIZE= over the limit is refused at MAIL.
+code, msg = s.mail("x@remote.example", ["SIZE=5000"])
+assert code == 552, (code, msg)
+# 2: a message over the limit is refused after its data.
+assert s.mail("x@remote.example")[0] == 250
+assert s.rcpt("a@example.org")[0] == 250
+code, msg = s.data(b"Subject: big\r\n\r\n" + b"z" * 5000 + b"\r\n")
+assert code == 552 and msg.startswith(b"5.3.4"), (code, msg)
+# 3: three recipients, the third over max-recipients.
+assert s.mail("x@remote.example")[0] == 250
+assert s.rcpt("a@example.org")[0] == 250
+assert s.rcpt("b@example.org")[0] == 250
+code, msg = s.rcpt("c@example.org")
+assert code == 452, (code, msg)
+s.rset()
+# 4: the third counted MAIL (a refused SIZE= is not counted) is within the limit; a's recipient count is now 3 > 2.
+assert s.mail("x@remote.example")[0] == 250
+code, msg = s.rcpt("a@example.org")
+assert code == 451 and msg.startswith(b"4.7.1"), (code, msg)
+s.rset()
+# 5: the fourth counted MAIL from this address is over messages-per-ip.
+code, msg = s.mail("x@remote.example")
+assert code == 451 and msg.startswith(b"4.7.1"), (code, msg)
+s.quit()
+print("ok limits")
+PY
+server_alive || fail "server died"
+echo "ok smtp limits"
