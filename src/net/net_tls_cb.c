@@ -14,9 +14,9 @@
 #include "core/core.h"
 #include "net/net_int.h"
 
-/* RFC 9266 §2: the label, no context, 32 bytes; defined for TLS 1.3 only (§3: with TLS 1.2
- * the exporter is not a safe binding unless extended master secret is in use, and the
- * document does not define it there). */
+/* RFC 9266 §2: the label, no context, 32 bytes. The binding is defined only when the master
+ * secret is unique, which TLS 1.3 guarantees and TLS 1.2 only with extended master secret;
+ * Staunch offers it on TLS 1.3 alone (§3 makes it the TLS 1.3 default). */
 static const char net_cb_label[] = "EXPORTER-Channel-Binding";
 
 int net_tls_exporter_ssl(SSL *ssl, unsigned char out[NET_TLS_EXPORTER_LEN])
