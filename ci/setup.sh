@@ -20,8 +20,8 @@ PKGS=(
   # mail library: IDN A-label/U-label conversion of address domains
   libidn2-dev
   # SMTP interop peers and benchmark (interop/smtp-*, ci/bench/smtp): Postfix (with smtp-source
-  # and smtp-sink), swaks, msmtp, Dovecot's LMTP server; each test starts its own instance
-  postfix swaks msmtp dovecot-core dovecot-lmtpd
+  # and smtp-sink), swaks (with its TLS module), msmtp, Dovecot's LMTP server; each test starts its own instance
+  postfix swaks libnet-ssleay-perl msmtp dovecot-core dovecot-lmtpd
 )
 
 missing=()

@@ -68,8 +68,10 @@ for r in "${rcpts[@]}"; do
   # Through Postfix's sendmail: postdrop, pickup, cleanup, qmgr, then the transport.
   msg "$a" "via sendmail to $r"
   pf_sendmail "$PF" -f sender@sender.test -- "$a" <"$F" || fail "sendmail to $a"
-  # Through Postfix's smtpd: smtp-source sends the file as is (-F).
+  # Through Postfix's smtpd: smtp-source sends the file (-F) with CRLF line ends, and one
+  # CRLF more before its "." line, so the message ends with an empty line.
   msg "$a" "via smtp-source to $r"
+  printf '\r\n' >>"$WORK/expect/$a/$N.eml"
   timeout 30 smtp-source -F "$F" -f sender@sender.test -t "$a" -M client.sender.test \
     "127.0.0.1:$PF_PORT" >"$WORK/source-$N.log" 2>&1 || { cat "$WORK/source-$N.log"; fail "smtp-source to $a"; }
 done

@@ -62,8 +62,8 @@ msg bob@example.test carol@example.test 'starttls login'
 sw 587-starttls-login 0 --server "127.0.0.1:$P587" --tls --auth LOGIN --auth-user bob \
   --auth-password pw-bob --from bob@example.test --to carol@example.test \
   --data "@$F"
-grep -q '^ *-> AUTH PLAIN' "$WORK/587-starttls-plain.log" || fail "587: no AUTH PLAIN in the transcript"
-grep -q '^ *-> AUTH LOGIN' "$WORK/587-starttls-login.log" || fail "587: no AUTH LOGIN in the transcript"
+grep -q '^ *~> AUTH PLAIN' "$WORK/587-starttls-plain.log" || fail "587: no AUTH PLAIN in the transcript"
+grep -q '^ *~> AUTH LOGIN' "$WORK/587-starttls-login.log" || fail "587: no AUTH LOGIN in the transcript"
 grep -q '^<~  235' "$WORK/587-starttls-plain.log" || fail "587: AUTH PLAIN not answered 235 inside TLS"
 
 # 465: TLS from the first byte (RFC 8314 §3.3).
@@ -79,7 +79,7 @@ sw 465-tls-login 0 --server "127.0.0.1:$P465" --tls-on-connect --auth LOGIN --au
 # A wrong password: swaks exits 28 (authentication failed); RFC 4954 §6: 535 5.7.8.
 sw 587-bad-password 28 --server "127.0.0.1:$P587" --tls --auth PLAIN --auth-user alice \
   --auth-password not-the-password --from alice@example.test --to bob@example.test
-grep -q '^<~\*  535' "$WORK/587-bad-password.log" || fail "bad password not answered 535"
+grep -q '^<~\* 535' "$WORK/587-bad-password.log" || fail "bad password not answered 535"
 
 # Port 25: PIPELINING (RFC 2920) with two recipients; swaks groups MAIL, RCPT and DATA.
 msg sender@sender.test alice@example.test,bob@example.test 'pipelined'
