@@ -567,16 +567,16 @@ static int ld_bind_verify(void *h, const struct dir_principal *p, struct core_st
  * An unknown user in bind mode costs a bind the server refuses, as a wrong password of a
  * known user does (a DN under the base that no entry has); in password mode, a hash check.
  */
-static void ld_dummy_verify(void *h, struct core_str pw)
+static bool ld_dummy_verify(void *h, struct core_str pw)
 {
 	struct ldap_dir *l = h;
 	if (!l->bind_mode) {
 		dir_password_dummy_verify(NULL, "{SSHA}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", pw.p,
 					  pw.len);
-		return;
+		return true;
 	}
 	if (pw.len == 0)
-		return;
+		return true;
 	unsigned char rnd[8];
 	dir_random_bytes(rnd, sizeof(rnd));
 	char dn[512];
@@ -587,6 +587,7 @@ static void ld_dummy_verify(void *h, struct core_str pw)
 	core_error_clear(&e);
 	if (conn_open(l, dn, pw.p, pw.len, &ld, &e) == 0)
 		ldap_unbind_ext_s(ld, NULL, NULL);
+	return true;
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -13,6 +13,11 @@
  * Principal queries return columns found by name: id and name are required; type, description,
  * address, secret, quota_bytes, quota_messages, disabled, role, scram_sha256 and scram_sha1
  * are optional. The id column (the primary key) is the stable id.
+ *
+ * Timing (docs/authentication.md): the table's hashes may use any scheme, often cheaper than
+ * the Argon2id dummy an unknown user would otherwise cost. The last stored hash a lookup
+ * returned is kept as the representative: an unknown user's password is checked against it,
+ * so both cases run the same scheme with the same cost (the outcome is ignored).
  */
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -21,6 +26,7 @@
 #include <string.h>
 
 #include "directory/dir_int.h"
+#include "directory/dir_password.h"
 
 enum sql_driver { SQL_SQLITE, SQL_PG };
 
@@ -62,7 +68,43 @@ struct sql_dir {
 	size_t n_idle;
 	size_t n_open, max_open;
 	bool scram;
+	char *rep; /* representative stored hash (see the header comment), under lock */
 };
+
+/* Remember secret as the representative hash when it differs from the current one. */
+static void sql_rep_note(struct sql_dir *s, const char *secret)
+{
+	if (secret == NULL || strlen(secret) > DIR_PW_MAX_STORED ||
+	    dir_password_scheme(secret, strlen(secret)) == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	char *old = NULL;
+	if (s->rep == NULL || strcmp(s->rep, secret) != 0) {
+		old = s->rep;
+		s->rep = core_xstrdup(secret);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (old != NULL) {
+		core_wipe(old, strlen(old));
+		free(old);
+	}
+}
+
+static bool sql_dummy_verify(void *h, struct core_str pw)
+{
+	struct sql_dir *s = h;
+	char rep[DIR_PW_MAX_STORED + 1];
+	pthread_mutex_lock(&s->lock);
+	bool have = s->rep != NULL;
+	if (have)
+		snprintf(rep, sizeof(rep), "%s", s->rep);
+	pthread_mutex_unlock(&s->lock);
+	if (!have)
+		return false; /* nothing seen yet: the policy's Argon2id */
+	dir_password_dummy_verify(NULL, rep, pw.p, pw.len);
+	core_wipe(rep, sizeof(rep));
+	return true;
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* Connections                                                                          */
@@ -403,6 +445,8 @@ static int lookup(struct sql_dir *s, enum sql_query q, struct core_str key, stru
 		return core_error_set(err, CORE_ENOTFOUND, NULL, "not found");
 	if ((r = complete(s, pr.p, a, err)) < 0)
 		return r;
+	if (pr.p->type == DIR_INDIVIDUAL)
+		sql_rep_note(s, pr.p->secret);
 	*out = pr.p;
 	return 0;
 }
@@ -510,6 +554,10 @@ static void sql_close(void *h)
 	free(s->domains);
 	free(s->path);
 	free(s->conninfo);
+	if (s->rep != NULL) {
+		core_wipe(s->rep, strlen(s->rep));
+		free(s->rep);
+	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	free(s);
@@ -577,6 +625,7 @@ static unsigned sql_sasl_caps(void *h)
 
 const struct dir_backend_ops dir_sql_ops = {
 	.open = sql_open,
+	.dummy_verify = sql_dummy_verify,
 	.close = sql_close,
 	.sasl_caps = sql_sasl_caps,
 	.by_id = sql_by_id,

@@ -644,9 +644,7 @@ int dir_authenticate(struct dir *d, const struct dir_auth_ctx *ctx, struct core_
 	if (r == CORE_ENOTFOUND) {
 		/* An unknown user costs what a known user costs. */
 		core_error_clear(err);
-		if (d->ops->dummy_verify != NULL)
-			d->ops->dummy_verify(d->h, password);
-		else
+		if (d->ops->dummy_verify == NULL || !d->ops->dummy_verify(d->h, password))
 			dir_password_dummy_verify(&d->s.policy, NULL, password.p, password.len);
 	} else if (r < 0) {
 		return r;

@@ -133,8 +133,11 @@ struct dir_backend_ops {
 			 const char ***names_out, size_t *n_out, struct core_error *err);
 	int (*bind_verify)(void *h, const struct dir_principal *p, struct core_str password,
 			   struct core_error *err);
-	/* Optional: spend what a real check costs for an unknown user (bind_verify backends). */
-	void (*dummy_verify)(void *h, struct core_str password);
+	/*
+	 * Optional: spend what a real check costs for an unknown user. Returns false when the
+	 * backend has nothing to go by; the directory then runs its policy's Argon2id dummy.
+	 */
+	bool (*dummy_verify)(void *h, struct core_str password);
 	int (*list)(void *h, enum dir_type type, struct core_arena *a,
 		    int (*fn)(void *arg, const struct dir_principal *p), void *arg,
 		    struct core_error *err);
