@@ -518,6 +518,15 @@ bool mail_hdr_form_allowed(const char *name, enum mail_hdr_form form);
 struct json_t *mail_hdr_form_json(struct core_arena *a, const struct mail_header *h,
 				  const char *name, enum mail_hdr_form form, bool all);
 
+/*
+ * The value of a JMAP Email property "header:{name}[:as{Form}][:all]" (RFC 8621 §4.1.3) over
+ * header h: the suffixes in that order, the name one or more printable ASCII characters
+ * other than ':'. Returns 0 with a new reference in *value_out; CORE_ESYNTAX for a malformed
+ * property, CORE_EPERM for a form the field may not be asked in (both "invalidArguments").
+ */
+int mail_hdr_property_json(struct core_arena *a, const struct mail_header *h, const char *prop,
+			   struct json_t **value_out, struct core_error *err);
+
 /* ------------------------------------------------------------------------------------- */
 /* Internationalised domain names (mail_idn.c)                                           */
 /* ------------------------------------------------------------------------------------- */

@@ -315,3 +315,48 @@ json_t *mail_hdr_form_json(struct core_arena *a, const struct mail_header *h, co
 			json_array_append_new(arr, form_value(a, &h->fields[i], form));
 	return arr;
 }
+
+int mail_hdr_property_json(struct core_arena *a, const struct mail_header *h, const char *prop,
+			   json_t **value_out, struct core_error *err)
+{
+	*value_out = NULL;
+	size_t len = strlen(prop);
+	if (len < 8 || memcmp(prop, "header:", 7) != 0)
+		return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.3",
+				      "not a header property");
+	const char *p = prop + 7, *end = prop + len;
+	/* RFC 8621 §4.1.3: {header-field-name} is 1* printable ASCII except ':' */
+	const char *colon = memchr(p, ':', (size_t)(end - p));
+	const char *nend = colon != NULL ? colon : end;
+	if (nend == p)
+		return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.3", "empty field name");
+	for (const char *q = p; q < nend; q++)
+		if ((unsigned char)*q < 33 || (unsigned char)*q > 126)
+			return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.3",
+					      "bad field name");
+	char *name = core_arena_strndup(a, p, (size_t)(nend - p));
+	enum mail_hdr_form form = MAIL_HDR_FORM_RAW;
+	bool all = false;
+	const char *q = nend;
+	/* the suffixes ":as{Form}" then ":all", each at most once, in that order */
+	if (q < end && strncmp(q, ":as", 3) == 0) {
+		const char *f = q + 1, *fe = memchr(f, ':', (size_t)(end - f));
+		if (fe == NULL)
+			fe = end;
+		if (mail_hdr_form_parse(f, (size_t)(fe - f), &form) < 0)
+			return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.3",
+					      "unknown header form");
+		q = fe;
+	}
+	if (q < end) {
+		if ((size_t)(end - q) != 4 || memcmp(q, ":all", 4) != 0)
+			return core_error_set(err, CORE_ESYNTAX, "RFC 8621 §4.1.3",
+					      "bad property suffix");
+		all = true;
+	}
+	if (!mail_hdr_form_allowed(name, form))
+		return core_error_set(err, CORE_EPERM, "RFC 8621 §4.1.2",
+				      "form %s not allowed for %s", mail_hdr_form_name(form), name);
+	*value_out = mail_hdr_form_json(a, h, name, form, all);
+	return *value_out != NULL ? 0 : core_error_set(err, CORE_EINTERNAL, NULL, "out of memory");
+}

@@ -186,6 +186,53 @@ START_TEST(test_form_json)
 }
 END_TEST
 
+static const struct {
+	const char *prop;
+	int rc;
+	const char *want;
+} prop_cases[] = {
+	{"header:Subject", 0, "\" =?utf-8?q?caf=C3=A9?= \""},
+	{"header:subject:asText", 0, "\"caf\xC3\xA9 \""},
+	{"header:SUBJECT:asText:all", 0, "[\"first\",\"caf\xC3\xA9 \"]"},
+	{"header:X-Two:all", 0, "[\" 1\",\" 2\"]"},
+	{"header:List-Unsubscribe:asURLs", 0, "[\"mailto:u@x.test\",\"https://x.test/u\"]"},
+	{"header:X-None:asDate:all", 0, "[]"},
+	{"header:X-None", 0, "null"},
+	/* RFC 8621 §4.1.2: forms not allowed for the field */
+	{"header:From:asText", CORE_EPERM, ""},
+	{"header:Subject:asURLs:all", CORE_EPERM, ""},
+	/* malformed */
+	{"header:", CORE_ESYNTAX, ""},
+	{"header::asText", CORE_ESYNTAX, ""},
+	{"header:Subject:asText:all:all", CORE_ESYNTAX, ""},
+	{"header:Subject:all:asText", CORE_ESYNTAX, ""},
+	{"header:Subject:astext", CORE_ESYNTAX, ""},
+	{"header:Subject:", CORE_ESYNTAX, ""},
+	{"header:Sub ject", CORE_ESYNTAX, ""},
+	{"subject", CORE_ESYNTAX, ""},
+};
+
+START_TEST(test_form_property)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct mail_message *m;
+	ck_assert_int_eq(mail_message_parse(a, MSG, sizeof(MSG) - 1, NULL, &m, NULL), 0);
+	json_t *v = NULL;
+	struct core_error err;
+	int rc = mail_hdr_property_json(a, &m->root->header, prop_cases[_i].prop, &v, &err);
+	ck_assert_msg(rc == prop_cases[_i].rc, "%s: rc %d", prop_cases[_i].prop, rc);
+	if (rc == 0) {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		ck_assert_str_eq(s, prop_cases[_i].want);
+		free(s);
+		json_decref(v);
+	} else {
+		ck_assert_ptr_null(v);
+	}
+	core_arena_free(&a);
+}
+END_TEST
+
 /*
  * Every header field of a message's top-level header in every form RFC 8621 §4.1.2 allows
  * for it, with ":all" (§4.1.3): {"name": {"asRaw": [...], "asText": [...], ...}}, names in
@@ -282,6 +329,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_form_urls, 0, (int)CORE_NELEM(url_cases));
 	tcase_add_test(tc, test_form_names_allowed);
 	tcase_add_test(tc, test_form_json);
+	tcase_add_loop_test(tc, test_form_property, 0, (int)CORE_NELEM(prop_cases));
 	tcase_add_test(tc, test_header_form_files);
 	suite_add_tcase(s, tc);
 	return s;
