@@ -660,6 +660,22 @@ static int ms_q_scan_queue(void *arg, const void *key, size_t klen, const void *
 	return 0;
 }
 
+/* at + offset without overflow, and at least 0 (RFC 8620 §5.5: a negative result is
+ * clamped to 0). */
+static int64_t ms_q_offset(int64_t at, int64_t offset)
+{
+	if (offset > 0 && at > INT64_MAX - offset)
+		return INT64_MAX;
+	int64_t r = at + offset; /* at >= 0, so a negative offset cannot overflow */
+	return r < 0 ? 0 : r;
+}
+
+/* The end of a page, saturating (a huge limit means "to the end", 0). */
+static uint64_t ms_q_end(uint64_t start, uint64_t limit)
+{
+	return limit > UINT64_MAX - start ? 0 : start + limit;
+}
+
 /* Fast path: the mailbox's receivedAt index in the wanted direction, up to the page. */
 static bool ms_q_seen_add(struct ms_q *s, uint64_t thread)
 {
@@ -712,10 +728,10 @@ static int ms_q_fast_cb(void *arg, const void *key, size_t klen, const void *val
 	if (s->q->has_anchor && s->anchor_at == 0 && id == s->q->anchor) {
 		s->anchor_at = s->nfast;
 		/* Now the page end is known. */
-		int64_t start = (int64_t)s->nfast - 1 + s->q->anchor_offset;
+		int64_t start = ms_q_offset((int64_t)s->nfast - 1, s->q->anchor_offset);
 		if (start < 0)
 			start = 0;
-		s->fast_need = s->q->has_limit ? (uint64_t)start + s->q->limit : 0;
+		s->fast_need = s->q->has_limit ? ms_q_end((uint64_t)start, s->q->limit) : 0;
 	}
 	if (s->fast_need != 0 && s->nfast >= s->fast_need &&
 	    (!s->q->has_anchor || s->anchor_at != 0))
@@ -1272,7 +1288,7 @@ static int ms_q_page(struct ms_q *s, const uint64_t *ids, size_t n, uint64_t tot
 		if (at == n)
 			return core_error_set(s->err, CORE_ENOTFOUND, "RFC 8620 §5.5",
 					      "anchorNotFound");
-		start = (int64_t)at + q->anchor_offset;
+		start = ms_q_offset((int64_t)at, q->anchor_offset);
 		if (start < 0)
 			start = 0;
 	} else {
@@ -1398,7 +1414,7 @@ int mailstore_email_query(struct mailstore *ms, uint64_t account, const struct m
 			  q->sort[0].prop == MAILSTORE_SORT_RECEIVED_AT;
 		/* The page end when it is known before the scan (0: read to the end). */
 		if (s->fast && q->has_limit && !q->has_anchor && q->position >= 0)
-			s->fast_need = (uint64_t)q->position + q->limit;
+			s->fast_need = ms_q_end((uint64_t)q->position, q->limit);
 		s->fast_skip = s->fast && q->has_limit && q->limit == 0 && !q->has_anchor;
 		rc = ms_tx_read(ms, account, ms_q_read_fn, s, err);
 	}

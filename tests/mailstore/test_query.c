@@ -564,6 +564,23 @@ START_TEST(test_collapse_and_paging)
 		EXPECT(&q, "anchor clamped", 6, 4, 2, 1);
 		q.anchor = id[3]; /* in Work only */
 		FAILS(CORE_ENOTFOUND, mailstore_email_query(ms, ACCT, &q, arena, &r, &err));
+		/* Extreme values neither wrap nor crash. */
+		q = (struct mailstore_query){
+			.filter = fs[k], .has_limit = true, .limit = UINT64_MAX};
+		EXPECT(&q, "huge limit", 6, 4, 2, 1);
+		q.position = INT64_MAX;
+		EXPECT(&q, "huge position", 0);
+		q.position = INT64_MIN;
+		EXPECT(&q, "most negative position", 6, 4, 2, 1);
+		q = (struct mailstore_query){.filter = fs[k],
+					     .has_anchor = true,
+					     .anchor = id[4],
+					     .anchor_offset = INT64_MAX,
+					     .has_limit = true,
+					     .limit = UINT64_MAX};
+		EXPECT(&q, "huge anchor offset", 0);
+		q.anchor_offset = INT64_MIN;
+		EXPECT(&q, "most negative anchor offset", 6, 4, 2, 1);
 		q = (struct mailstore_query){.filter = fs[k], .has_limit = true, .limit = 0};
 		EXPECT(&q, "limit 0", 0);
 		OK(mailstore_email_query(ms, ACCT, &q, arena, &r, &err));
