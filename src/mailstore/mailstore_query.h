@@ -208,8 +208,9 @@ int mailstore_email_text_contains(struct mailstore *ms, uint64_t account, uint64
 
 /*
  * Work off up to budget queue entries (index a new email, remove a destroyed one) across
- * all accounts, oldest account first. Returns the number of entries done (0: queue empty),
- * or an error (entries not done stay queued). CORE_EPERM when no full-text store is set.
+ * all accounts, in key order (account, then email id). Returns the number of entries done
+ * (0: queue empty), or an error (entries not done stay queued). CORE_EPERM when no
+ * full-text store is set.
  */
 int mailstore_index_run(struct mailstore *ms, size_t budget, struct core_error *err);
 /* Entries of one account still queued (for tests and monitoring). */
