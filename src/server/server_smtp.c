@@ -479,6 +479,40 @@ static void run_deliver(struct job *j)
 			j->res[local_idx[k]] =
 				(struct smtp_verdict){dr[k].code, dr[k].enh, dr[k].text};
 	}
+	size_t nremote = 0;
+	for (size_t i = 0; i < j->n; i++)
+		nremote += remote[i] ? 1 : 0;
+	if (!j->lmtp) {
+		/* SMTP has one reply for the message (RFC 5321 §6.1: once 250 is sent, the server
+		 * answers for every recipient). A temporary local failure therefore fails the
+		 * whole message for a retry: a duplicate for the recipients already delivered is
+		 * better than a loss. */
+		size_t nok = nremote;
+		for (size_t k = 0; k < nlocal; k++) {
+			const struct smtp_verdict *v = &j->res[local_idx[k]];
+			if (v->code >= 400 && v->code < 500) {
+				struct smtp_verdict t = *v;
+				for (size_t i = 0; i < j->n; i++)
+					j->res[i] = t;
+				return;
+			}
+			nok += v->code < 300 ? 1 : 0;
+		}
+		/* Permanent failures next to successes: recorded in the queue as failed
+		 * recipients, with the reply, so the outbound module sends the DSN (RFC 3461). */
+		for (size_t k = 0; nok > 0 && k < nlocal && nq < QUEUE_RCPTS_MAX; k++) {
+			size_t i = local_idx[k];
+			const struct smtp_verdict *v = &j->res[i];
+			if (v->code < 500)
+				continue;
+			qr[nq] = j->qe.rcpts[i];
+			qr[nq].status = QUEUE_RCPT_FAILED;
+			qr[nq].last_reply =
+				core_arena_printf(j->a, "%d %s %s", v->code, v->enh ? v->enh : "",
+						  v->text ? v->text : "");
+			nq++;
+		}
+	}
 	if (nq > 0) {
 		/* The queue keeps the message as received: without our Return-Path line, which
 		 * the final delivery adds (RFC 5321 §4.4). */
@@ -488,11 +522,11 @@ static void run_deliver(struct job *j)
 		int rc = queue_submit(R.q, &j->qe, (const char *)msg + j->spool.prefix_len,
 				      len - j->spool.prefix_len, &id, &err);
 		for (size_t i = 0; i < j->n; i++) {
-			if (!remote[i])
-				continue;
-			if (rc < 0)
+			/* SMTP: without the queue's copy nobody answers for the remote or failed
+			 * recipients, so the whole message is retried (see above). */
+			if (rc < 0 && (remote[i] || !j->lmtp))
 				res_text(j, i, 451, "4.3.0", "Cannot queue the message now%llu", 0);
-			else
+			else if (remote[i])
 				res_text(j, i, 250, "2.0.0", "Queued as %llu",
 					 (unsigned long long)id);
 		}

@@ -6,6 +6,8 @@
 # Each account keeps one copy however many of its addresses were named. Unknown local users get
 # 550 5.1.1, remote recipients from an anonymous client 550 5.7.1 (no open relay), a bare LF in
 # the data 550 5.6.0 (RFC 5321 §2.3.8), and a message with too many Received lines 554 5.4.6.
+# A recipient over quota next to one that takes the message is recorded as failed in the queue
+# (RFC 5321 §6.1: after 250 the server answers for it; the DSN is the outbound module's).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 # The postgresql profile shares one PostgreSQL server: this scenario gets a database of its own.
@@ -21,6 +23,8 @@ C=$SERVER_DIR/staunch.conf
 "$B" -c "$C" account add alice@example.org --password 'alice pw 1' --alias al@example.org \
   >/dev/null || fail "account add alice"
 "$B" -c "$C" account add bob@example.org --password 'bob pw 1' >/dev/null || fail "account add bob"
+"$B" -c "$C" account add tiny@example.org --password 'tiny pw 1' --quota 64 >/dev/null ||
+  fail "account add tiny"
 
 python3 - "$(port smtp)" "$SERVER_DIR/sent" <<'PY' || fail "SMTP session on port 25"
 import smtplib, sys
@@ -66,6 +70,15 @@ expect(s.mail("x@remote.example"), 250)
 expect(s.rcpt("bob@example.org"), 250)
 expect(s.data(b"Received: from a by b; Fri, 27 Nov 2026 07:00:00 +0000\r\n" * 100 +
               b"Subject: loop\r\n\r\nx\r\n"), 554)
+# Over quota alone: 552 for the message. Next to a recipient that takes it: 250, and the
+# failed recipient is recorded in the queue (with its reply) for a DSN.
+expect(s.mail("q@remote.example"), 250)
+expect(s.rcpt("tiny@example.org"), 250)
+expect(s.data(b"Subject: quota\r\n\r\n" + b"q" * 200 + b"\r\n"), 552)
+expect(s.mail("q@remote.example"), 250)
+expect(s.rcpt("tiny@example.org", ["NOTIFY=FAILURE"]), 250)
+expect(s.rcpt("bob@example.org"), 250)
+expect(s.data(b"Subject: quota two\r\n\r\n" + b"q" * 200 + b"\r\n"), 250)
 s.quit()
 with open(out, "wb") as f:
     f.write(b"sender@remote.example\n%d\n" % len(m1) + m1 + b"\n")
@@ -73,6 +86,12 @@ with open(out, "wb") as f:
 print("ok smtp session")
 PY
 
+q=$("$B" -c "$C" queue list) || fail "queue list"
+[ "$(wc -l <<<"$q")" -eq 1 ] || fail "expected one queue entry: $q"
+grep -q '<q@remote.example> -> <tiny@example.org>$' <<<"$q" || fail "queue entry: $q"
+"$B" -c "$C" queue show "$(awk '{print $1}' <<<"$q")" |
+  grep -q '^rcpt: <tiny@example.org> failed attempts=0 notify=FAILURE, last="552 5.2.2 ' ||
+  fail "failed recipient not recorded"
 stop_server >/dev/null || fail "server did not stop cleanly"
 "$B" -c "$C" store export "$SERVER_DIR/dump" || fail "store export"
 python3 - "$SERVER_DIR/dump" "$SERVER_DIR/sent" <<'PY' || fail "messages in the store"
