@@ -276,8 +276,9 @@ int main(int argc, char **argv)
 	header("SQL directory (SQLite), one account per stored scheme");
 	for (size_t i = 0; i < CORE_NELEM(users); i++)
 		bench_pair(d, users[i].label, users[i].login, iters);
-	printf("\nAn unknown user costs one argon2id run with the policy above (or the scheme a "
-	       "directory declares\nrepresentative); a cheaper stored scheme makes the known "
+	printf("\nAn unknown user costs a check against the directory's representative hash: "
+	       "the policy's argon2id\n(internal directory), the last stored hash a lookup "
+	       "returned (SQL directory).\n"); a cheaper stored scheme makes the known "
 	       "user answer faster.\n");
 	dir_free(&d);
 	core_conf_free(&c);
