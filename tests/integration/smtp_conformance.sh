@@ -3,7 +3,7 @@
 # (tests/smtp/test_smtp_live.c with STAUNCH_SMTP_LIVE): every session that needs no fake
 # service must get the reply codes the transcript expects. Differences are all listed; the ones
 # that are this server's policy rather than an RFC rule are named in
-# conformance/smtp/live-policy.txt and do not fail the scenario.
+# conformance/smtp/live-policy.list and do not fail the scenario.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 bindir=$(dirname "$STAUNCH_BIN")

@@ -254,13 +254,13 @@ static int replay(const char *host, const char *port, const char *text, struct c
 }
 
 /*
- * Against a running server (STAUNCH_SMTP_LIVE), conformance/smtp/live-policy.txt lists the
+ * Against a running server (STAUNCH_SMTP_LIVE), conformance/smtp/live-policy.list lists the
  * sessions whose expectations differ there by the server's policy ("FILE SESSION reason"
  * per line): their differences are printed, not failed.
  */
 static bool live_policy(const char *file, int session, struct core_buf *why)
 {
-	FILE *fp = fopen(STAUNCH_SOURCE_DIR "/conformance/smtp/live-policy.txt", "r");
+	FILE *fp = fopen(STAUNCH_SOURCE_DIR "/conformance/smtp/live-policy.list", "r");
 	if (fp == NULL)
 		return false;
 	char line[512];
