@@ -582,7 +582,7 @@ int mail_imap_binary_size(const struct mail_message *m, const struct mail_part *
 bool mail_imap_binary_has_nul(const void *p, size_t len);
 
 /* ------------------------------------------------------------------------------------- */
-/* Message builder (mail_build.c)                                                          */
+/* Message builder (mail_build.c, mail_build_hdr.c, mail_build_param.c)                   */
 /* ------------------------------------------------------------------------------------- */
 
 /*
