@@ -106,19 +106,27 @@ static int ms_mbthread_adj(struct ms_tx *tx, struct ms_tx_mbox *mb, uint64_t thr
 	kl += 8;
 	struct core_buf v = CORE_BUF_INIT;
 	uint64_t n = 0, u = 0, nd = 0;
+	bool legacy = false;
 	int rc = ms_get(tx, k, kl, &v);
 	if (rc >= 0) {
 		struct ms_dec d;
 		ms_dec_init(&d, v.p, v.len);
 		n = ms_get_u64(&d);
 		u = ms_get_u64(&d);
-		nd = d.off < d.len ? ms_get_u64(&d) : n;
+		legacy = !d.bad && d.off >= d.len;
+		nd = legacy ? n : ms_get_u64(&d);
 		if (d.bad)
 			rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt thread count");
 	} else if (rc == CORE_ENOTFOUND) {
 		rc = 0;
 	}
 	int64_t n2s = (int64_t)n + dn, u2s = (int64_t)u + dunread, nd2s = (int64_t)nd + dnondraft;
+	/* A record from before the non-draft count guessed it; keep the guess in range
+	 * rather than refuse the change. */
+	if (legacy && nd2s > n2s)
+		nd2s = n2s;
+	if (legacy && nd2s < 0)
+		nd2s = 0;
 	if (rc >= 0 && (n2s < 0 || u2s < 0 || nd2s < 0 || u2s > n2s || nd2s > n2s))
 		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "thread count underflow");
 	if (rc < 0) {

@@ -981,6 +981,41 @@ START_TEST(concurrent_acl_changes)
 }
 END_TEST
 
+/* docs/mailstore.md §Keys: a per-thread count written before the non-draft count existed
+ * (two counts) still takes every change. */
+START_TEST(thread_counts_without_nondraft)
+{
+	uint64_t in = sinbox(1);
+	uint64_t d = sdeliver(1, in, 90, "$draft");
+	struct mailstore_email e;
+	SOK(mailstore_email_get(sms, 1, d, sa, &e, &serr));
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_key_id(k, 1, MS_F_MBTHREAD, in);
+	ms_be64(k + kl, e.thread_id);
+	kl += 8;
+	struct core_buf v = CORE_BUF_INIT;
+	ms_put_u64(&v, 1); /* emails */
+	ms_put_u64(&v, 0); /* unread (a draft is not) */
+	struct store_txn *t = NULL;
+	ck_assert_int_eq(store_txn_begin(sdata, STORE_TXN_WRITE, &t, &serr), 0);
+	ck_assert_int_eq(store_txn_put(t, k, kl, v.p, v.len, &serr), 0);
+	ck_assert_int_eq(store_txn_commit(&t, &serr), 0);
+	core_buf_fini(&v);
+	const char *dr[] = {"$draft"};
+	SOK(mailstore_email_keywords(sms, 1, d, MAILSTORE_KW_REMOVE, dr, 1, 0, NULL, &serr));
+	struct mailstore_mailbox m;
+	SOK(mailstore_mailbox_get(sms, 1, in, sa, &m, &serr));
+	ck_assert_uint_eq(m.unread, 1);
+	ck_assert_uint_eq(m.unread_threads, 1);
+	SOK(mailstore_email_keywords(sms, 1, d, MAILSTORE_KW_ADD, dr, 1, 0, NULL, &serr));
+	SOK(mailstore_email_destroy(sms, 1, d, &serr));
+	SOK(mailstore_mailbox_get(sms, 1, in, sa, &m, &serr));
+	ck_assert_uint_eq(m.total, 0);
+	ck_assert_uint_eq(m.total_threads, 0);
+	ck_assert_uint_eq(m.unread_threads, 0);
+}
+END_TEST
+
 TCase *ms_share_tcase(void)
 {
 	TCase *tc = tcase_create("sharing");
@@ -989,6 +1024,7 @@ TCase *ms_share_tcase(void)
 	tcase_add_test(tc, acl_rights_strings);
 	tcase_add_test(tc, acl_jmap_rights);
 	tcase_add_test(tc, mailbox_record_versions);
+	tcase_add_test(tc, thread_counts_without_nondraft);
 	tcase_add_test(tc, acl_set_list_rights_shared_with);
 	tcase_add_test(tc, seen_per_user);
 	tcase_add_test(tc, subscriptions_by_name);
