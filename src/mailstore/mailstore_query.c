@@ -136,30 +136,68 @@ bool mailstore_text_contains(const char *hay, size_t hlen, const char *needle, s
 	return r;
 }
 
+static int ms_header_match(struct mailstore *ms, uint64_t account, const struct mailstore_email *e,
+			   const struct mailstore_parsed *p, const char *name, const char *value,
+			   bool *out, struct core_error *err);
+
+/* Load an email's records for the IMAP helpers. */
+static int ms_text_email(struct mailstore *ms, uint64_t account, uint64_t id, struct core_arena *a,
+			 struct mailstore_email *e, struct mailstore_parsed *p,
+			 struct core_error *err)
+{
+	bool found = false;
+	int rc = mailstore_email_fetch(ms, account, &id, 1, a, e, p, &found, err);
+	if (rc >= 0 && !found)
+		rc = core_error_set(err, CORE_ENOTFOUND, NULL, "no such email");
+	return rc;
+}
+
 int mailstore_email_text_contains(struct mailstore *ms, uint64_t account, uint64_t id,
 				  enum mailstore_text_field field, const char *needle,
 				  bool *match_out, struct core_error *err)
 {
-	if ((unsigned)field > MAILSTORE_TEXT_ALL || needle == NULL)
+	*match_out = false;
+	if ((unsigned)field >= MAILSTORE_TEXT_COUNT || needle == NULL)
 		return core_error_set(err, CORE_ESYNTAX, NULL, "bad text search");
 	struct core_arena *a = core_arena_new(0);
 	struct mailstore_email e;
 	struct mailstore_parsed p;
-	int rc = mailstore_email_get(ms, account, id, a, &e, err);
-	if (rc >= 0)
-		rc = mailstore_email_parsed(ms, account, id, a, &p, err);
+	int rc = ms_text_email(ms, account, id, a, &e, &p, err);
 	struct ms_texts t = {0};
-	unsigned mask = field == MAILSTORE_TEXT_ALL ? 0x3fu : 1u << field;
-	if (rc >= 0)
-		rc = ms_texts_load(ms, account, &e, &p, mask, &t, err);
+	unsigned mask = field == MAILSTORE_TEXT_ALL    ? 0x3fu
+			: field == MAILSTORE_TEXT_IMAP ? 1u << MAILSTORE_TEXT_BODY
+						       : 1u << field;
 	bool m = false;
+	/* RFC 9051 §6.4.4 TEXT: the header as well as the body. */
+	if (rc >= 0 && field == MAILSTORE_TEXT_IMAP)
+		rc = ms_header_match(ms, account, &e, &p, NULL, needle, &m, err);
+	if (rc >= 0 && !m)
+		rc = ms_texts_load(ms, account, &e, &p, mask, &t, err);
 	for (unsigned f = 0; rc >= 0 && f < 6 && !m; f++)
 		if (mask & (1u << f))
 			m = mailstore_text_contains(t.f[f].p, t.f[f].len, needle, strlen(needle));
-	*match_out = m;
+	*match_out = rc >= 0 && m;
 	ms_texts_fini(&t);
 	core_arena_free(&a);
 	return rc < 0 ? rc : 0;
+}
+
+int mailstore_email_header_contains(struct mailstore *ms, uint64_t account, uint64_t id,
+				    const char *name, const char *needle, bool *match_out,
+				    struct core_error *err)
+{
+	*match_out = false;
+	if (name == NULL || name[0] == '\0' || needle == NULL)
+		return core_error_set(err, CORE_ESYNTAX, "RFC 9051 §6.4.4",
+				      "HEADER needs a field name and a string");
+	struct core_arena *a = core_arena_new(0);
+	struct mailstore_email e;
+	struct mailstore_parsed p;
+	int rc = ms_text_email(ms, account, id, a, &e, &p, err);
+	if (rc >= 0)
+		rc = ms_header_match(ms, account, &e, &p, name, needle, match_out, err);
+	core_arena_free(&a);
+	return rc;
 }
 
 /* A JMAP text value compiled into items: each a word or a phrase of consecutive words
@@ -987,34 +1025,58 @@ static int ms_q_blob_cb(void *arg, const void *p, size_t n)
 /* RFC 8621 §4.4.1 header: the field is present, and when a value is given it occurs in
  * the field's decoded Text form (the substring rule, ignoring case). Only the header bytes
  * are read. */
-static int ms_q_header_check(struct ms_q *s, struct ms_q_cand *c, const char *name,
-			     const char *value, bool *out)
+/*
+ * Look at the header fields of an email's top-level header (only those bytes are read from
+ * the blob). name NULL: every field, else the fields of that name (ASCII case-insensitive).
+ * value NULL: a field is present; else the substring rule on the field's decoded Text form
+ * (with name NULL, on "Name: value"). *out gets the answer.
+ */
+static int ms_header_match(struct mailstore *ms, uint64_t account, const struct mailstore_email *e,
+			   const struct mailstore_parsed *p, const char *name, const char *value,
+			   bool *out, struct core_error *err)
 {
 	*out = false;
-	if (!c->have_p || c->p.nparts == 0)
+	if (p->nparts == 0)
 		return 0;
 	struct core_buf raw = CORE_BUF_INIT;
-	int rc = store_blob_read(s->ms->b, s->account, &c->e.blob, c->p.parts[0].header_off,
-				 c->p.parts[0].header_len, ms_q_blob_cb, &raw, s->err);
+	int rc = store_blob_read(ms->b, account, &e->blob, p->parts[0].header_off,
+				 p->parts[0].header_len, ms_q_blob_cb, &raw, err);
 	if (rc >= 0) {
 		struct core_arena *a = core_arena_new(0);
 		struct mail_message *m = NULL;
-		rc = mail_message_parse(a, raw.p != NULL ? raw.p : "", raw.len, NULL, &m, s->err);
+		struct core_buf line = CORE_BUF_INIT;
+		rc = mail_message_parse(a, raw.p != NULL ? raw.p : "", raw.len, NULL, &m, err);
 		const struct mail_header *h = rc >= 0 ? &m->root->header : NULL;
 		for (size_t i = 0; h != NULL && i < h->count && !*out; i++) {
-			if (!core_str_eq_cstr_ci(h->fields[i].name, name))
+			if (name != NULL && !core_str_eq_cstr_ci(h->fields[i].name, name))
 				continue;
 			if (value == NULL) {
 				*out = true;
 				break;
 			}
 			struct core_str tv = mail_hdr_text(a, h->fields[i].value);
-			*out = mailstore_text_contains(tv.p, tv.len, value, strlen(value));
+			core_buf_reset(&line);
+			if (name == NULL) {
+				core_buf_append(&line, h->fields[i].name.p, h->fields[i].name.len);
+				core_buf_append_str(&line, ": ");
+			}
+			core_buf_append(&line, tv.p, tv.len);
+			*out = mailstore_text_contains(line.p, line.len, value, strlen(value));
 		}
+		core_buf_fini(&line);
 		core_arena_free(&a);
 	}
 	core_buf_fini(&raw);
 	return rc < 0 ? rc : 0;
+}
+
+static int ms_q_header_check(struct ms_q *s, struct ms_q_cand *c, const char *name,
+			     const char *value, bool *out)
+{
+	*out = false;
+	if (!c->have_p)
+		return 0;
+	return ms_header_match(s->ms, s->account, &c->e, &c->p, name, value, out, s->err);
 }
 
 static bool ms_q_in(const struct mailstore_email *e, uint64_t mailbox)

@@ -183,7 +183,8 @@ enum mailstore_text_field {
 	MAILSTORE_TEXT_BCC,
 	MAILSTORE_TEXT_SUBJECT,
 	MAILSTORE_TEXT_BODY, /* text leaf parts (any subtype), decoded, HTML turned into text */
-	MAILSTORE_TEXT_ALL,  /* every field above */
+	MAILSTORE_TEXT_ALL,  /* every field above (JMAP text) */
+	MAILSTORE_TEXT_IMAP, /* RFC 9051 §6.4.4 TEXT: every header field and the body */
 	MAILSTORE_TEXT_COUNT,
 };
 
@@ -196,11 +197,20 @@ bool mailstore_text_contains(const char *hay, size_t hlen, const char *needle, s
 /*
  * IMAP SEARCH FROM/TO/CC/BCC/SUBJECT/BODY/TEXT on one email: the substring rule above on the
  * decoded text of the field (header fields in their decoded Text form, addresses as
- * "name <email>"). *match_out gets the answer.
+ * "name <email>"; for MAILSTORE_TEXT_IMAP every header field as "Name: value", then the
+ * body). *match_out gets the answer; CORE_ENOTFOUND for an email that does not exist.
  */
 int mailstore_email_text_contains(struct mailstore *ms, uint64_t account, uint64_t id,
 				  enum mailstore_text_field field, const char *needle,
 				  bool *match_out, struct core_error *err);
+/*
+ * IMAP SEARCH HEADER name string (RFC 9051 §6.4.4): a field of that name (ASCII
+ * case-insensitive) in the message's header whose decoded value holds needle; an empty
+ * needle matches any field of that name. Only the header bytes are read.
+ */
+int mailstore_email_header_contains(struct mailstore *ms, uint64_t account, uint64_t id,
+				    const char *name, const char *needle, bool *match_out,
+				    struct core_error *err);
 
 /* ------------------------------------------------------------------------------------ */
 /* Full-text indexing queue (mailstore_index.c)                                         */

@@ -835,6 +835,34 @@ START_TEST(test_imap_substring)
 	OK(mailstore_email_text_contains(ms, ACCT, id[1], MAILSTORE_TEXT_ALL, "the budg", &m,
 					 &err));
 	ck_assert(m);
+	/* IMAP TEXT: any header field as well as the body. */
+	OK(mailstore_email_text_contains(ms, ACCT, id[3], MAILSTORE_TEXT_IMAP, "(highest)", &m,
+					 &err));
+	ck_assert(m);
+	OK(mailstore_email_text_contains(ms, ACCT, id[3], MAILSTORE_TEXT_IMAP, "x-priority: 1", &m,
+					 &err));
+	ck_assert(m);
+	OK(mailstore_email_text_contains(ms, ACCT, id[3], MAILSTORE_TEXT_ALL, "highest", &m, &err));
+	ck_assert(!m);
+	OK(mailstore_email_text_contains(ms, ACCT, id[3], MAILSTORE_TEXT_IMAP, "downtown", &m,
+					 &err));
+	ck_assert(m);
+	OK(mailstore_email_text_contains(ms, ACCT, id[3], MAILSTORE_TEXT_IMAP, "nowhere", &m,
+					 &err));
+	ck_assert(!m);
+	/* IMAP HEADER. */
+	OK(mailstore_email_header_contains(ms, ACCT, id[2], "in-reply-to", "M1@", &m, &err));
+	ck_assert(m);
+	OK(mailstore_email_header_contains(ms, ACCT, id[1], "In-Reply-To", "", &m, &err));
+	ck_assert(!m);
+	OK(mailstore_email_header_contains(ms, ACCT, id[1], "Message-ID", "", &m, &err));
+	ck_assert(m);
+	OK(mailstore_email_header_contains(ms, ACCT, id[3], "subject", "LUNCH CAF\xc3\x89", &m,
+					   &err));
+	ck_assert(m);
+	FAILS(CORE_ESYNTAX, mailstore_email_header_contains(ms, ACCT, id[1], "", "x", &m, &err));
+	FAILS(CORE_ESYNTAX,
+	      mailstore_email_text_contains(ms, ACCT, id[1], MAILSTORE_TEXT_COUNT, "x", &m, &err));
 	FAILS(CORE_ENOTFOUND,
 	      mailstore_email_text_contains(ms, ACCT, 999999, MAILSTORE_TEXT_ALL, "x", &m, &err));
 }
