@@ -508,6 +508,18 @@ int mailstore_acl_shared_with(struct mailstore *ms, uint64_t principal, struct c
  */
 int mailstore_seen_set(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id, bool seen,
 		       struct core_error *err);
+/*
+ * mailstore_email_keywords for a user of a shared mailbox (IMAP STORE, JMAP Email/set in a
+ * shared account), in one transaction: $seen goes to the user's own \Seen, every other
+ * keyword to the email. REPLACE keeps the owner's $seen. Rights on every mailbox of the
+ * email (RFC 8621 §2, RFC 4314 §4): "s" for $seen, "t" for $deleted, "w" for the others
+ * (CORE_EPERM); CORE_ENOTFOUND without "r" on any. user == owner is
+ * mailstore_email_keywords.
+ */
+int mailstore_email_keywords_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,
+				enum mailstore_kw_op op, const char *const *kw, size_t n,
+				uint64_t unchanged_since, uint64_t *modseq_out,
+				struct core_error *err);
 /* An email as user sees it: $seen from the user's own \Seen when user is not the owner.
  * CORE_ENOTFOUND unless user has "r" on a mailbox holding it. */
 int mailstore_email_get_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,

@@ -741,74 +741,206 @@ static int ms_email_rights(struct ms_tx *tx, uint64_t owner, uint64_t user,
 	return 0;
 }
 
-static int ms_seen_set_fn(struct ms_tx *tx, void *ctx)
+/* Whether user has their own \Seen on e. */
+static int ms_seen_has(struct ms_tx *tx, uint64_t owner, uint64_t user, uint64_t email, bool *out)
 {
-	struct ms_acl_ctx *c = ctx;
-	struct ms_tx_acct *ac = &tx->acct[0];
-	struct core_buf v = CORE_BUF_INIT;
-	struct mailstore_email e = {0};
-	int rc = ms_email_load(tx, c->owner, c->id, &e, &v);
-	core_buf_fini(&v);
-	if (rc < 0)
-		return rc;
-	unsigned r, every;
-	if ((rc = ms_email_rights(tx, c->owner, c->user, &e, &r, &every)) < 0)
-		return rc;
-	/* RFC 4314 §4: without "r" the message is not there for this user; "s" is what
-	 * lets a user keep \Seen, and RFC 8621 §2 (maySetSeen) needs it on every mailbox
-	 * holding the email. */
-	if (!(r & MAILSTORE_ACL_READ))
-		return ms_tx_fail(tx, CORE_ENOTFOUND, NULL, "no such email");
-	if (!(every & MAILSTORE_ACL_SEEN))
-		return ms_tx_fail(tx, CORE_EPERM, "RFC 8621 §2",
-				  "no right to keep \\Seen in every mailbox of the email");
 	uint8_t k[STORE_KEY_MAX];
-	size_t kl = ms_pair_key(k, c->owner, MS_F_SEEN, c->id, c->user);
+	size_t kl = ms_pair_key(k, owner, MS_F_SEEN, email, user);
 	uint64_t unused;
+	return ms_get_uint(tx, k, kl, &unused, NULL, out);
+}
+
+/* Set or clear user's own \Seen on e with every per-user count; *changed_out when it
+ * changed (the caller then writes e with ms_email_changed). */
+static int ms_seen_apply(struct ms_tx *tx, uint64_t owner, uint64_t user,
+			 const struct mailstore_email *e, bool seen, bool *changed_out)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t kl = ms_pair_key(k, owner, MS_F_SEEN, e->id, user);
 	bool have;
-	if ((rc = ms_get_uint(tx, k, kl, &unused, NULL, &have)) < 0)
+	*changed_out = false;
+	int rc = ms_seen_has(tx, owner, user, e->id, &have);
+	if (rc < 0 || have == seen)
 		return rc;
-	if (have == c->seen)
-		return 0;
-	rc = c->seen ? ms_put(tx, k, kl, "", 0) : ms_del(tx, k, kl);
-	int d = c->seen ? 1 : -1;
-	for (size_t i = 0; rc >= 0 && i < e.nmembers; i++) {
+	*changed_out = true;
+	rc = seen ? ms_put(tx, k, kl, "", 0) : ms_del(tx, k, kl);
+	int d = seen ? 1 : -1;
+	for (size_t i = 0; rc >= 0 && i < e->nmembers; i++) {
+		uint64_t mailbox = e->members[i].mailbox;
 		struct ms_tx_mbox *mb;
-		rc = ms_tx_mbox(tx, c->owner, e.members[i].mailbox, &mb);
+		rc = ms_tx_mbox(tx, owner, mailbox, &mb);
 		if (rc == CORE_ENOTFOUND) {
+			/* A destroyed mailbox whose contents are still being purged. */
 			core_error_clear(tx->err);
 			rc = 0;
 			continue;
 		}
 		if (rc >= 0)
-			rc = ms_seen_adj(tx, c->owner, e.members[i].mailbox, c->user, d,
-					 ms_is_draft(&e) ? d : 0);
+			rc = ms_seen_adj(tx, owner, mailbox, user, d, ms_is_draft(e) ? d : 0);
+		if (rc < 0 || ms_is_draft(e))
+			continue;
 		/* A non-draft email seen or unseen may complete or reopen its thread for
 		 * this user. */
-		uint64_t nd = 0;
-		if (rc >= 0 && !ms_is_draft(&e))
-			rc = ms_mbthread_nondraft(tx, c->owner, e.members[i].mailbox, e.thread_id,
-						  &nd);
-		if (rc >= 0 && !ms_is_draft(&e)) {
-			uint8_t gk[STORE_KEY_MAX];
-			size_t gl = ms_pair_key(gk, c->owner, MS_F_SEENTHR, e.members[i].mailbox,
-						e.thread_id);
-			ms_be64(gk + gl, c->user);
-			gl += 8;
-			uint64_t s0;
-			bool gfound;
+		uint64_t nd = 0, s0;
+		rc = ms_mbthread_nondraft(tx, owner, mailbox, e->thread_id, &nd);
+		uint8_t gk[STORE_KEY_MAX];
+		size_t gl = ms_pair_key(gk, owner, MS_F_SEENTHR, mailbox, e->thread_id);
+		ms_be64(gk + gl, user);
+		gl += 8;
+		bool gfound;
+		if (rc >= 0)
 			rc = ms_get_uint(tx, gk, gl, &s0, NULL, &gfound);
-			if (rc >= 0)
-				rc = ms_seen_thread_one(tx, c->owner, e.members[i].mailbox,
-							e.thread_id, c->user, s0, (int64_t)s0 + d,
-							nd, nd);
-		}
+		if (rc >= 0)
+			rc = ms_seen_thread_one(tx, owner, mailbox, e->thread_id, user, s0,
+						(int64_t)s0 + d, nd, nd);
 	}
+	return rc;
+}
+
+/* Load an email for user: CORE_ENOTFOUND without "r" on any of its mailboxes. */
+static int ms_email_open_as(struct ms_tx *tx, uint64_t owner, uint64_t user, uint64_t id,
+			    struct mailstore_email *e, unsigned *any_out, unsigned *every_out)
+{
+	struct core_buf v = CORE_BUF_INIT;
+	memset(e, 0, sizeof(*e));
+	int rc = ms_email_load(tx, owner, id, e, &v);
+	core_buf_fini(&v);
+	if (rc >= 0)
+		rc = ms_email_rights(tx, owner, user, e, any_out, every_out);
+	/* RFC 4314 §4: without "r" the message is not there for this user. */
+	if (rc >= 0 && !(*any_out & MAILSTORE_ACL_READ))
+		rc = ms_tx_fail(tx, CORE_ENOTFOUND, NULL, "no such email");
+	return rc;
+}
+
+static int ms_seen_set_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_acl_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct mailstore_email e;
+	unsigned r, every;
+	int rc = ms_email_open_as(tx, c->owner, c->user, c->id, &e, &r, &every);
 	if (rc < 0)
+		return rc;
+	/* RFC 4314 §4: "s" lets a user keep \Seen; RFC 8621 §2 (maySetSeen) needs it on
+	 * every mailbox holding the email. */
+	if (!(every & MAILSTORE_ACL_SEEN))
+		return ms_tx_fail(tx, CORE_EPERM, "RFC 8621 §2",
+				  "no right to keep \\Seen in every mailbox of the email");
+	bool changed;
+	if ((rc = ms_seen_apply(tx, c->owner, c->user, &e, c->seen, &changed)) < 0 || !changed)
 		return rc;
 	/* The user's view of the email and of its mailboxes' counts changed: a change like
 	 * a keyword change (RFC 7162 MODSEQ, RFC 8621 /changes). */
 	return ms_email_changed(tx, ac, &e, true, true);
+}
+
+struct ms_kw_as_ctx {
+	uint64_t owner, user, id;
+	enum mailstore_kw_op op;
+	const char **kw;
+	size_t nkw;
+	uint64_t unchanged_since, modseq;
+};
+
+static int ms_kw_as_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_kw_as_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct mailstore_email e;
+	unsigned r, every;
+	int rc = ms_email_open_as(tx, c->owner, c->user, c->id, &e, &r, &every);
+	if (rc < 0)
+		return rc;
+	c->modseq = e.modseq;
+	/* RFC 7162 §3.2: UNCHANGEDSINCE fails for a message whose modseq is greater. */
+	if (c->unchanged_since != 0 && e.modseq > c->unchanged_since)
+		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 7162 §3.2",
+				  "MODIFIED: changed since the given modseq");
+	/* $seen is the user's own; every other keyword is the email's. */
+	bool has_seen = ms_keywords_has(c->kw, c->nkw, MAILSTORE_KW_SEEN);
+	const char **others = core_arena_zalloc(tx->a, (c->nkw + 2) * sizeof(*others));
+	size_t n = 0;
+	for (size_t i = 0; i < c->nkw; i++)
+		if (strcmp(c->kw[i], MAILSTORE_KW_SEEN) != 0)
+			others[n++] = c->kw[i];
+	/* FLAGS replaces the user's keywords: the owner's $seen stays as it is. */
+	if (c->op == MAILSTORE_KW_REPLACE &&
+	    ms_keywords_has(e.keywords, e.nkeywords, MAILSTORE_KW_SEEN))
+		others[n++] = MAILSTORE_KW_SEEN;
+	const char **nk;
+	size_t nn;
+	bool same;
+	if ((rc = ms_kw_compute(tx, &e, c->op, others, n, &nk, &nn, &same)) < 0)
+		return rc;
+	bool seen_now, seen_to;
+	if ((rc = ms_seen_has(tx, c->owner, c->user, c->id, &seen_now)) < 0)
+		return rc;
+	seen_to = seen_now;
+	if (c->op == MAILSTORE_KW_REPLACE || has_seen)
+		seen_to = c->op == MAILSTORE_KW_REMOVE ? false : has_seen;
+	/* RFC 8621 §2: maySetKeywords ("w"), and "t" for $deleted (RFC 4314 §4), on every
+	 * mailbox of the email; maySetSeen ("s") likewise. */
+	if (!same) {
+		bool deleted_changes = ms_keywords_has(nk, nn, "$deleted") !=
+				       ms_keywords_has(e.keywords, e.nkeywords, "$deleted");
+		bool others_change = false;
+		for (size_t i = 0; i < nn && !others_change; i++)
+			others_change = strcmp(nk[i], "$deleted") != 0 &&
+					!ms_keywords_has(e.keywords, e.nkeywords, nk[i]);
+		for (size_t i = 0; i < e.nkeywords && !others_change; i++)
+			others_change = strcmp(e.keywords[i], "$deleted") != 0 &&
+					!ms_keywords_has(nk, nn, e.keywords[i]);
+		if (others_change && !(every & MAILSTORE_ACL_WRITE))
+			return ms_tx_fail(tx, CORE_EPERM, "RFC 8621 §2",
+					  "no right to set keywords in every mailbox of the email");
+		if (deleted_changes && !(every & MAILSTORE_ACL_DELMSG))
+			return ms_tx_fail(
+				tx, CORE_EPERM, "RFC 4314 §4",
+				"no right to set \\Deleted in every mailbox of the email");
+	}
+	if (seen_to != seen_now && !(every & MAILSTORE_ACL_SEEN))
+		return ms_tx_fail(tx, CORE_EPERM, "RFC 8621 §2",
+				  "no right to keep \\Seen in every mailbox of the email");
+	bool counts = false, seen_changed = false;
+	if (!same && (rc = ms_kw_apply(tx, c->owner, &e, nk, nn, &counts)) < 0)
+		return rc;
+	if ((rc = ms_seen_apply(tx, c->owner, c->user, &e, seen_to, &seen_changed)) < 0)
+		return rc;
+	if (same && !seen_changed)
+		return 0;
+	/* One change of the email, whichever parts moved. */
+	rc = ms_email_changed(tx, ac, &e, counts || seen_changed, true);
+	c->modseq = e.modseq;
+	return rc;
+}
+
+int mailstore_email_keywords_as(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id,
+				enum mailstore_kw_op op, const char *const *kw, size_t n,
+				uint64_t unchanged_since, uint64_t *modseq_out,
+				struct core_error *err)
+{
+	if (user == owner)
+		return mailstore_email_keywords(ms, owner, id, op, kw, n, unchanged_since,
+						modseq_out, err);
+	core_error_clear(err);
+	if ((unsigned)op > MAILSTORE_KW_REPLACE)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "bad keyword operation");
+	if (user == MAILSTORE_ACL_ANYONE)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "no user");
+	struct core_arena *a = core_arena_new(0);
+	struct ms_kw_as_ctx c = {.owner = owner,
+				 .user = user,
+				 .id = id,
+				 .op = op,
+				 .unchanged_since = unchanged_since};
+	int rc = ms_keywords_norm(a, kw, kw != NULL ? n : 0, &c.kw, &c.nkw, err);
+	if (rc >= 0)
+		rc = ms_tx_run(ms, &owner, 1, ms_kw_as_fn, &c, err);
+	if (rc >= 0 && modseq_out != NULL)
+		*modseq_out = c.modseq;
+	core_arena_free(&a);
+	return rc < 0 ? rc : 0;
 }
 
 int mailstore_seen_set(struct mailstore *ms, uint64_t owner, uint64_t user, uint64_t id, bool seen,

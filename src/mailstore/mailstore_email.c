@@ -839,55 +839,54 @@ int mailstore_email_set_mailboxes(struct mailstore *ms, uint64_t account, uint64
 /* Keywords, expunge, destroy                                                         */
 /* ---------------------------------------------------------------------------------- */
 
-static int ms_kw_fn(struct ms_tx *tx, void *ctx)
+int ms_kw_compute(struct ms_tx *tx, const struct mailstore_email *e, enum mailstore_kw_op op,
+		  const char *const *kw, size_t nkw, const char ***out, size_t *n_out,
+		  bool *same_out)
 {
-	struct ms_email_ctx *c = ctx;
-	struct ms_tx_acct *ac = &tx->acct[0];
-	struct mailstore_email e;
-	int rc = ms_email_open(tx, c->account, c->id, &e);
-	if (rc < 0)
-		return rc;
-	c->modseq = e.modseq;
-	/* RFC 7162 §3.2: UNCHANGEDSINCE fails for a message whose modseq is greater. */
-	if (c->unchanged_since != 0 && e.modseq > c->unchanged_since)
-		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 7162 §3.2",
-				  "MODIFIED: changed since the given modseq");
-	const char **nk = core_arena_zalloc(tx->a, (e.nkeywords + c->nkw + 1) * sizeof(*nk));
+	const char **nk = core_arena_zalloc(tx->a, (e->nkeywords + nkw + 1) * sizeof(*nk));
 	size_t n = 0;
-	if (c->op == MAILSTORE_KW_REPLACE) {
-		for (size_t i = 0; i < c->nkw; i++)
-			nk[n++] = c->kw[i];
+	if (op == MAILSTORE_KW_REPLACE) {
+		for (size_t i = 0; i < nkw; i++)
+			nk[n++] = kw[i];
 	} else {
-		for (size_t i = 0; i < e.nkeywords; i++)
-			if (c->op != MAILSTORE_KW_REMOVE ||
-			    !ms_keywords_has(c->kw, c->nkw, e.keywords[i]))
-				nk[n++] = e.keywords[i];
-		if (c->op == MAILSTORE_KW_ADD)
-			for (size_t i = 0; i < c->nkw; i++)
-				if (!ms_keywords_has(e.keywords, e.nkeywords, c->kw[i]))
-					nk[n++] = c->kw[i];
+		for (size_t i = 0; i < e->nkeywords; i++)
+			if (op != MAILSTORE_KW_REMOVE || !ms_keywords_has(kw, nkw, e->keywords[i]))
+				nk[n++] = e->keywords[i];
+		if (op == MAILSTORE_KW_ADD)
+			for (size_t i = 0; i < nkw; i++)
+				if (!ms_keywords_has(e->keywords, e->nkeywords, kw[i]))
+					nk[n++] = kw[i];
 	}
 	if (n > MAILSTORE_KEYWORDS_MAX)
 		return ms_tx_fail(tx, CORE_ELIMIT, NULL, "too many keywords");
 	qsort(nk, n, sizeof(*nk), ms_str_cmp);
-	bool same = n == e.nkeywords;
+	bool same = n == e->nkeywords;
 	for (size_t i = 0; same && i < n; i++)
-		same = strcmp(nk[i], e.keywords[i]) == 0;
-	if (same)
-		return 0;
-	bool was_unread = ms_unread(&e), was_unseen = ms_unseen(&e), was_draft = ms_draft(&e);
-	e.keywords = nk;
-	e.nkeywords = n;
-	bool unread = ms_unread(&e), unseen = ms_unseen(&e), draft = ms_draft(&e);
+		same = strcmp(nk[i], e->keywords[i]) == 0;
+	*out = nk;
+	*n_out = n;
+	*same_out = same;
+	return 0;
+}
+
+int ms_kw_apply(struct ms_tx *tx, uint64_t account, struct mailstore_email *e, const char **nk,
+		size_t n, bool *counts_out)
+{
+	int rc = 0;
+	bool was_unread = ms_unread(e), was_unseen = ms_unseen(e), was_draft = ms_draft(e);
+	e->keywords = nk;
+	e->nkeywords = n;
+	bool unread = ms_unread(e), unseen = ms_unseen(e), draft = ms_draft(e);
 	bool counts = was_unread != unread || was_unseen != unseen || was_draft != draft;
+	*counts_out = counts;
 	/* Other users' unread counts follow $draft on the emails they saw. */
-	if (was_draft != draft && (rc = ms_seen_draft(tx, c->account, &e, draft)) < 0)
+	if (was_draft != draft && (rc = ms_seen_draft(tx, account, e, draft)) < 0)
 		return rc;
 	/* RFC 8621 §2 unreadEmails/unreadThreads and STATUS UNSEEN stay exact in every
 	 * mailbox holding it. */
-	for (size_t i = 0; counts && i < e.nmembers; i++) {
+	for (size_t i = 0; counts && i < e->nmembers; i++) {
 		struct ms_tx_mbox *mb;
-		if ((rc = ms_tx_mbox(tx, c->account, e.members[i].mailbox, &mb)) < 0)
+		if ((rc = ms_tx_mbox(tx, account, e->members[i].mailbox, &mb)) < 0)
 			return rc;
 		if (was_unseen != unseen) {
 			if (unseen)
@@ -908,19 +907,40 @@ static int ms_kw_fn(struct ms_tx *tx, void *ctx)
 				mb->m.unread--;
 		}
 		int dnd = was_draft == draft ? 0 : draft ? -1 : 1;
-		if (was_unread != unread || dnd != 0) {
+		int dunread = was_unread == unread ? 0 : unread ? 1 : -1;
+		if (dunread != 0 || dnd != 0) {
 			uint64_t nd0, nd1;
-			if ((rc = ms_mbthread_adj(tx, mb, e.thread_id, 0,
-						  was_unread == unread ? 0
-						  : unread             ? 1
-								       : -1,
-						  dnd, &nd0, &nd1)) < 0)
+			if ((rc = ms_mbthread_adj(tx, mb, e->thread_id, 0, dunread, dnd, &nd0,
+						  &nd1)) < 0)
 				return rc;
-			if (nd0 != nd1 && (rc = ms_seen_thread(tx, c->account, e.members[i].mailbox,
-							       &e, false, nd0, nd1, dnd)) < 0)
+			if (nd0 != nd1 && (rc = ms_seen_thread(tx, account, e->members[i].mailbox,
+							       e, false, nd0, nd1, dnd)) < 0)
 				return rc;
 		}
 	}
+	return 0;
+}
+
+static int ms_kw_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_email_ctx *c = ctx;
+	struct ms_tx_acct *ac = &tx->acct[0];
+	struct mailstore_email e;
+	int rc = ms_email_open(tx, c->account, c->id, &e);
+	if (rc < 0)
+		return rc;
+	c->modseq = e.modseq;
+	/* RFC 7162 §3.2: UNCHANGEDSINCE fails for a message whose modseq is greater. */
+	if (c->unchanged_since != 0 && e.modseq > c->unchanged_since)
+		return ms_tx_fail(tx, CORE_ECONFLICT, "RFC 7162 §3.2",
+				  "MODIFIED: changed since the given modseq");
+	const char **nk;
+	size_t n;
+	bool same, counts;
+	if ((rc = ms_kw_compute(tx, &e, c->op, c->kw, c->nkw, &nk, &n, &same)) < 0 || same)
+		return rc;
+	if ((rc = ms_kw_apply(tx, c->account, &e, nk, n, &counts)) < 0)
+		return rc;
 	rc = ms_email_changed(tx, ac, &e, counts, true);
 	c->modseq = e.modseq;
 	return rc;

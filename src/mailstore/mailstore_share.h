@@ -62,6 +62,16 @@ int ms_sub_has(struct ms_tx *tx, uint64_t account, const char *path, size_t len,
 int ms_email_changed(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
 		     bool counts, bool log);
 
+/* Keywords of e after op (sorted, in the transaction's arena); *same_out when nothing
+ * changes. CORE_ELIMIT past MAILSTORE_KEYWORDS_MAX. */
+int ms_kw_compute(struct ms_tx *tx, const struct mailstore_email *e, enum mailstore_kw_op op,
+		  const char *const *kw, size_t nkw, const char ***out, size_t *n_out,
+		  bool *same_out);
+/* Give e the keywords nk and keep every count that depends on them exact (*counts_out:
+ * mailbox counts changed). The caller writes e with ms_email_changed. */
+int ms_kw_apply(struct ms_tx *tx, uint64_t account, struct mailstore_email *e, const char **nk,
+		size_t n, bool *counts_out);
+
 /* Mailbox helpers (mailstore_mailbox.c). */
 /* The full path of a mailbox, appended to out. */
 int ms_mailbox_path_in(struct ms_tx *tx, uint64_t account, uint64_t id, struct core_buf *out);

@@ -543,6 +543,78 @@ START_TEST(seen_per_user)
 }
 END_TEST
 
+/* IMAP STORE / JMAP Email/set by a user of a shared mailbox. */
+START_TEST(keywords_as_sharee)
+{
+	sinbox(1);
+	uint64_t box = smailbox(1, "Team");
+	uint64_t ro = smailbox(1, "Seen only");
+	unsigned lr = MAILSTORE_ACL_LOOKUP | MAILSTORE_ACL_READ;
+	SOK(mailstore_acl_set(sms, 1, box, 2, lr | MAILSTORE_ACL_SEEN | MAILSTORE_ACL_WRITE,
+			      &serr));
+	SOK(mailstore_acl_set(sms, 1, ro, 2, lr | MAILSTORE_ACL_SEEN, &serr));
+	uint64_t a = sdeliver(1, box, 1, "$seen");
+	uint64_t b = sdeliver(1, ro, 2, NULL);
+	struct mailstore_account acc0, acc1;
+	SOK(mailstore_account_get(sms, 1, &acc0, &serr));
+	/* One call, one change: $flagged on the email, $seen the user's own. */
+	const char *sf[] = {"$Seen", "$Flagged"};
+	uint64_t ms1 = 0;
+	SOK(mailstore_email_keywords_as(sms, 1, 2, a, MAILSTORE_KW_ADD, sf, 2, 0, &ms1, &serr));
+	SOK(mailstore_account_get(sms, 1, &acc1, &serr));
+	ck_assert_uint_eq(acc1.modseq, acc0.modseq + 1);
+	ck_assert_uint_eq(ms1, acc1.modseq);
+	struct mailstore_email e;
+	SOK(mailstore_email_get(sms, 1, a, sa, &e, &serr));
+	ck_assert(has_kw(&e, "$flagged"));
+	ck_assert(has_kw(&e, "$seen")); /* the owner's, untouched */
+	SOK(mailstore_email_get_as(sms, 1, 2, a, sa, &e, &serr));
+	ck_assert(has_kw(&e, "$flagged") && has_kw(&e, "$seen"));
+	/* FLAGS (replace) keeps the owner's $seen and sets the user's from the list. */
+	const char *ans[] = {"$answered"};
+	SOK(mailstore_email_keywords_as(sms, 1, 2, a, MAILSTORE_KW_REPLACE, ans, 1, 0, NULL,
+					&serr));
+	SOK(mailstore_email_get(sms, 1, a, sa, &e, &serr));
+	ck_assert_uint_eq(e.nkeywords, 2);
+	ck_assert(has_kw(&e, "$answered") && has_kw(&e, "$seen"));
+	SOK(mailstore_email_get_as(sms, 1, 2, a, sa, &e, &serr));
+	ck_assert(!has_kw(&e, "$seen"));
+	check_user_counts(1, 2, box);
+	/* Nothing to change: no new modseq. */
+	SOK(mailstore_account_get(sms, 1, &acc0, &serr));
+	SOK(mailstore_email_keywords_as(sms, 1, 2, a, MAILSTORE_KW_ADD, ans, 1, 0, NULL, &serr));
+	SOK(mailstore_account_get(sms, 1, &acc1, &serr));
+	ck_assert_uint_eq(acc1.modseq, acc0.modseq);
+	/* Rights: "w" for keywords, "t" for $deleted, "s" for $seen; nothing is applied
+	 * when one is missing. */
+	SFAILS(CORE_EPERM,
+	       mailstore_email_keywords_as(sms, 1, 2, b, MAILSTORE_KW_ADD, sf, 2, 0, NULL, &serr));
+	SOK(mailstore_email_get_as(sms, 1, 2, b, sa, &e, &serr));
+	ck_assert(!has_kw(&e, "$seen"));
+	const char *del[] = {"$deleted"};
+	SFAILS(CORE_EPERM,
+	       mailstore_email_keywords_as(sms, 1, 2, a, MAILSTORE_KW_ADD, del, 1, 0, NULL, &serr));
+	const char *seen[] = {"$seen"};
+	SOK(mailstore_email_keywords_as(sms, 1, 2, b, MAILSTORE_KW_ADD, seen, 1, 0, NULL, &serr));
+	SOK(mailstore_email_get_as(sms, 1, 2, b, sa, &e, &serr));
+	ck_assert(has_kw(&e, "$seen"));
+	SOK(mailstore_email_keywords_as(sms, 1, 2, b, MAILSTORE_KW_REMOVE, seen, 1, 0, NULL,
+					&serr));
+	SOK(mailstore_email_get_as(sms, 1, 2, b, sa, &e, &serr));
+	ck_assert(!has_kw(&e, "$seen"));
+	check_user_counts(1, 2, ro);
+	/* RFC 7162 §3.2 UNCHANGEDSINCE; no "r": not there. */
+	SFAILS(CORE_ECONFLICT,
+	       mailstore_email_keywords_as(sms, 1, 2, a, MAILSTORE_KW_ADD, sf, 2, 1, NULL, &serr));
+	SFAILS(CORE_ENOTFOUND, mailstore_email_keywords_as(sms, 1, 3, a, MAILSTORE_KW_ADD, seen, 1,
+							   0, NULL, &serr));
+	/* The owner's call is the plain keyword change. */
+	SOK(mailstore_email_keywords_as(sms, 1, 1, b, MAILSTORE_KW_ADD, seen, 1, 0, NULL, &serr));
+	SOK(mailstore_email_get(sms, 1, b, sa, &e, &serr));
+	ck_assert(has_kw(&e, "$seen"));
+}
+END_TEST
+
 static const struct mailstore_subscription *find_sub(const struct mailstore_subscription *v,
 						     size_t n, const char *path)
 {
@@ -1027,6 +1099,7 @@ TCase *ms_share_tcase(void)
 	tcase_add_test(tc, thread_counts_without_nondraft);
 	tcase_add_test(tc, acl_set_list_rights_shared_with);
 	tcase_add_test(tc, seen_per_user);
+	tcase_add_test(tc, keywords_as_sharee);
 	tcase_add_test(tc, subscriptions_by_name);
 	tcase_add_test(tc, copy_between_accounts);
 	tcase_add_test(tc, blob_links_follow_last_reference);
