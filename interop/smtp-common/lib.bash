@@ -5,8 +5,11 @@
 #   sctl ARGS...              the staunch CLI against the test server's configuration
 #   WORK                      a scratch directory, removed at exit unless the run failed
 #   at_exit CMD               run CMD (a string) at exit, before the server is stopped
-#   add_users DOMAIN NAME...  add DOMAIN and one account NAME@DOMAIN per NAME, with the
-#                             password "pw-NAME"
+#   TAG, DOMAIN               names unique to this run: the mail domain $DOMAIN, and logins
+#                             NAME-$TAG (the postgresql profile shares one database between
+#                             the servers of a run, so nothing may clash with an earlier test)
+#   add_users NAME...         add $DOMAIN and one account NAME-$TAG, address NAME@$DOMAIN,
+#                             password "pw-NAME", per NAME
 #   store_export              stop the server (it must exit 0) and export its stores to
 #                             $WORK/store.dump
 #   store_check ADDRESS ARGS  storecheck.py check on that dump (see storecheck.py)
@@ -38,12 +41,15 @@ smtp_interop_exit() {
 }
 trap 'smtp_interop_exit $?' EXIT
 
+TAG=$(printf '%04x%04x' $RANDOM $RANDOM)
+DOMAIN=$TAG.example.test
+
 add_users() {
-  local domain=$1 n
-  shift
-  sctl domain add "$domain" --no-dkim >/dev/null || fail "domain add $domain"
+  local n
+  sctl domain add "$DOMAIN" --no-dkim >/dev/null || fail "domain add $DOMAIN"
   for n in "$@"; do
-    sctl account add "$n" --password "pw-$n" --address "$n@$domain" >/dev/null || fail "account add $n"
+    sctl account add "$n-$TAG" --password "pw-$n" --address "$n@$DOMAIN" >/dev/null ||
+      fail "account add $n-$TAG"
   done
 }
 

@@ -10,7 +10,7 @@ source "$HERE/../smtp-common/lib.bash"
 need msmtp python3
 
 start_server
-add_users example.test alice bob carol
+add_users alice bob carol
 P587=$(port submission)
 P465=$(port submissions)
 N=0
@@ -24,7 +24,7 @@ msg() {
   F=$WORK/in/$N.txt
   {
     printf 'From: %s\nTo: %s\nSubject: %s\n' "$1" "$2" "$3"
-    printf 'Date: %s\nMessage-ID: <msmtp-%s-%s@example.test>\n\n' "$(date -R)" "$$" "$N"
+    printf 'Date: %s\nMessage-ID: <msmtp-%s-%s@sender.test>\n\n' "$(date -R)" "$$" "$N"
     printf 'Message %s sent by msmtp.\n.starts with a dot\nend\n' "$N"
   } >"$F"
   local to
@@ -42,7 +42,7 @@ ms() {
   local pw=pw-$user
   [ "$want" = 0 ] || pw=not-the-password
   timeout 30 msmtp -d --host=127.0.0.1 --port="$p" --tls=on --tls-starttls="$starttls" \
-    --tls-certcheck=off --auth="$auth" --user="$user" --passwordeval="echo $pw" \
+    --tls-certcheck=off --auth="$auth" --user="$user-$TAG" --passwordeval="echo $pw" \
     --from="$from" --timeout=15 "$@" <"$F" >"$WORK/$name.log" 2>&1 || rc=$?
   if { [ "$want" = 0 ] && [ $rc -ne 0 ]; } || { [ "$want" != 0 ] && [ $rc -eq 0 ]; }; then
     cat "$WORK/$name.log" >&2
@@ -51,27 +51,27 @@ ms() {
   echo "ok   $name"
 }
 
-msg alice@example.test bob@example.test 'starttls plain'
-ms 587-starttls-plain 0 alice "$P587" on plain alice@example.test bob@example.test
+msg "alice@$DOMAIN" "bob@$DOMAIN" 'starttls plain'
+ms 587-starttls-plain 0 alice "$P587" on plain "alice@$DOMAIN" "bob@$DOMAIN"
 grep -q '^--> STARTTLS' "$WORK/587-starttls-plain.log" || fail "587: msmtp sent no STARTTLS"
 grep -q '^--> AUTH PLAIN' "$WORK/587-starttls-plain.log" || fail "587: msmtp sent no AUTH PLAIN"
 grep -q '^<-- 235' "$WORK/587-starttls-plain.log" || fail "587: AUTH PLAIN not answered 235"
 
-msg bob@example.test alice@example.test,carol@example.test 'starttls login, two recipients'
-ms 587-starttls-login 0 bob "$P587" on login bob@example.test alice@example.test carol@example.test
+msg "bob@$DOMAIN" "alice@$DOMAIN,carol@$DOMAIN" 'starttls login, two recipients'
+ms 587-starttls-login 0 bob "$P587" on login "bob@$DOMAIN" "alice@$DOMAIN" "carol@$DOMAIN"
 grep -q '^--> AUTH LOGIN' "$WORK/587-starttls-login.log" || fail "587: msmtp sent no AUTH LOGIN"
 
-msg carol@example.test alice@example.test 'implicit tls'
-ms 465-tls-plain 0 carol "$P465" off plain carol@example.test alice@example.test
+msg "carol@$DOMAIN" "alice@$DOMAIN" 'implicit tls'
+ms 465-tls-plain 0 carol "$P465" off plain "carol@$DOMAIN" "alice@$DOMAIN"
 
 # A wrong password is refused (RFC 4954 §6: 535) and nothing is delivered.
-msg alice@example.test bob@example.test 'never delivered'
-rm -f "$WORK/expect/bob@example.test/$N.eml"
-ms 587-bad-password 1 alice "$P587" on plain alice@example.test bob@example.test
+msg "alice@$DOMAIN" "bob@$DOMAIN" 'never delivered'
+rm -f "$WORK/expect/bob@$DOMAIN/$N.eml"
+ms 587-bad-password 1 alice "$P587" on plain "alice@$DOMAIN" "bob@$DOMAIN"
 grep -q '^<-- 535' "$WORK/587-bad-password.log" || fail "bad password not answered 535"
 
 store_export
 for a in alice bob carol; do
-  store_check "$a@example.test" --exact "$WORK/expect/$a@example.test"/*.eml || fail "store content of $a"
+  store_check "$a@$DOMAIN" --exact "$WORK/expect/$a@$DOMAIN"/*.eml || fail "store content of $a"
 done
 echo "PASS smtp-msmtp"

@@ -3,9 +3,9 @@
 # its own configuration, queue and log in a scratch directory, smtpd on a free loopback port)
 # takes messages from its sendmail (pickup) and from smtp-source (its smtpd), and its
 # transport map sends each recipient to Staunch a different way:
-#   alice@example.test  smtp  to the port-25 listener (opportunistic STARTTLS)
-#   bob@example.test    lmtp  to the LMTP listener over TCP
-#   carol@example.test  lmtp  to the LMTP unix socket (when the server reports one)
+#   alice@DOMAIN  smtp  to the port-25 listener (opportunistic STARTTLS)
+#   bob@DOMAIN    lmtp  to the LMTP listener over TCP
+#   carol@DOMAIN  lmtp  to the LMTP unix socket (when the server reports one)
 # Every message must be found byte for byte in the recipient's INBOX after only trace
 # headers: Return-Path, Staunch's Received and Postfix's Received lines (at least 2), and
 # Postfix must log status=sent for every delivery.
@@ -19,7 +19,7 @@ need postfix smtp-source python3
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: a private Postfix instance needs root"; exit 77; }
 
 start_server
-add_users example.test alice bob carol
+add_users alice bob carol
 P25=$(port smtp)
 PLMTP=$(port lmtp)
 LMTP_SOCKET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("lmtp-socket", ""))' "$PORTS")
@@ -27,16 +27,16 @@ PF=$WORK/postfix
 PF_PORT=$("$COMMON_DIR/free-ports.py")
 rcpts=(alice bob)
 {
-  echo "alice@example.test smtp:[127.0.0.1]:$P25"
-  echo "bob@example.test lmtp:inet:127.0.0.1:$PLMTP"
+  echo "alice@$DOMAIN smtp:[127.0.0.1]:$P25"
+  echo "bob@$DOMAIN lmtp:inet:127.0.0.1:$PLMTP"
   if [ -n "$LMTP_SOCKET" ]; then
-    echo "carol@example.test lmtp:unix:$LMTP_SOCKET"
+    echo "carol@$DOMAIN lmtp:unix:$LMTP_SOCKET"
     rcpts+=(carol)
   fi
 } >"$WORK/transport"
 at_exit 'pf_stop "$PF"'
 pf_start "$PF" "$PF_PORT" \
-  "relay_domains = example.test" \
+  "relay_domains = $DOMAIN" \
   "transport_maps = texthash:$WORK/transport" \
   "smtp_tls_security_level = may" \
   "smtp_tls_loglevel = 1" \
@@ -64,7 +64,7 @@ msg() {
 }
 
 for r in "${rcpts[@]}"; do
-  a=$r@example.test
+  a="$r@$DOMAIN"
   # Through Postfix's sendmail: postdrop, pickup, cleanup, qmgr, then the transport.
   msg "$a" "via sendmail to $r"
   pf_sendmail "$PF" -f sender@sender.test -- "$a" <"$F" || fail "sendmail to $a"
@@ -79,9 +79,9 @@ done
 pf_wait_empty "$PF" 30 || { tail -n 30 "$PF/maillog"; fail "Postfix did not deliver everything"; }
 sent=$(grep -c 'status=sent' "$PF/maillog" || true)
 [ "$sent" -eq $((2 * ${#rcpts[@]})) ] || { tail -n 30 "$PF/maillog"; fail "Postfix logged $sent deliveries, want $((2 * ${#rcpts[@]}))"; }
-grep -q "to=<alice@example.test>, relay=127.0.0.1\[127.0.0.1\]:$P25,.*status=sent" "$PF/maillog" ||
+grep -q "to=<alice@$DOMAIN>, relay=127.0.0.1\[127.0.0.1\]:$P25,.*status=sent" "$PF/maillog" ||
   fail "no SMTP delivery to alice in the Postfix log"
-grep -q "to=<bob@example.test>, relay=127.0.0.1\[127.0.0.1\]:$PLMTP,.*status=sent" "$PF/maillog" ||
+grep -q "to=<bob@$DOMAIN>, relay=127.0.0.1\[127.0.0.1\]:$PLMTP,.*status=sent" "$PF/maillog" ||
   fail "no LMTP delivery to bob in the Postfix log"
 if grep -q 'TLS connection established to 127.0.0.1' "$PF/maillog"; then
   echo "ok   Postfix's SMTP client used STARTTLS"
@@ -94,7 +94,7 @@ pf_stop "$PF"
 
 store_export
 for r in alice bob carol; do
-  a=$r@example.test
+  a="$r@$DOMAIN"
   if [ -d "$WORK/expect/$a" ]; then
     # Postfix's smtpd or pickup added one Received line, Staunch another.
     store_check "$a" --exact --received-min 2 "$WORK/expect/$a"/*.eml || fail "store content of $a"

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Python's smtplib against Staunch's SMTP, submission and LMTP listeners.
 
-Usage: clients.py PORTS_JSON EXPECT_DIR [LMTP_SOCKET]
+Usage: clients.py PORTS_JSON EXPECT_DIR DOMAIN TAG [LMTP_SOCKET]
 
 Every message the server accepts is also written to EXPECT_DIR/<address>/<n>.eml, exactly as
 sent (after SMTP dot-unstuffing), so run.sh can compare it byte for byte with the store. Each
 check prints "ok ..." or raises; the exit status is 0 only when every check held.
-Accounts (created by run.sh): alice, bob and carol @example.test, password "pw-<name>".
+Accounts (created by run.sh): alice, bob and carol @DOMAIN, logins <name>-TAG, password
+"pw-<name>".
 """
 import email.utils
 import json
@@ -15,11 +16,12 @@ import smtplib
 import ssl
 import sys
 
-DOMAIN = "example.test"
 HOST = "127.0.0.1"
 PORTS = json.loads(sys.argv[1])
 EXPECT = sys.argv[2]
-LMTP_SOCKET = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
+DOMAIN = sys.argv[3]
+TAG = sys.argv[4]
+LMTP_SOCKET = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
 TIMEOUT = 15
 COUNTER = [0]
 TLS = ssl.create_default_context()
@@ -284,18 +286,18 @@ def check_submission():
     s.ehlo("client.sender.test")
     expect(s.has_extn("auth"), "587 after STARTTLS offers no AUTH")
     try:
-        s.login("alice", "wrong password")
+        s.login(f"alice-{TAG}", "wrong password")
         raise CheckError("AUTH with a wrong password succeeded")
     except smtplib.SMTPAuthenticationError as e:
         expect(e.smtp_code == 535, f"bad password: {e.smtp_code} {e.smtp_error!r}")
-    s.login("alice", "pw-alice")
+    s.login(f"alice-{TAG}", "pw-alice")
     data = message(f"alice@{DOMAIN}", f"bob@{DOMAIN}", "submitted", b"over 587 with STARTTLS and AUTH\r\n")
     s.sendmail(f"alice@{DOMAIN}", [f"bob@{DOMAIN}"], data)
     record(f"bob@{DOMAIN}", data)
     s.quit()
     s = smtplib.SMTP_SSL(HOST, PORTS["submissions"], timeout=TIMEOUT, context=TLS)
     s.ehlo("client.sender.test")
-    s.login("carol", "pw-carol")
+    s.login(f"carol-{TAG}", "pw-carol")
     data = message(f"carol@{DOMAIN}", f"alice@{DOMAIN}", "submitted 465", b"over 465\r\n")
     s.sendmail(f"carol@{DOMAIN}", [f"alice@{DOMAIN}"], data)
     record(f"alice@{DOMAIN}", data)

@@ -12,12 +12,12 @@ source "$HERE/../smtp-common/lib.bash"
 need python3
 
 start_server
-add_users example.test alice bob carol
+add_users alice bob carol
 LMTP_SOCKET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("lmtp-socket", ""))' "$PORTS")
-python3 "$HERE/clients.py" "$PORTS" "$WORK/expect" "$LMTP_SOCKET" || fail "smtplib checks"
+python3 "$HERE/clients.py" "$PORTS" "$WORK/expect" "$DOMAIN" "$TAG" "$LMTP_SOCKET" || fail "smtplib checks"
 
 store_export
 for a in alice bob carol; do
-  store_check "$a@example.test" --exact "$WORK/expect/$a@example.test"/*.eml || fail "store content of $a"
+  store_check "$a@$DOMAIN" --exact "$WORK/expect/$a@$DOMAIN"/*.eml || fail "store content of $a"
 done
 echo "PASS smtp-python"
