@@ -72,6 +72,9 @@ static const struct core_conf_key smtp_keys[] = {
 	 "Transactions per envelope sender per window (0: no limit)."},
 	{"smtp.rate.messages-per-recipient", CORE_CONF_INT, "0", NULL, 0, 100000000, 0,
 	 "Accepted RCPT commands per recipient address per window (0: no limit)."},
+	{"smtp.vrfy", CORE_CONF_BOOL, "false", NULL, 0, 0, 0,
+	 "Answer VRFY from the directory (RFC 5321 §3.5.3): 250 for a local address, 550 for "
+	 "an unknown one; off: 252 for every address (RFC 5321 §7.3)."},
 	{"smtp.futurerelease-max", CORE_CONF_DURATION, "7d", NULL, 60000, 31536000000LL, 0,
 	 "Longest FUTURERELEASE hold accepted (RFC 4865)."},
 };
@@ -236,7 +239,7 @@ static void sess_free(void *sctx)
 
 /* --- worker jobs ------------------------------------------------------------------------- */
 
-enum job_kind { JOB_MAIL, JOB_RCPT, JOB_DELIVER, JOB_AUTH };
+enum job_kind { JOB_MAIL, JOB_RCPT, JOB_DELIVER, JOB_AUTH, JOB_VRFY };
 
 struct job {
 	enum job_kind kind;
@@ -304,21 +307,19 @@ static void job_done(void *arg, struct net_conn *c, bool ok)
 
 static const struct smtp_verdict overloaded = {421, "4.3.2", "System overloaded, try again later"};
 
-/* Run j on the worker pool: SMTP_PENDING, or 0 with *out = 421 when the pool is full. */
+/* Run j on the worker pool: SMTP_PENDING, or 0 with *out = 421 when the pool is full (j is
+ * then freed). Sessions always run under the network runtime here (conn->transport). */
 static int job_submit(struct job *j, struct smtp_verdict *out)
 {
 	if (j->ss->c == NULL) {
-		/* No runtime (tests): run here. */
-		job_run(j);
-		if (out != NULL)
-			*out = j->v;
-		return -1;
+		*out = (struct smtp_verdict){451, "4.3.0", "Service not available"};
+		job_free(j);
+		return 0;
 	}
 	smtp_session_hold(j->s);
 	if (net_conn_submit(j->ss->c, job_run, job_done, j) < 0) {
 		smtp_session_release(j->s);
-		if (out != NULL)
-			*out = overloaded;
+		*out = overloaded;
 		job_free(j);
 		return 0;
 	}
@@ -419,6 +420,28 @@ static void run_rcpt(struct job *j)
 		/* RFC 5321 §3.6.2, RFC 5321 §7.1: no open relaying for anonymous clients. */
 		set_v(j, 550, "5.7.1", "Relaying denied for <%s>", j->addr);
 	}
+}
+
+/* RFC 5321 §3.5.3: VRFY of a mailbox; §3.5.1: 252 when we will not say. */
+static void run_vrfy(struct job *j)
+{
+	enum delivery_kind kind;
+	struct core_error err;
+	core_error_clear(&err);
+	if (strchr(j->addr, '@') == NULL) {
+		set_v(j, 252, "2.5.0", "Cannot VRFY <%s>, give a full address", j->addr);
+		return;
+	}
+	int rc = delivery_resolve(R.dv, j->addr, j->a, &kind, NULL, 0, NULL, &err);
+	if (rc < 0)
+		set_v(j, 451, "4.3.0", "Cannot check <%s> now, try again later", j->addr);
+	else if (kind == DELIVERY_LOCAL)
+		set_v(j, 250, "2.1.5", "<%s>", j->addr);
+	else if (kind == DELIVERY_UNKNOWN)
+		set_v(j, 550, "5.1.1", "No such user here: <%s>", j->addr);
+	else
+		set_v(j, 252, "2.5.0", "<%s> is not local; will accept and attempt delivery",
+		      j->addr);
 }
 
 static void res_text(struct job *j, size_t i, int code, const char *enh, const char *fmt,
@@ -549,6 +572,9 @@ static void job_run(void *arg)
 	case JOB_DELIVER:
 		run_deliver(j);
 		break;
+	case JOB_VRFY:
+		run_vrfy(j);
+		break;
 	case JOB_AUTH:
 		j->status = sasl_exchange_step(j->x, j->in, j->len, j->have_in, j->out);
 		if (j->status != SASL_CONTINUE)
@@ -573,12 +599,7 @@ static int svc_check_sender(void *ctx, struct smtp_session *s, const struct smtp
 	j->null_from = env->from.null;
 	j->from = core_arena_strndup(j->a, env->from.addr.p, env->from.addr.len);
 	j->auth_user = user != NULL ? core_arena_strdup(j->a, user) : NULL;
-	int rc = job_submit(j, out);
-	if (rc < 0) {
-		job_free(j);
-		return 0;
-	}
-	return rc;
+	return job_submit(j, out);
 }
 
 static int svc_check_rcpt(void *ctx, struct smtp_session *s, const struct smtp_envelope *env,
@@ -595,12 +616,24 @@ static int svc_check_rcpt(void *ctx, struct smtp_session *s, const struct smtp_e
 	const char *user = smtp_session_auth_user(s);
 	j->auth_user = user != NULL ? core_arena_strdup(j->a, user) : NULL;
 	j->lmtp = ss->lst->l.cfg.lmtp;
-	int rc = job_submit(j, out);
-	if (rc < 0) {
-		job_free(j);
+	return job_submit(j, out);
+}
+
+static int svc_verify(void *ctx, struct smtp_session *s, bool expand, struct core_str arg,
+		      struct smtp_verdict *out)
+{
+	struct smtp_sess *ss = ctx;
+	if (expand) {
+		/* RFC 5321 §7.3: EXPN stays off (lists are not disclosed). */
+		*out = (struct smtp_verdict){502, "5.5.1", "EXPN not available"};
 		return 0;
 	}
-	return rc;
+	struct job *j = job_new(JOB_VRFY, ss, s);
+	struct core_str a = core_str_trim(arg);
+	if (a.len >= 2 && a.p[0] == '<' && a.p[a.len - 1] == '>')
+		a = core_str_make(a.p + 1, a.len - 2);
+	j->addr = core_arena_strndup(j->a, a.p, a.len > 255 ? 255 : a.len);
+	return job_submit(j, out);
 }
 
 static int spool_sink(void *arg, const void *p, size_t n)
@@ -687,18 +720,8 @@ static int svc_deliver(void *ctx, struct smtp_session *s, const struct smtp_enve
 		q->last_reply = "";
 	}
 	struct smtp_verdict v;
-	int rc = job_submit(j, &v);
-	if (rc == SMTP_PENDING)
-		return rc;
-	if (rc < 0) {
-		for (size_t i = 0; i < j->n; i++)
-			results[i] = j->res[i];
-		/* Texts live in the job: keep static ones for this synchronous path. */
-		for (size_t i = 0; i < j->n; i++)
-			results[i].text = NULL;
-		job_free(j);
-		return 0;
-	}
+	if (job_submit(j, &v) == SMTP_PENDING)
+		return SMTP_PENDING;
 	for (size_t i = 0; i < env->nrcpts; i++)
 		results[i] = v;
 	return 0;
@@ -715,10 +738,8 @@ static void svc_sasl_step(void *ctx, struct smtp_session *s, struct sasl_exchang
 	j->have_in = have_in;
 	j->out = out;
 	if (ss->c == NULL) {
-		job_run(j);
-		int st = j->status;
 		job_free(j);
-		smtp_session_resume_auth(s, st);
+		smtp_session_resume_auth(s, SASL_FAIL);
 		return;
 	}
 	smtp_session_hold(s);
@@ -793,6 +814,7 @@ static void *smtp_arg_new(struct server *srv, const struct server_listener *l,
 				    ? SMTP_BARE_CONVERT
 				    : SMTP_BARE_REJECT,
 		.tls_available = l->tls == NET_TLS_STARTTLS,
+		.vrfy = core_conf_get_bool(c, "smtp.vrfy", false),
 		/* RFC 4954 §4 / RFC 8314: no cleartext passwords unless configured. */
 		.require_tls_for_auth = !allow_plain,
 		.futurerelease_max =
@@ -812,6 +834,7 @@ static void *smtp_arg_new(struct server *srv, const struct server_listener *l,
 		.ctx = lst,
 		.check_sender = svc_check_sender,
 		.check_rcpt = svc_check_rcpt,
+		.verify = svc_verify,
 		.spool_open = svc_spool_open,
 		.spool_abort = svc_spool_abort,
 		.deliver = svc_deliver,

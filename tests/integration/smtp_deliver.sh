@@ -38,6 +38,8 @@ def expect(got, code, enh=None):
 s = smtplib.SMTP("127.0.0.1", port, timeout=30)
 expect(s.ehlo("client.example"), 250)
 assert s.has_extn("chunking") and s.has_extn("pipelining") and not s.has_extn("auth")
+# VRFY is off by default: 252 for any address (RFC 5321 §7.3).
+expect(s.verify("alice@example.org"), 252)
 # Message 1: DATA, with a line that starts with a dot.
 m1 = (b"From: Sender <sender@remote.example>\r\nTo: alice@example.org\r\n"
       b"Subject: one\r\nMessage-ID: <one@remote.example>\r\n\r\nHello Alice.\r\n"

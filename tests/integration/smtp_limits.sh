@@ -3,7 +3,8 @@
 # advertised with SIZE and enforced (552 5.3.4, RFC 1870), smtp.max-recipients gives 452 past
 # the limit (RFC 5321 §4.5.3.1.8), smtp.rate.messages-per-ip and
 # smtp.rate.messages-per-recipient give 451 4.7.1 once the window's count is used up (counters
-# in the lookup store), smtp.disable-extensions removes an EHLO keyword.
+# in the lookup store), smtp.disable-extensions removes an EHLO keyword, smtp.vrfy answers
+# VRFY from the directory (RFC 5321 §3.5.3) while EXPN stays off (502, §7.3).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 # The postgresql profile shares one PostgreSQL server: this scenario gets a database of its own.
@@ -14,7 +15,7 @@ if [[ " ${STAUNCH_SERVER_OPTS:-} " == *" --data postgresql "* ]] && [ -n "${STAU
 fi
 start_server --set smtp.max-message-size=4096 --set smtp.max-recipients=2 \
   --set smtp.rate.messages-per-ip=3 --set smtp.rate.messages-per-recipient=2 \
-  --set 'smtp.disable-extensions=["CHUNKING"]'
+  --set 'smtp.disable-extensions=["CHUNKING"]' --set smtp.vrfy=true
 B=$STAUNCH_BIN
 C=$SERVER_DIR/staunch.conf
 "$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
@@ -50,6 +51,12 @@ s.rset()
 # 5: the fourth counted MAIL from this address is over messages-per-ip.
 code, msg = s.mail("x@remote.example")
 assert code == 451 and msg.startswith(b"4.7.1"), (code, msg)
+# VRFY from the directory; EXPN off.
+assert s.verify("a@example.org")[0] == 250
+code, msg = s.verify("<nobody@example.org>")
+assert code == 550 and msg.startswith(b"5.1.1"), (code, msg)
+assert s.verify("someone@remote.example")[0] == 252
+assert s.expn("team")[0] == 502
 s.quit()
 print("ok limits")
 PY
