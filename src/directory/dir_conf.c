@@ -24,7 +24,8 @@ static const struct core_conf_key dir_keys[] = {
 	 "PBKDF2 iterations of new SCRAM-SHA-1 and SCRAM-SHA-256 secrets."},
 	/* LDAP */
 	{"directory.ldap.url", CORE_CONF_STRING, "ldap://127.0.0.1:389", NULL, 0, 0, 0,
-	 "LDAP server URL: ldap://host:port or ldaps://host:port (space-separated list allowed)."},
+	 "LDAP server URL: ldap://host:port, ldaps://host:port or ldapi://PATH with the socket "
+	 "path percent-encoded (space-separated list allowed)."},
 	{"directory.ldap.starttls", CORE_CONF_BOOL, "false", NULL, 0, 0, 0,
 	 "Upgrade ldap:// connections with STARTTLS (RFC 4513 §3)."},
 	{"directory.ldap.tls-ca", CORE_CONF_PATH, NULL, NULL, 0, 0, 0,
