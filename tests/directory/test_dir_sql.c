@@ -313,6 +313,18 @@ static void check_auth(void)
 	ck_assert_int_eq(
 		dir_authenticate(sd, NULL, CORE_STR("bob"), CORE_STR("alicepw"), env.a, &p, &err),
 		0);
+	/* An unknown user is checked against the last stored hash a lookup returned (bob's,
+	 * here, for equal cost): the right password for that hash still logs nobody in. */
+	ck_assert_int_eq(
+		dir_authenticate(sd, NULL, CORE_STR("nobody"), CORE_STR("bobpw"), env.a, &p, &err),
+		0);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(
+		dir_authenticate(sd, NULL, CORE_STR("alice"), CORE_STR("x"), env.a, &p, &err), 0);
+	ck_assert_int_eq(dir_authenticate(sd, NULL, CORE_STR("nobody@example.org"),
+					  CORE_STR("alicepw"), env.a, &p, &err),
+			 0);
+	ck_assert_ptr_null(p);
 	ck_assert_int_eq(
 		dir_authenticate(sd, NULL, CORE_STR("carol"), CORE_STR("carolpw"), env.a, &p, &err),
 		CORE_EPERM);
