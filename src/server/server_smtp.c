@@ -459,7 +459,8 @@ static void run_deliver(struct job *j)
 	core_error_clear(&err);
 	if (delivery_spool_map(&j->spool, &msg, &len, &err) < 0) {
 		for (size_t i = 0; i < j->n; i++)
-			res_text(j, i, 451, "4.3.0", "Local error reading the message%llu", 0);
+			j->res[i] = (struct smtp_verdict){451, "4.3.0",
+							  "Local error reading the message"};
 		return;
 	}
 	/* Split: local recipients to the mail store, remote ones (and remote members of local
@@ -478,7 +479,8 @@ static void run_deliver(struct job *j)
 		int rc = delivery_resolve(R.dv, addr, j->a, &kind, expanded, CORE_NELEM(expanded),
 					  &nexp, &err);
 		if (rc < 0) {
-			res_text(j, i, 451, "4.3.0", "Temporary failure, try again later%llu", 0);
+			j->res[i] = (struct smtp_verdict){451, "4.3.0",
+							  "Temporary failure, try again later"};
 			continue;
 		}
 		if (kind == DELIVERY_REMOTE && !j->lmtp) {
@@ -511,16 +513,17 @@ static void run_deliver(struct job *j)
 		 * whole message for a retry: a duplicate for the recipients already delivered is
 		 * better than a loss. */
 		size_t nok = nremote;
-		for (size_t k = 0; k < nlocal; k++) {
-			const struct smtp_verdict *v = &j->res[local_idx[k]];
+		for (size_t i = 0; i < j->n; i++) {
+			const struct smtp_verdict *v = &j->res[i];
 			if (v->code >= 400 && v->code < 500) {
 				struct smtp_verdict t = *v;
-				for (size_t i = 0; i < j->n; i++)
-					j->res[i] = t;
+				for (size_t k = 0; k < j->n; k++)
+					j->res[k] = t;
 				return;
 			}
-			nok += v->code < 300 ? 1 : 0;
 		}
+		for (size_t k = 0; k < nlocal; k++)
+			nok += j->res[local_idx[k]].code < 300 ? 1 : 0;
 		/* Permanent failures next to successes: recorded in the queue as failed
 		 * recipients, with the reply, so the outbound module sends the DSN (RFC 3461). */
 		for (size_t k = 0; nok > 0 && k < nlocal && nq < QUEUE_RCPTS_MAX; k++) {
@@ -548,7 +551,8 @@ static void run_deliver(struct job *j)
 			/* SMTP: without the queue's copy nobody answers for the remote or failed
 			 * recipients, so the whole message is retried (see above). */
 			if (rc < 0 && (remote[i] || !j->lmtp))
-				res_text(j, i, 451, "4.3.0", "Cannot queue the message now%llu", 0);
+				j->res[i] = (struct smtp_verdict){451, "4.3.0",
+								  "Cannot queue the message now"};
 			else if (remote[i])
 				res_text(j, i, 250, "2.0.0", "Queued as %llu",
 					 (unsigned long long)id);
