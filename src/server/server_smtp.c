@@ -208,10 +208,64 @@ struct smtp_sess {
 	struct smtp_session *s;
 	struct net_conn *c;
 	char ip[64];
-	struct dir_sasl sasl; /* with the client's address for brute-force accounting */
+	struct dir_sasl sasl;   /* with the client's address for brute-force accounting */
+	struct sasl_backend be; /* sasl.be, recording the name the client gave (authcid) */
+	char authcid[256];
 	struct delivery_spool spool;
 	bool spool_on;
 };
+
+/* The authentication identity a client named, so a failure counts against that account too
+ * (brute-force protection per account, docs/authentication.md). */
+static void note_authcid(struct smtp_sess *ss, struct core_str authcid)
+{
+	size_t n = authcid.len < sizeof(ss->authcid) - 1 ? authcid.len : sizeof(ss->authcid) - 1;
+	memcpy(ss->authcid, authcid.p != NULL ? authcid.p : "", n);
+	ss->authcid[n] = '\0';
+}
+
+static int wrap_verify_plain(void *ctx, struct core_str authcid, struct core_str password,
+			     struct core_arena *a, struct sasl_principal *out,
+			     struct core_error *err)
+{
+	struct smtp_sess *ss = ctx;
+	note_authcid(ss, authcid);
+	return ss->sasl.be.verify_plain(ss->sasl.be.ctx, authcid, password, a, out, err);
+}
+
+static int wrap_scram_lookup(void *ctx, enum dir_scram_hash h, struct core_str authcid,
+			     struct core_arena *a, struct dir_scram_secret *secret_out,
+			     struct sasl_principal *out, struct core_error *err)
+{
+	struct smtp_sess *ss = ctx;
+	note_authcid(ss, authcid);
+	return ss->sasl.be.scram_lookup(ss->sasl.be.ctx, h, authcid, a, secret_out, out, err);
+}
+
+static int wrap_authorize(void *ctx, const struct sasl_principal *p, struct core_str authzid,
+			  struct core_error *err)
+{
+	struct smtp_sess *ss = ctx;
+	return ss->sasl.be.authorize(ss->sasl.be.ctx, p, authzid, err);
+}
+
+static int wrap_verify_token(void *ctx, enum sasl_mech_id mech, struct core_str user,
+			     struct core_str token, struct core_arena *a,
+			     struct sasl_principal *out, const char **status_out,
+			     struct core_error *err)
+{
+	struct smtp_sess *ss = ctx;
+	note_authcid(ss, user);
+	return ss->sasl.be.verify_token(ss->sasl.be.ctx, mech, user, token, a, out, status_out,
+					err);
+}
+
+static int wrap_map_cert(void *ctx, const unsigned char *der, size_t len, struct core_arena *a,
+			 struct sasl_principal *out, struct core_error *err)
+{
+	struct smtp_sess *ss = ctx;
+	return ss->sasl.be.map_cert(ss->sasl.be.ctx, der, len, a, out, err);
+}
 
 static void *sess_new(void *ctx, struct smtp_session *s, const struct smtp_conn *conn)
 {
@@ -225,7 +279,16 @@ static void *sess_new(void *ctx, struct smtp_session *s, const struct smtp_conn 
 	if (res_ready()) {
 		struct dir_auth_ctx actx = {.remote_ip = ss->ip, .bf = R.bf};
 		dir_sasl_init(&ss->sasl, R.d, &actx);
-		smtp_session_set_sasl_backend(s, &ss->sasl.be);
+		ss->be = ss->sasl.be;
+		ss->be.ctx = ss;
+		if (ss->sasl.be.verify_plain != NULL)
+			ss->be.verify_plain = wrap_verify_plain;
+		if (ss->sasl.be.scram_lookup != NULL)
+			ss->be.scram_lookup = wrap_scram_lookup;
+		ss->be.verify_token = ss->sasl.be.verify_token != NULL ? wrap_verify_token : NULL;
+		ss->be.map_cert = ss->sasl.be.map_cert != NULL ? wrap_map_cert : NULL;
+		ss->be.authorize = ss->sasl.be.authorize != NULL ? wrap_authorize : NULL;
+		smtp_session_set_sasl_backend(s, &ss->be);
 	}
 	return ss;
 }
@@ -581,8 +644,11 @@ static void job_run(void *arg)
 		break;
 	case JOB_AUTH:
 		j->status = sasl_exchange_step(j->x, j->in, j->len, j->have_in, j->out);
-		if (j->status != SASL_CONTINUE)
-			dir_sasl_report(&j->ss->sasl, NULL, sasl_exchange_result(j->x));
+		if (j->status != SASL_CONTINUE) {
+			dir_sasl_report(&j->ss->sasl, j->ss->authcid[0] ? j->ss->authcid : NULL,
+					sasl_exchange_result(j->x));
+			j->ss->authcid[0] = '\0';
+		}
 		break;
 	}
 }
