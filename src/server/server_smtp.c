@@ -27,6 +27,7 @@
 #include "core/core_arena.h"
 #include "delivery/delivery.h"
 #include "directory/directory.h"
+#include "mail/mail.h"
 #include "mailstore/mailstore.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
@@ -59,6 +60,9 @@ static const struct core_conf_key smtp_keys[] = {
 	{"smtp.sender-must-match", CORE_CONF_BOOL, "true", NULL, 0, 0, 0,
 	 "An authenticated user may only use an envelope sender that is one of its addresses "
 	 "(admins may use any)."},
+	{"smtp.from-must-match", CORE_CONF_BOOL, "true", NULL, 0, 0, 0,
+	 "Every From: address of a message an authenticated user submits must be one of the "
+	 "user's addresses (admins may use any); 550 5.7.1 otherwise."},
 	{"smtp.disable-extensions", CORE_CONF_LIST, NULL, NULL, 0, 0, 0,
 	 "EHLO keywords of extensions to switch off (e.g. [\"CHUNKING\"])."},
 	{"smtp.rate.window", CORE_CONF_DURATION, "1m", NULL, 1000, 86400000, 0,
@@ -106,6 +110,7 @@ static struct {
 	char *spool_dir;
 	char *hostname;
 	bool sender_must_match;
+	bool from_must_match;
 	bool lookup_in_memory;
 	uint64_t rate_window_ms;
 	int64_t rate_conn, rate_ip, rate_sender, rate_rcpt;
@@ -179,6 +184,7 @@ static void res_open(struct server *srv)
 		.allow_cleartext_insecure = core_conf_get_bool(c, "auth.allow-plain-text", false),
 	};
 	R.sender_must_match = core_conf_get_bool(c, "smtp.sender-must-match", true);
+	R.from_must_match = core_conf_get_bool(c, "smtp.from-must-match", true);
 	R.lookup_in_memory =
 		strcmp(core_conf_get_str(c, "store.lookup.backend", "memory"), "memory") == 0;
 	R.rate_window_ms = core_conf_get_duration_ms(c, "smtp.rate.window", 60000);
@@ -416,6 +422,72 @@ static void set_v(struct job *j, int code, const char *enh, const char *fmt, con
 	j->v = (struct smtp_verdict){code, enh, j->text};
 }
 
+/* Whether the user may use addr: one of its addresses, or any for an admin. Returns 1, 0, or
+ * a negative core_err when the directory cannot tell now. *p_io caches the principal. */
+static int user_owns(struct job *j, struct dir_principal **p_io, const char *addr, size_t len)
+{
+	if (*p_io == NULL) {
+		struct core_error err;
+		core_error_clear(&err);
+		int rc = dir_principal_by_name(R.d, core_str_from_cstr(j->auth_user), j->a, p_io,
+					       &err);
+		if (rc == CORE_ETEMP || rc == CORE_EIO)
+			return rc;
+		if (rc < 0)
+			return 0;
+	}
+	const struct dir_principal *p = *p_io;
+	if (p->role == DIR_ROLE_ADMIN)
+		return 1;
+	if (p->address != NULL && strlen(p->address) == len &&
+	    strncasecmp(p->address, addr, len) == 0)
+		return 1;
+	for (size_t i = 0; i < p->n_aliases; i++)
+		if (strlen(p->aliases[i]) == len && strncasecmp(p->aliases[i], addr, len) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * RFC 6409 §6.3 (configurable): the From: addresses of a submitted message must be the
+ * user's. msg is the message as received; only its header section is read. Returns 1, 0 or a
+ * negative core_err.
+ */
+static int from_owned(struct job *j, const char *msg, size_t len)
+{
+	struct dir_principal *p = NULL;
+	size_t pos = 0;
+	while (pos < len) {
+		const char *line = msg + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t llen = nl != NULL ? (size_t)(nl - line) + 1 : len - pos;
+		if (llen <= 2 && (line[0] == '\r' || line[0] == '\n'))
+			break; /* the empty line ends the header section */
+		pos += llen;
+		if (llen < 5 || strncasecmp(line, "From:", 5) != 0)
+			continue;
+		/* The field with its folded continuation lines (RFC 5322 §2.2.3). */
+		size_t end = pos;
+		while (end < len && (msg[end] == ' ' || msg[end] == '\t')) {
+			const char *n2 = memchr(msg + end, '\n', len - end);
+			end = n2 != NULL ? (size_t)(n2 - msg) + 1 : len;
+		}
+		struct mail_addr_list list;
+		mail_addr_list_parse(j->a, core_str_make(line + 5, end - (size_t)(line + 5 - msg)),
+				     &list);
+		for (size_t g = 0; g < list.ngroups; g++) {
+			for (size_t k = 0; k < list.groups[g].count; k++) {
+				const struct mail_addr *a = &list.groups[g].addrs[k];
+				int rc = user_owns(j, &p, a->email.p, a->email.len);
+				if (rc <= 0)
+					return rc;
+			}
+		}
+		pos = end;
+	}
+	return 1;
+}
+
 /* RFC 6409 §6.1 (configurable): an authenticated user may use only its own addresses. */
 static void run_mail(struct job *j)
 {
@@ -426,23 +498,13 @@ static void run_mail(struct job *j)
 	}
 	if (j->auth_user != NULL && R.sender_must_match && !j->null_from) {
 		struct dir_principal *p = NULL;
-		struct core_error err;
-		core_error_clear(&err);
-		int rc = dir_principal_by_name(R.d, core_str_from_cstr(j->auth_user), j->a, &p,
-					       &err);
-		if (rc == CORE_ETEMP || rc == CORE_EIO) {
+		int rc = user_owns(j, &p, j->from, strlen(j->from));
+		if (rc < 0) {
 			set_v(j, 451, "4.3.0", "Directory unavailable, try again later%s", NULL);
 			return;
 		}
-		bool owns = rc == 0 && p->role == DIR_ROLE_ADMIN;
-		if (rc == 0 && !owns) {
-			if (p->address != NULL && strcasecmp(p->address, j->from) == 0)
-				owns = true;
-			for (size_t i = 0; !owns && i < p->n_aliases; i++)
-				owns = strcasecmp(p->aliases[i], j->from) == 0;
-		}
-		if (!owns) {
-			set_v(j, 553, "5.7.1", "Sender address <%s> not owned by the user",
+		if (rc == 0) {
+			set_v(j, 550, "5.7.1", "Sender address <%s> not owned by the user",
 			      j->from);
 			return;
 		}
@@ -525,6 +587,23 @@ static void run_deliver(struct job *j)
 			j->res[i] = (struct smtp_verdict){451, "4.3.0",
 							  "Local error reading the message"};
 		return;
+	}
+	if (j->qe.auth_user[0] != '\0' && R.from_must_match) {
+		j->auth_user = j->qe.auth_user;
+		int rc = from_owned(j, (const char *)msg + j->spool.prefix_len,
+				    len - j->spool.prefix_len);
+		if (rc <= 0) {
+			struct smtp_verdict v =
+				rc < 0 ? (struct smtp_verdict){451, "4.3.0",
+							       "Directory unavailable, try again "
+							       "later"}
+				       : (struct smtp_verdict){
+						 550, "5.7.1",
+						 "From: address not owned by the user"};
+			for (size_t i = 0; i < j->n; i++)
+				j->res[i] = v;
+			return;
+		}
 	}
 	/* Split: local recipients to the mail store, remote ones (and remote members of local
 	 * lists) to the queue. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Submission: port 587 refuses MAIL before AUTH (530 5.7.0, RFC 4954 §6), accepts after
 # STARTTLS (RFC 3207) and AUTH PLAIN; a wrong password is 535 5.7.8; a sender the user does
-# not own is 553 5.7.1 (smtp.sender-must-match); a remote recipient is queued durably before
+# not own is 550 5.7.1 (RFC 6409 §6.1, smtp.sender-must-match), and so is a From: that is not
+# the user's (§6.3, smtp.from-must-match); a remote recipient is queued durably before
 # 250 and shows in `staunch queue list|show` (with its DSN parameters, RFC 3461), a local one
 # is delivered. Port 465 (implicit TLS, RFC 8314) with AUTH LOGIN queues as well. Port 25 still
 # refuses relaying for an anonymous client. `staunch queue remove` drops an entry, and the CLI
@@ -47,8 +48,16 @@ try:
 except smtplib.SMTPAuthenticationError as e:
     assert e.smtp_code == 535, e
 s.login("alice@example.org", "alice pw 1")
-expect(s.docmd("MAIL FROM:<bob@example.org>"), 553, "5.7.1")
+expect(s.docmd("MAIL FROM:<bob@example.org>"), 550, "5.7.1")
 expect(s.docmd("RSET"), 250)
+# RFC 6409 §6.3: a From: that is not the user's is refused after the data.
+expect(s.mail("alice@example.org"), 250)
+expect(s.rcpt("bob@example.org"), 250)
+expect(s.data(b"From: Bob <bob@example.org>\r\nSubject: forged\r\n\r\nx\r\n"), 550, "5.7.1")
+expect(s.mail("alice@example.org"), 250)
+expect(s.rcpt("bob@example.org"), 250)
+expect(s.data(b"From: a <alice@example.org>, b <bob@example.org>\r\nSubject: two\r\n\r\n"
+              b"x\r\n"), 550, "5.7.1")
 expect(s.mail("al@example.org", ["RET=HDRS", "ENVID=sub42"]), 250)
 expect(s.rcpt("friend@remote.example", ["NOTIFY=FAILURE,DELAY",
                                         "ORCPT=rfc822;friend@remote.example"]), 250)
