@@ -250,9 +250,9 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 	}
 	struct core_arena *a = core_arena_new(0);
 	struct core_error err;
-	/* Accounts of every recipient (deduplicated), and each recipient's first and count. */
-	struct acct *accts = core_arena_zalloc(a, sizeof(*accts) * MAILSTORE_TARGETS_MAX);
-	size_t naccts = 0;
+	/* Accounts of every recipient (deduplicated), and for each recipient its accounts. */
+	size_t cap = MAILSTORE_TARGETS_MAX, naccts = 0;
+	struct acct *accts = core_arena_zalloc(a, sizeof(*accts) * cap);
 	size_t **idx = core_arena_zalloc(a, sizeof(*idx) * (n ? n : 1));
 	size_t *nidx = core_arena_zalloc(a, sizeof(*nidx) * (n ? n : 1));
 	bool *ok = core_arena_zalloc(a, sizeof(*ok) * (n ? n : 1));
@@ -283,10 +283,12 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 			for (k = 0; k < naccts && accts[k].id != id; k++)
 				;
 			if (k == naccts) {
-				if (naccts == MAILSTORE_TARGETS_MAX) {
-					rc = CORE_ELIMIT;
-					failed = true;
-					break;
+				if (naccts == cap) {
+					struct acct *more =
+						core_arena_zalloc(a, sizeof(*more) * cap * 2);
+					memcpy(more, accts, sizeof(*more) * cap);
+					accts = more;
+					cap *= 2;
 				}
 				rc = inbox_of(dv->ms, id, &accts[k].inbox, &err);
 				if (rc == 0)
@@ -301,7 +303,7 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 			idx[i][nidx[i]++] = k;
 		}
 		if (failed) {
-			results[i] = rc == CORE_ELIMIT ? res_temp : result_of(rc);
+			results[i] = result_of(rc);
 			nidx[i] = 0;
 			continue;
 		}
@@ -309,48 +311,39 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 		results[i] = res_ok;
 		ok[i] = true;
 	}
-	int delivered = 0;
-	if (naccts > 0) {
-		/* One blob, one transaction, every account (mailstore_deliver is all or none). */
-		struct mailstore_target *tg = core_arena_zalloc(a, sizeof(*tg) * naccts);
-		for (size_t k = 0; k < naccts; k++)
-			tg[k] = (struct mailstore_target){.account = accts[k].id,
-							  .mailboxes = &accts[k].inbox,
-							  .nmailboxes = 1};
+	/*
+	 * One blob and one transaction for all accounts (mailstore_deliver is all or none), in
+	 * batches of MAILSTORE_TARGETS_MAX accounts for large lists. RFC 9208 §5.1: a quota
+	 * refuses only its own recipient, so a batch that meets one is delivered account by
+	 * account to find which.
+	 */
+	struct mailstore_target *tg = core_arena_zalloc(a, sizeof(*tg) * (naccts ? naccts : 1));
+	int *acct_rc = core_arena_zalloc(a, sizeof(int) * (naccts ? naccts : 1));
+	for (size_t k = 0; k < naccts; k++)
+		tg[k] = (struct mailstore_target){
+			.account = accts[k].id, .mailboxes = &accts[k].inbox, .nmailboxes = 1};
+	for (size_t b = 0; b < naccts; b += MAILSTORE_TARGETS_MAX) {
+		size_t nb = naccts - b < MAILSTORE_TARGETS_MAX ? naccts - b : MAILSTORE_TARGETS_MAX;
 		core_error_clear(&err);
-		int rc = mailstore_deliver(dv->ms, msg, len, tg, naccts, 0, NULL, &err);
-		if (rc == CORE_ELIMIT && naccts > 1) {
-			/* RFC 9208 §5.1: a quota refuses only its own recipient; deliver each
-			 * account alone to find which. */
-			bool *acct_ok = core_arena_zalloc(a, sizeof(bool) * naccts);
-			int *acct_rc = core_arena_zalloc(a, sizeof(int) * naccts);
-			for (size_t k = 0; k < naccts; k++) {
+		int rc = mailstore_deliver(dv->ms, msg, len, tg + b, nb, 0, NULL, &err);
+		for (size_t k = b; k < b + nb; k++)
+			acct_rc[k] = rc;
+		if (rc == CORE_ELIMIT && nb > 1) {
+			for (size_t k = b; k < b + nb; k++)
 				acct_rc[k] = mailstore_deliver(dv->ms, msg, len, &tg[k], 1, 0, NULL,
 							       &err);
-				acct_ok[k] = acct_rc[k] >= 0;
-			}
-			for (size_t i = 0; i < n; i++) {
-				if (!ok[i])
-					continue;
-				for (size_t j = 0; j < nidx[i]; j++) {
-					if (!acct_ok[idx[i][j]]) {
-						results[i] = result_of(acct_rc[idx[i][j]]);
-						ok[i] = false;
-						break;
-					}
-				}
-			}
-		} else if (rc < 0) {
-			for (size_t i = 0; i < n; i++) {
-				if (ok[i] && nidx[i] > 0) {
-					results[i] = result_of(rc);
-					ok[i] = false;
-				}
-			}
 		}
 	}
-	for (size_t i = 0; i < n; i++)
+	int delivered = 0;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; ok[i] && j < nidx[i]; j++) {
+			if (acct_rc[idx[i][j]] < 0) {
+				results[i] = result_of(acct_rc[idx[i][j]]);
+				ok[i] = false;
+			}
+		}
 		delivered += ok[i] ? 1 : 0;
+	}
 	core_arena_free(&a);
 	return delivered;
 }

@@ -94,10 +94,11 @@ int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a
 /*
  * Deliver msg[0..len) (the spool mapping: Return-Path line, Received header, message) into
  * the INBOX of every local mailbox the n recipients resolve to. Each account gets the
- * message once even when several recipients lead to it; the blob is stored once and all
- * accounts are written in one transaction (all or none), so the results agree, except when
- * the joint delivery meets a quota: then each recipient is delivered on its own so only the
- * ones over quota fail (RFC 9208 §5.1). The quota of each principal in the directory is the
+ * message once even when several recipients lead to it; the blob is stored once and the
+ * accounts are written in one transaction (all or none; in batches of MAILSTORE_TARGETS_MAX
+ * accounts for larger lists), so the results agree, except when the joint delivery meets a
+ * quota: then each account is delivered on its own so only the recipients over quota fail
+ * (RFC 9208 §5.1). The quota of each principal in the directory is the
  * one applied (copied to the mail store account when it differs). results[i] receives the
  * outcome of rcpts[i].
  * Returns the number of recipients delivered (>= 0).

@@ -266,6 +266,39 @@ START_TEST(test_quota)
 }
 END_TEST
 
+START_TEST(test_big_list)
+{
+	/* More accounts than one mail-store delivery takes (MAILSTORE_TARGETS_MAX): batches. */
+	enum { N = MAILSTORE_TARGETS_MAX + 6 };
+	static char names[N][32], addrs[N][48];
+	static const char *members[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "m%02d", i);
+		snprintf(addrs[i], sizeof(addrs[i]), "m%02d@example.org", i);
+		members[i] = addrs[i];
+		create(&(struct dir_principal){
+			.type = DIR_INDIVIDUAL, .name = names[i], .address = addrs[i]});
+	}
+	create(&(struct dir_principal){.type = DIR_LIST,
+				       .name = "all",
+				       .address = "all@example.org",
+				       .members = members,
+				       .n_members = N});
+	struct delivery_spool sp;
+	const void *p;
+	size_t len;
+	spool(&sp, "x@remote.test", MSG, &p, &len);
+	const char *rcpts[] = {"all@example.org", "m00@example.org"};
+	struct delivery_result res[2];
+	ck_assert_int_eq(delivery_local(dv, p, len, rcpts, 2, res), 2);
+	ck_assert_int_eq(res[0].code, 250);
+	ck_assert_int_eq(res[1].code, 250);
+	for (int i = 0; i < N; i++)
+		ck_assert_uint_eq(inbox(names[i], NULL), 1);
+	delivery_spool_close(&sp);
+}
+END_TEST
+
 START_TEST(test_no_mailstore)
 {
 	struct delivery *none = delivery_new(d, NULL);
@@ -289,6 +322,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_resolve);
 	tcase_add_test(tc, test_local);
 	tcase_add_test(tc, test_quota);
+	tcase_add_test(tc, test_big_list);
 	tcase_add_test(tc, test_no_mailstore);
 	suite_add_tcase(s, tc);
 	return s;
