@@ -177,7 +177,7 @@ int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a
 		}
 	}
 	if (nremote_out != NULL)
-		*nremote_out = nremote < remote_max ? nremote : remote_max;
+		*nremote_out = nremote;
 	*kind_out = nlocal > 0 || nremote > 0 ? DELIVERY_LOCAL : DELIVERY_UNKNOWN;
 	return 0;
 }

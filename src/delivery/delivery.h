@@ -84,8 +84,9 @@ enum delivery_kind {
 /*
  * Resolve a recipient address through the directory (aliases, lists, subaddresses,
  * catch-all). *kind_out says what it is. For a local recipient whose list expansion names
- * remote addresses, those are appended to remote_out (arena strings), if not NULL, up to
- * remote_max; *nremote_out counts them. Returns 0, or CORE_ETEMP / CORE_EIO / CORE_ELIMIT.
+ * remote addresses, those are stored in remote_out (arena strings), if not NULL, up to
+ * remote_max; *nremote_out counts all of them (call again with room for that many when it
+ * exceeds remote_max). Returns 0, or CORE_ETEMP / CORE_EIO / CORE_ELIMIT.
  */
 int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a,
 		     enum delivery_kind *kind_out, const char **remote_out, size_t remote_max,

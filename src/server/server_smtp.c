@@ -576,6 +576,19 @@ static void res_text(struct job *j, size_t i, int code, const char *enh, const c
 	j->res[i] = (struct smtp_verdict){code, enh, j->texts[i]};
 }
 
+/* Room for one more queue recipient (nq grows by one). */
+static struct queue_rcpt *qr_push(struct job *j, struct queue_rcpt *qr, size_t *nq, size_t *cap)
+{
+	if (*nq == *cap) {
+		struct queue_rcpt *more = core_arena_zalloc(j->a, sizeof(*more) * *cap * 2);
+		memcpy(more, qr, sizeof(*more) * *cap);
+		qr = more;
+		*cap *= 2;
+	}
+	(*nq)++;
+	return qr;
+}
+
 static void run_deliver(struct job *j)
 {
 	const void *msg = NULL;
@@ -611,15 +624,26 @@ static void run_deliver(struct job *j)
 	size_t *local_idx = core_arena_zalloc(j->a, sizeof(size_t) * (j->n ? j->n : 1));
 	size_t nlocal = 0;
 	bool *remote = core_arena_zalloc(j->a, sizeof(bool) * (j->n ? j->n : 1));
-	struct queue_rcpt *qr = core_arena_zalloc(j->a, sizeof(*qr) * QUEUE_RCPTS_MAX);
-	size_t nq = 0;
+	/* Queue recipients: the remote ones, remote members of local lists, and (SMTP) failed
+	 * local ones; one queue entry per QUEUE_RCPTS_MAX of them. */
+	size_t qcap = j->n + 16, nq = 0;
+	struct queue_rcpt *qr = core_arena_zalloc(j->a, sizeof(*qr) * qcap);
+	const char *small[16], **expanded = small;
+	size_t exp_cap = CORE_NELEM(small);
 	for (size_t i = 0; i < j->n; i++) {
 		enum delivery_kind kind = DELIVERY_UNKNOWN;
-		const char *expanded[16];
 		size_t nexp = 0;
 		const char *addr = j->qe.rcpts[i].addr;
-		int rc = delivery_resolve(R.dv, addr, j->a, &kind, expanded, CORE_NELEM(expanded),
-					  &nexp, &err);
+		int rc = delivery_resolve(R.dv, addr, j->a, &kind, expanded, exp_cap, &nexp, &err);
+		if (rc == 0 && nexp > exp_cap) {
+			/* A list with many remote members: again with room for all of them. */
+			exp_cap = nexp;
+			expanded = core_arena_zalloc(j->a, sizeof(char *) * exp_cap);
+			rc = delivery_resolve(R.dv, addr, j->a, &kind, expanded, exp_cap, &nexp,
+					      &err);
+			if (nexp > exp_cap)
+				nexp = exp_cap;
+		}
 		if (rc < 0) {
 			j->res[i] = (struct smtp_verdict){451, "4.3.0",
 							  "Temporary failure, try again later"};
@@ -627,17 +651,19 @@ static void run_deliver(struct job *j)
 		}
 		if (kind == DELIVERY_REMOTE && !j->lmtp) {
 			remote[i] = true;
-			if (nq < QUEUE_RCPTS_MAX)
-				qr[nq++] = j->qe.rcpts[i];
+			qr = qr_push(j, qr, &nq, &qcap);
+			qr[nq - 1] = j->qe.rcpts[i];
 			continue;
 		}
 		local_idx[nlocal] = i;
 		local[nlocal++] = addr;
-		for (size_t k = 0; k < nexp && nq < QUEUE_RCPTS_MAX; k++)
-			qr[nq++] = (struct queue_rcpt){.addr = expanded[k],
-						       .orcpt_type = "",
-						       .orcpt = "",
-						       .last_reply = ""};
+		for (size_t k = 0; k < nexp; k++) {
+			qr = qr_push(j, qr, &nq, &qcap);
+			qr[nq - 1] = (struct queue_rcpt){.addr = expanded[k],
+							 .orcpt_type = "",
+							 .orcpt = "",
+							 .last_reply = ""};
+		}
 	}
 	if (nlocal > 0) {
 		struct delivery_result *dr = core_arena_zalloc(j->a, sizeof(*dr) * nlocal);
@@ -668,11 +694,13 @@ static void run_deliver(struct job *j)
 			nok += j->res[local_idx[k]].code < 300 ? 1 : 0;
 		/* Permanent failures next to successes: recorded in the queue as failed
 		 * recipients, with the reply, so the outbound module sends the DSN (RFC 3461). */
-		for (size_t k = 0; nok > 0 && k < nlocal && nq < QUEUE_RCPTS_MAX; k++) {
+		for (size_t k = 0; nok > 0 && k < nlocal; k++) {
 			size_t i = local_idx[k];
 			const struct smtp_verdict *v = &j->res[i];
 			if (v->code < 500)
 				continue;
+			qr = qr_push(j, qr, &nq, &qcap);
+			nq--;
 			qr[nq] = j->qe.rcpts[i];
 			qr[nq].status = QUEUE_RCPT_FAILED;
 			qr[nq].last_reply =
@@ -684,11 +712,17 @@ static void run_deliver(struct job *j)
 	if (nq > 0) {
 		/* The queue keeps the message as received: without our Return-Path line, which
 		 * the final delivery adds (RFC 5321 §4.4). */
-		j->qe.rcpts = qr;
-		j->qe.nrcpts = nq;
-		uint64_t id = 0;
-		int rc = queue_submit(R.q, &j->qe, (const char *)msg + j->spool.prefix_len,
-				      len - j->spool.prefix_len, &id, &err);
+		uint64_t id = 0, first = 0;
+		int rc = 0;
+		for (size_t b = 0; b < nq && rc == 0; b += QUEUE_RCPTS_MAX) {
+			j->qe.rcpts = qr + b;
+			j->qe.nrcpts = nq - b < QUEUE_RCPTS_MAX ? nq - b : QUEUE_RCPTS_MAX;
+			rc = queue_submit(R.q, &j->qe, (const char *)msg + j->spool.prefix_len,
+					  len - j->spool.prefix_len, &id, &err);
+			if (b == 0)
+				first = id;
+		}
+		id = first;
 		for (size_t i = 0; i < j->n; i++) {
 			/* SMTP: without the queue's copy nobody answers for the remote or failed
 			 * recipients, so the whole message is retried (see above). */

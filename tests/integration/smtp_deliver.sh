@@ -25,6 +25,11 @@ C=$SERVER_DIR/staunch.conf
 "$B" -c "$C" account add bob@example.org --password 'bob pw 1' >/dev/null || fail "account add bob"
 "$B" -c "$C" account add tiny@example.org --password 'tiny pw 1' --quota 64 >/dev/null ||
   fail "account add tiny"
+# A list with a local member and 20 remote ones: the remote copies go to the queue.
+members=(--member bob@example.org)
+for n in $(seq 1 20); do members+=(--member "r$n@remote$n.example"); done
+"$B" -c "$C" list add fans --address fans@example.org "${members[@]}" >/dev/null ||
+  fail "list add"
 
 python3 - "$(port smtp)" "$SERVER_DIR/sent" <<'PY' || fail "SMTP session on port 25"
 import smtplib, sys
@@ -72,6 +77,10 @@ expect(s.mail("x@remote.example"), 250)
 expect(s.rcpt("bob@example.org"), 250)
 expect(s.data(b"Received: from a by b; Fri, 27 Nov 2026 07:00:00 +0000\r\n" * 100 +
               b"Subject: loop\r\n\r\nx\r\n"), 554)
+# The list: accepted from an anonymous client (a local address); remote members queued.
+expect(s.mail("news@remote.example"), 250)
+expect(s.rcpt("fans@example.org"), 250)
+expect(s.data(b"Subject: to the fans\r\n\r\nhello fans\r\n"), 250)
 # Over quota alone: 552 for the message. Next to a recipient that takes it: 250, and the
 # failed recipient is recorded in the queue (with its reply) for a DSN.
 expect(s.mail("q@remote.example"), 250)
@@ -89,8 +98,12 @@ print("ok smtp session")
 PY
 
 q=$("$B" -c "$C" queue list) || fail "queue list"
-[ "$(wc -l <<<"$q")" -eq 1 ] || fail "expected one queue entry: $q"
-grep -q '<q@remote.example> -> <tiny@example.org>$' <<<"$q" || fail "queue entry: $q"
+[ "$(wc -l <<<"$q")" -eq 2 ] || fail "expected two queue entries: $q"
+fans=$(grep '<news@remote.example> -> ' <<<"$q") || fail "list entry: $q"
+[ "$(grep -o '<r[0-9]*@remote[0-9]*.example>' <<<"$fans" | wc -l)" -eq 20 ] ||
+  fail "not all 20 remote list members queued: $fans"
+grep -q 'bob@example.org' <<<"$fans" && fail "local member queued: $fans"
+q=$(grep '<q@remote.example> -> <tiny@example.org>$' <<<"$q") || fail "queue entry: $q"
 "$B" -c "$C" queue show "$(awk '{print $1}' <<<"$q")" |
   grep -q '^rcpt: <tiny@example.org> failed attempts=0 notify=FAILURE, last="552 5.2.2 ' ||
   fail "failed recipient not recorded"
@@ -153,5 +166,7 @@ python3 - "$SERVER_DIR/dump" <<'PY' || fail "copies per account"
 import sys
 d = open(sys.argv[1], "rb").read()
 assert d.count(b"Subject: one") == 1 and d.count(b"Subject: two") == 1
+# The list message: bob's copy (with Return-Path) and the queue's (without): two blobs.
+assert d.count(b"Subject: to the fans") == 2
 PY
 echo "ok smtp delivery"
