@@ -112,7 +112,7 @@ int queue_lease(struct queue *q, const char *owner, uint64_t now_ms, uint64_t le
 int queue_read(struct queue *q, const struct queue_entry *e, store_blob_read_fn fn, void *arg,
 	       struct core_error *err);
 
-/* Encoding of an entry (exposed for tests and fuzzing): pure. decode returns 0 or
+/* Encoding of an entry (exposed for tests): pure. decode returns 0 or
  * CORE_ESYNTAX; strings of out are allocated in a. */
 void queue_entry_encode(const struct queue_entry *e, struct core_buf *out);
 int queue_entry_decode(const void *p, size_t len, struct core_arena *a, struct queue_entry *out);
