@@ -12,7 +12,8 @@
  *     mail-store records, and the store's disk growth from full-text indexing.
  *
  *   mailstore_bench [DIR [N]]   DIR: where embedded stores go (default /tmp); N: messages of
- *                               the query set (default 100000)
+ *                               the query set (default 100000; STAUNCH_BENCH_PG_N overrides
+ *                               it for PostgreSQL)
  * PostgreSQL is measured when STAUNCH_TEST_PG holds a connection string;
  * STAUNCH_BENCH_BACKENDS picks a comma-separated subset. Bulk loads (the 2,000, 10,000 and
  * N sets) commit without fsync on RocksDB and SQLite to keep the run short; PostgreSQL keeps
@@ -277,6 +278,8 @@ static double time_query(struct env *e, uint64_t account, const struct mailstore
 
 static void bench_backend(struct env *e, unsigned long nquery)
 {
+	/* The same messages on every backend. */
+	rnd_state = 88172645463325252ull;
 	printf("\n%s (blobs: %s)\n\n", e->backend, e->blob_backend);
 	printf("| %-58s | %12s | %-12s |\n", "measure", "value", "unit");
 	printf("|%s|%s|%s|\n", "------------------------------------------------------------",
@@ -512,7 +515,11 @@ int main(int argc, char **argv)
 		PQfinish(c);
 		e = (struct env){
 			.backend = "postgresql", .blob_backend = "postgresql", .conninfo = pg};
-		bench_backend(&e, nquery);
+		/* Every PostgreSQL commit is synced: STAUNCH_BENCH_PG_N may ask for a smaller
+		 * query set there. */
+		const char *pn = getenv("STAUNCH_BENCH_PG_N");
+		unsigned long pgn = pn != NULL && pn[0] != '\0' ? strtoul(pn, NULL, 10) : nquery;
+		bench_backend(&e, pgn < 100 ? 100 : pgn);
 	} else {
 		printf("\npostgresql: skipped (STAUNCH_TEST_PG unset)\n");
 	}
