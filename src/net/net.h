@@ -83,6 +83,11 @@ struct net_service {
 	/* Graceful shutdown began: the session should finish its current command, say goodbye
 	 * (e.g. SMTP 421, IMAP * BYE) and close. NULL: the runtime closes it when idle. */
 	void (*shutdown)(void *session, struct net_conn *c);
+	/* The idle timer fired while no job was running: the session may say why it closes
+	 * (e.g. SMTP 421, RFC 5321 §4.5.3.2.7) and call net_conn_close(); the runtime then
+	 * flushes that output (bounded) and reports NET_CLOSE_IDLE. NULL, or a session that
+	 * does not close: the runtime closes at once. */
+	void (*timeout)(void *session, struct net_conn *c);
 };
 
 struct net_listener_cfg {
@@ -175,6 +180,8 @@ void net_conn_resume(struct net_conn *c);
 void net_conn_close(struct net_conn *c);
 /* Reset the idle timer to a new value (e.g. IMAP IDLE allows 30 min). */
 void net_conn_set_idle_timeout(struct net_conn *c, uint32_t ms);
+/* The idle timeout now applied, in ms (the listener's idle_timeout_ms until changed). */
+uint32_t net_conn_idle_timeout(const struct net_conn *c);
 
 /*
  * Run work(arg) on the worker pool, then done(arg, ok) on the connection's event thread.

@@ -560,6 +560,17 @@ static void net_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		core_log(CORE_LOG_DEBUG, "net.timeout", "listener", c->ls->name, "remote", remote,
 			 "stage", "idle", NULL);
+		if (c->state == NET_CONN_OPEN && c->opened && c->ls->svc.timeout != NULL) {
+			/* Let the session send its goodbye; the close it asks for flushes that
+			 * output under the NET_CLOSE_FLUSH_MS bound. */
+			c->ls->svc.timeout(c->session, c);
+			if (c->finished)
+				return;
+			if (c->closing) {
+				c->finish_why = NET_CLOSE_IDLE;
+				return;
+			}
+		}
 		net_conn_finish(c, NET_CLOSE_IDLE);
 		return;
 	}
@@ -756,6 +767,11 @@ void net_conn_set_idle_timeout(struct net_conn *c, uint32_t ms)
 	c->idle_ms = ms;
 	if (c->state == NET_CONN_OPEN && !c->closing)
 		net_conn_timer_set(c, ms);
+}
+
+uint32_t net_conn_idle_timeout(const struct net_conn *c)
+{
+	return c->idle_ms;
 }
 
 void net_conn_jobs_idle(struct net_conn *c)

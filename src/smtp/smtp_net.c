@@ -67,8 +67,11 @@ static void *smtp_net_open(struct net_conn *c, void *service_arg)
 		.tls_cipher = info->tls_cipher,
 	};
 	x->s = smtp_session_new(&l->cfg, &x->conn, l->svc);
-	/* RFC 5321 §4.5.3.2.7: wait at least five minutes for the next command. */
-	net_conn_set_idle_timeout(c, smtp_session_timeout_secs(x->s) * 1000u);
+	/* RFC 5321 §4.5.3.2.7: wait at least five minutes for the next command. A listener
+	 * with its own idle timeout (listener.NAME.idle-timeout, 5 minutes by default) keeps
+	 * the administrator's value. */
+	if (net_conn_idle_timeout(c) == 0)
+		net_conn_set_idle_timeout(c, smtp_session_timeout_secs(x->s) * 1000u);
 	return x;
 }
 
@@ -106,6 +109,14 @@ static void smtp_net_shutdown(void *session, struct net_conn *c)
 	smtp_session_shutdown(x->s);
 }
 
+static void smtp_net_timeout(void *session, struct net_conn *c)
+{
+	struct smtp_net_conn *x = session;
+	(void)c;
+	/* RFC 5321 §4.5.3.2.7 and §3.8: a server that times out should say 421 first. */
+	smtp_session_timeout(x->s);
+}
+
 const struct net_service smtp_net_service = {
 	.name = "smtp",
 	.open = smtp_net_open,
@@ -113,4 +124,5 @@ const struct net_service smtp_net_service = {
 	.tls_done = smtp_net_tls_done,
 	.close = smtp_net_close,
 	.shutdown = smtp_net_shutdown,
+	.timeout = smtp_net_timeout,
 };

@@ -279,6 +279,23 @@ static const struct net_service echo_svc_noshut = {
 	.close = echo_close,
 };
 
+static void echo_timeout(void *session, struct net_conn *c)
+{
+	(void)session;
+	net_conn_printf(c, "BYE idle\r\n");
+	net_conn_close(c);
+}
+
+/* The same service with a timeout callback: it says goodbye before the idle close. */
+static const struct net_service echo_svc_timeout = {
+	.name = "echo",
+	.open = echo_open,
+	.input = echo_input,
+	.close = echo_close,
+	.shutdown = echo_shutdown,
+	.timeout = echo_timeout,
+};
+
 /* --- server harness --- */
 
 struct srv {
@@ -555,6 +572,27 @@ START_TEST(test_idle_timeout)
 	close(fd);
 	srv_stop(&s);
 	ck_assert_int_eq(atomic_load(&g_last_reason), NET_CLOSE_IDLE);
+}
+END_TEST
+
+START_TEST(test_idle_timeout_callback)
+{
+	struct srv s = {.svc = &echo_svc_timeout};
+	struct net_listener_cfg lc = {.name = "idlecb", .idle_timeout_ms = 300};
+	srv_start(&s, &lc, false);
+	int fd = cli_connect(s.port);
+	char line[256];
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	cli_send(fd, "ping\r\n");
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	/* The goodbye written by the timeout callback reaches the client before the close. */
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "BYE idle");
+	ck_assert(cli_closed_within(fd, 3000));
+	close(fd);
+	srv_stop(&s);
+	ck_assert_int_eq(atomic_load(&g_last_reason), NET_CLOSE_IDLE);
+	ck_assert_int_eq(atomic_load(&g_reasons[NET_CLOSE_IDLE]), 1);
 }
 END_TEST
 
@@ -1325,6 +1363,7 @@ static Suite *runtime_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_echo);
 	tcase_add_test(tc, test_idle_timeout);
+	tcase_add_test(tc, test_idle_timeout_callback);
 	tcase_add_test(tc, test_per_ip_limit);
 	tcase_add_test(tc, test_max_input);
 	tcase_add_test(tc, test_garbage_flood);
