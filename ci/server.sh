@@ -11,7 +11,9 @@
 # writes DIR/staunch.pid, waits (at most 20 s) for DIR/run/ready and prints the content of
 # DIR/run/ports.json, one JSON object {"smtp":PORT,...}, as the LAST line of its output.
 # --set KEY=VALUE adds a top-level line `KEY = VALUE` (VALUE in file syntax, e.g.
-# --set listener.smtp.max-connections-per-ip=50 or --set 'log.level="debug"').
+# --set listener.smtp.max-connections-per-ip=50 or --set 'log.level="debug"'); a --set of
+# runtime.event-threads, runtime.worker-threads or runtime.shutdown-grace replaces the test
+# server's default for that key.
 # The store and directory choices become the store.* and directory.type keys (postgresql takes
 # its connection string from $STAUNCH_TEST_PG). Defaults come from $STAUNCH_SERVER_OPTS.
 #
@@ -69,6 +71,11 @@ cmd_start() {
   rm -f "$dir/run/ready" "$dir/run/ports.json" "$dir/staunch.exit"
 
   local conf=$dir/staunch.conf
+  is_set() {
+    local k
+    for k in "${sets[@]+"${sets[@]}"}"; do [ "${k%%=*}" = "$1" ] && return 0; done
+    return 1
+  }
   {
     echo "# Written by ci/server.sh for a test server."
     echo "# Stores: data=$data blob=$blob fts=$fts lookup=$lookup; directory=$directory"
@@ -87,10 +94,13 @@ cmd_start() {
     echo "sink = \"file\""
     echo "file = $(toml_str "$dir/staunch.log")"
     echo
+    # Runtime defaults of a test server; a --set of the same key replaces the default.
     echo "[runtime]"
-    echo "event-threads = 2"
-    echo "worker-threads = 2"
-    echo "shutdown-grace = \"2s\""
+    local rk rv
+    for kv in event-threads=2 worker-threads=2 'shutdown-grace="2s"'; do
+      rk=${kv%%=*} rv=${kv#*=}
+      is_set "runtime.$rk" || echo "$rk = $rv"
+    done
     echo
     echo "[store]"
     echo "data.backend = $(toml_str "$data")"
