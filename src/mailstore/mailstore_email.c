@@ -474,6 +474,13 @@ static int ms_email_insert(struct ms_tx *tx, struct ms_tx_acct *ac, struct mails
 static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_deliver_ctx *c = ctx;
+	/* The upload reservation that grants the first target access commits here with the
+	 * links (one synced commit per delivery, docs/storage.md "Throughput and
+	 * durability"). */
+	int rrc = store_blob_reserve_txn(tx->ms->b, tx->t, c->targets[0].account, &c->blob,
+					 tx->ms->o.reserve_ms, tx->err);
+	if (rrc < 0)
+		return rrc;
 	for (size_t i = 0; i < c->n; i++) {
 		const struct mailstore_target *t = &c->targets[i];
 		struct ms_tx_acct *ac = ms_tx_acct(tx, t->account);
@@ -564,7 +571,7 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 	if (rc >= 0 && len > 0)
 		rc = store_blob_write(w, data, len, err);
 	if (rc >= 0)
-		rc = store_blob_write_finish(&w, accts[0], ms->o.reserve_ms, &c.blob, err);
+		rc = store_blob_write_finish_content(&w, &c.blob, err);
 	else
 		store_blob_write_abort(&w);
 	if (rc >= 0)

@@ -289,6 +289,15 @@ int store_blob_write(struct store_blob_writer *w, const void *p, size_t n, struc
 int store_blob_write_finish(struct store_blob_writer **w, uint64_t account, uint64_t reserve_ms,
 			    struct store_blob_id *id_out, struct core_error *err);
 void store_blob_write_abort(struct store_blob_writer **w);
+/*
+ * finish without the reservation's own commit: the content is durable and *id_out names it,
+ * but nothing grants access yet. The caller reserves it in its own write transaction of the
+ * meta store (store_blob_reserve_txn) before linking it there, so a delivery commits
+ * reservation, links and index entries at once (one synced commit instead of two). Purge
+ * leaves the content alone for its grace period (the write refreshed its age).
+ */
+int store_blob_write_finish_content(struct store_blob_writer **w, struct store_blob_id *id_out,
+				    struct core_error *err);
 
 /*
  * Link a blob the account may access to a named owner (a message, a script: "m/123");
@@ -300,6 +309,11 @@ int store_blob_link(struct store_blob *b, uint64_t account, const struct store_b
 /* Remove one link (CORE_ENOTFOUND if the account has no such link). */
 int store_blob_unlink(struct store_blob *b, uint64_t account, const struct store_blob_id *id,
 		      const char *owner, struct core_error *err);
+/* The upload reservation of store_blob_write_finish, written in the caller's write
+ * transaction of the meta store (see store_blob_write_finish_content). */
+int store_blob_reserve_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
+			   const struct store_blob_id *id, uint64_t reserve_ms,
+			   struct core_error *err);
 /*
  * store_blob_link and store_blob_unlink inside the caller's write transaction t, so that a
  * link changes atomically with the records that hold the blob (a message created or

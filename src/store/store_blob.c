@@ -329,6 +329,25 @@ int store_blob_link_txn(struct store_blob *b, struct store_txn *t, uint64_t from
 	return store_blob_ref_put_fn(t, &a, err);
 }
 
+int store_blob_reserve_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
+			   const struct store_blob_id *id, uint64_t reserve_ms,
+			   struct core_error *err)
+{
+	if (t == NULL || store_txn_store(t) != b->meta || !store_txn_is_write(t))
+		return core_error_set(
+			err, CORE_ESYNTAX, NULL,
+			"blob reservations need a write transaction of their meta store");
+	struct store_blob_ref a = {account,
+				   account,
+				   id->hash,
+				   STORE_BLOB_KIND_RESERVE,
+				   NULL,
+				   0,
+				   store_blob_reserve_until(reserve_ms),
+				   false};
+	return store_blob_ref_put_fn(t, &a, err);
+}
+
 int store_blob_unlink_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
 			  const struct store_blob_id *id, const char *owner, struct core_error *err)
 {
@@ -436,8 +455,8 @@ void store_blob_write_abort(struct store_blob_writer **w)
 	*w = NULL;
 }
 
-int store_blob_write_finish(struct store_blob_writer **wp, uint64_t account, uint64_t reserve_ms,
-			    struct store_blob_id *id_out, struct core_error *err)
+int store_blob_write_finish_content(struct store_blob_writer **wp, struct store_blob_id *id_out,
+				    struct core_error *err)
 {
 	struct store_blob_writer *w = *wp;
 	*wp = NULL;
@@ -448,12 +467,24 @@ int store_blob_write_finish(struct store_blob_writer **wp, uint64_t account, uin
 		store_blob_writer_free(w);
 		return core_error_set(err, CORE_EINTERNAL, NULL, "SHA-256 final failed");
 	}
-	struct store_blob *b = w->b;
-	/* The content is durable before the reservation that makes it reachable. */
-	int rc = b->ops->writer_commit(w->w, hash, w->size, err);
+	/* The content is durable before any reservation or link makes it reachable. */
+	int rc = w->b->ops->writer_commit(w->w, hash, w->size, err);
 	store_blob_writer_free(w);
 	if (rc < 0)
 		return rc;
+	memcpy(id_out->hash, hash, STORE_HASH_LEN);
+	return 0;
+}
+
+int store_blob_write_finish(struct store_blob_writer **wp, uint64_t account, uint64_t reserve_ms,
+			    struct store_blob_id *id_out, struct core_error *err)
+{
+	struct store_blob *b = (*wp)->b;
+	struct store_blob_id id;
+	int rc = store_blob_write_finish_content(wp, &id, err);
+	if (rc < 0)
+		return rc;
+	const uint8_t *hash = id.hash;
 	struct store_blob_ref a = {account,
 				   account,
 				   hash,

@@ -565,6 +565,55 @@ START_TEST(blob_link_in_caller_txn)
 }
 END_TEST
 
+/* store_blob_write_finish_content: durable content that nobody may reach until a
+ * reservation commits in the caller's transaction (the delivery path's single commit). */
+START_TEST(blob_reserve_in_caller_txn)
+{
+	const char *x = "From: a@example.org\r\n\r\nreserved in a transaction\r\n";
+	struct core_error err;
+	core_error_clear(&err);
+	struct store_blob_writer *w = NULL;
+	struct store_blob_id id;
+	ck_assert_int_eq(store_blob_write_begin(bs, &w, &err), 0);
+	ck_assert_int_eq(store_blob_write(w, x, strlen(x), &err), 0);
+	ck_assert_int_eq(store_blob_write_finish_content(&w, &id, &err), 0);
+	ck_assert_ptr_null(w);
+	/* Content is there, but no account has access yet. */
+	uint64_t size = 0;
+	ck_assert_int_eq(store_blob_content_size(bs, id.hash, &size, &err), 0);
+	ck_assert_uint_eq(size, strlen(x));
+	ck_assert_int_eq(store_blob_access(bs, ACCT_A, &id, NULL), CORE_EPERM);
+	struct store_txn *t = NULL;
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_READ, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_reserve_txn(bs, t, ACCT_A, &id, 0, &err), CORE_ESYNTAX);
+	store_txn_abort(&t);
+	/* Aborted with the link beside it: still nothing. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_reserve_txn(bs, t, ACCT_A, &id, 0, &err), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_B, &id, "m/7", &err), 0);
+	store_txn_abort(&t);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_A, &id, NULL), CORE_EPERM);
+	ck_assert_uint_eq(links_of(&id), 0);
+	/* Without the reservation the link is refused (no access to lend). */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_B, &id, "m/7", &err), CORE_EPERM);
+	store_txn_abort(&t);
+	/* Committed: the reservation grants A access and the link B. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_reserve_txn(bs, t, ACCT_A, &id, 0, &err), 0);
+	ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_B, &id, "m/7", &err), 0);
+	ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_A, &id, NULL), 0);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_B, &id, NULL), 0);
+	ck_assert_uint_eq(links_of(&id), 1);
+	struct core_buf got = CORE_BUF_INIT;
+	ck_assert_int_eq(read_range(bs, ACCT_B, &id, 0, UINT64_MAX, &got), 0);
+	ck_assert_uint_eq(got.len, strlen(x));
+	ck_assert(memcmp(got.p, x, got.len) == 0);
+	core_buf_fini(&got);
+}
+END_TEST
+
 Suite *store_suite_blob(void)
 {
 	Suite *s = suite_create("blob");
@@ -580,6 +629,7 @@ Suite *store_suite_blob(void)
 	tcase_add_test(tc, blob_50mb_stream);
 	tcase_add_test(tc, blob_compression);
 	tcase_add_test(tc, blob_link_in_caller_txn);
+	tcase_add_test(tc, blob_reserve_in_caller_txn);
 	suite_add_tcase(s, tc);
 	return s;
 }
