@@ -117,6 +117,10 @@ static int scram_first(struct sasl_exchange *x, struct scram_state *st, const un
 	const enum dir_scram_hash h = mech_hash(x->mech);
 	if (memchr(in, '\0', len) != NULL)
 		return scram_fail(x, SASL_FAIL_MALFORMED, "RFC 5802 §7", "NUL in message");
+	/* The gs2 header and client-first-message-bare are needed again at the final step
+	 * (RFC 5802 §3 AuthMessage, §6 c=): keep them in the exchange's arena, not in the
+	 * caller's buffer, which lives only for this call. */
+	in = core_arena_memdup(x->arena, in, len);
 	struct core_str rest = core_str_make((const char *)in, len), flag, az;
 	if (!next_attr(&rest, &flag) || !next_attr(&rest, &az) || rest.p == NULL)
 		return scram_fail(x, SASL_FAIL_MALFORMED, "RFC 5802 §7", "bad gs2 header");

@@ -65,6 +65,11 @@ static const struct core_conf_key tls_keys[] = {
 	 "Oldest TLS version accepted."},
 	{"tls.ciphers", CORE_CONF_STRING, NULL, NULL, 0, 0, 0,
 	 "OpenSSL cipher list for TLS 1.2; default: the OpenSSL default list."},
+	{"tls.client-ca", CORE_CONF_PATH, NULL, NULL, 0, 0, 0,
+	 "PEM file of the certificate authorities whose client certificates are accepted for "
+	 "SASL EXTERNAL. Set: every TLS handshake asks for a client certificate (none, or one "
+	 "that does not verify, never fails the handshake; EXTERNAL is then not offered). "
+	 "Unset: no client certificate is requested."},
 };
 
 static const struct core_conf_key runtime_keys[] = {

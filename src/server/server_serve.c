@@ -356,6 +356,8 @@ int server_serve(const struct server_pkg *pkg, const char *conf_path)
 		.ncerts = srv.ncerts,
 		.tls_min_version = core_conf_get_str(srv.conf, "tls.min-version", "TLSv1.2"),
 		.tls_ciphers = core_conf_get_str(srv.conf, "tls.ciphers", NULL),
+		/* SASL EXTERNAL (RFC 4422 appendix A) with TLS client certificates. */
+		.tls_client_ca = core_conf_get_str(srv.conf, "tls.client-ca", NULL),
 	};
 	srv.rt = net_runtime_new(&rc_cfg, &err);
 	if (srv.rt == NULL) {

@@ -24,6 +24,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "core/core_arena.h"
 #include "delivery/delivery.h"
 #include "directory/directory.h"
@@ -273,6 +276,73 @@ static int wrap_map_cert(void *ctx, const unsigned char *der, size_t len, struct
 	return ss->sasl.be.map_cert(ss->sasl.be.ctx, der, len, a, out, err);
 }
 
+/* One candidate address of a client certificate: an individual account owning it is the
+ * principal. 1 found, 0 not this one, < 0 an error to report (disabled, backend down). */
+static int cert_try_address(struct core_arena *a, const unsigned char *p, int n,
+			    struct sasl_principal *out, struct core_error *err)
+{
+	if (p == NULL || n <= 0 || n > 320 || memchr(p, '\0', (size_t)n) != NULL)
+		return 0;
+	struct core_error e;
+	core_error_clear(&e);
+	const char *addr = dir_address_normalize(a, core_str_make((const char *)p, (size_t)n), &e);
+	if (addr == NULL)
+		return 0;
+	struct dir_principal *pr = NULL;
+	int r = dir_principal_by_address(R.d, core_str_from_cstr(addr), a, &pr, &e);
+	if (r == CORE_ENOTFOUND || (r >= 0 && pr->type != DIR_INDIVIDUAL))
+		return 0;
+	if (r < 0) {
+		core_error_set(err, r, NULL, "%s", e.msg);
+		return r;
+	}
+	if (pr->disabled)
+		return core_error_set(err, CORE_EPERM, NULL, "account disabled");
+	out->id = pr->id;
+	out->name = pr->name;
+	return 1;
+}
+
+/*
+ * SASL EXTERNAL (RFC 4422 appendix A, docs/authentication.md): the runtime hands over only a
+ * certificate that verified against tls.client-ca. Its owner is the individual account with
+ * one of the certificate's e-mail addresses: the subjectAltName rfc822Name entries first
+ * (RFC 5280 §4.2.1.6), then the subject's emailAddress attributes.
+ */
+static int cert_map(void *ctx, const unsigned char *der, size_t len, struct core_arena *a,
+		    struct sasl_principal *out, struct core_error *err)
+{
+	(void)ctx;
+	if (der == NULL || len == 0 || len > 65536)
+		return core_error_set(err, CORE_ENOTFOUND, NULL, "no client certificate");
+	const unsigned char *q = der;
+	X509 *x = d2i_X509(NULL, &q, (long)len);
+	if (x == NULL)
+		return core_error_set(err, CORE_ENOTFOUND, NULL, "unreadable client certificate");
+	int r = 0;
+	GENERAL_NAMES *san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; r == 0 && san != NULL && i < sk_GENERAL_NAME_num(san); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(san, i);
+		if (g->type == GEN_EMAIL)
+			r = cert_try_address(a, ASN1_STRING_get0_data(g->d.rfc822Name),
+					     ASN1_STRING_length(g->d.rfc822Name), out, err);
+	}
+	GENERAL_NAMES_free(san);
+	const X509_NAME *subj = X509_get_subject_name(x);
+	for (int i = -1; r == 0 && subj != NULL;) {
+		i = X509_NAME_get_index_by_NID(subj, NID_pkcs9_emailAddress, i);
+		if (i < 0)
+			break;
+		const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+		r = cert_try_address(a, ASN1_STRING_get0_data(v), ASN1_STRING_length(v), out, err);
+	}
+	X509_free(x);
+	if (r == 0)
+		return core_error_set(err, CORE_ENOTFOUND, NULL,
+				      "no account owns an address of the client certificate");
+	return r < 0 ? r : 0;
+}
+
 static void *sess_new(void *ctx, struct smtp_session *s, const struct smtp_conn *conn)
 {
 	struct smtp_lst *lst = ctx;
@@ -292,7 +362,8 @@ static void *sess_new(void *ctx, struct smtp_session *s, const struct smtp_conn 
 		if (ss->sasl.be.scram_lookup != NULL)
 			ss->be.scram_lookup = wrap_scram_lookup;
 		ss->be.verify_token = ss->sasl.be.verify_token != NULL ? wrap_verify_token : NULL;
-		ss->be.map_cert = ss->sasl.be.map_cert != NULL ? wrap_map_cert : NULL;
+		/* The directory's own certificate mapping when it has one, else ours. */
+		ss->be.map_cert = ss->sasl.be.map_cert != NULL ? wrap_map_cert : cert_map;
 		ss->be.authorize = ss->sasl.be.authorize != NULL ? wrap_authorize : NULL;
 		smtp_session_set_sasl_backend(s, &ss->be);
 	}

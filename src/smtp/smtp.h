@@ -38,6 +38,7 @@
 struct core_arena;
 struct core_error;
 struct sasl_config;
+struct sasl_conn_info;
 struct sasl_backend;
 struct sasl_exchange;
 
@@ -361,6 +362,10 @@ struct smtp_conn {
 	bool tls; /* implicit TLS on this connection */
 	const char *tls_version;
 	const char *tls_cipher;
+	/* May be NULL. Once TLS is up, fill the channel bindings (cb_exporter, cb_endpoint) and
+	 * the verified client certificate of *ci (RFC 5929, RFC 9266, SASL EXTERNAL); the
+	 * pointers must stay valid for the connection's life. AUTH calls it for each exchange. */
+	void (*tls_binding)(void *arg, struct sasl_conn_info *ci);
 };
 
 /* Returned by a service that completes later through smtp_session_resume(). */

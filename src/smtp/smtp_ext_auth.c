@@ -13,6 +13,10 @@ static void conn_info(const struct smtp_session *s, struct sasl_conn_info *ci)
 	ci->tls = s->tls;
 	ci->tls13 = s->tls_version != NULL && strcmp(s->tls_version, "TLSv1.3") == 0;
 	ci->local_host = s->cfg.hostname;
+	/* RFC 5802 §6 channel binding and RFC 4422 appendix A EXTERNAL need the transport's
+	 * values: only it knows them (once TLS is up). */
+	if (s->tls && s->conn.tls_binding != NULL)
+		s->conn.tls_binding(s->conn.arg, ci);
 }
 
 size_t smtp_auth_line_max(const struct smtp_session *s)

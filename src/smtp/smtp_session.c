@@ -686,7 +686,10 @@ size_t smtp_session_feed(struct smtp_session *s, const char *p, size_t len)
 		}
 		s->overflow_bytes = 0;
 		if (s->mode == SMTP_MODE_AUTH) {
-			if (rc == CORE_ELIMIT || (rc < 0 && s->parser.line.len == 0))
+			/* RFC 4954 §4: an empty line is a valid (empty) response, e.g. the
+			 * answer to a challenge carrying SCRAM's server-final message; only an
+			 * overlong line or one with bare CR, bare LF or NUL is broken. */
+			if (rc == CORE_ELIMIT || (rc < 0 && s->parser.bad))
 				smtp_auth_feed_line(s, NULL, 0);
 			else
 				smtp_auth_feed_line(s, s->parser.line.p ? s->parser.line.p : "",
