@@ -50,7 +50,8 @@ enum net_close_reason {
 struct net_conn_info {
 	const char *listener;  /* listener name, e.g. "smtp" */
 	const char *protocol;  /* service name, e.g. "smtp" */
-	const char *remote_ip; /* "127.0.0.1" or "::1" (the proxied client with PROXY protocol) */
+	const char *remote_ip; /* "127.0.0.1" or "::1" (the proxied client with PROXY protocol);
+				* "unix" on a unix-domain socket (remote_port 0) */
 	uint16_t remote_port;
 	const char *local_ip;
 	uint16_t local_port;
@@ -93,8 +94,16 @@ struct net_service {
 struct net_listener_cfg {
 	const char *name;        /* "smtp", "imaps", ... */
 	const char *const *bind; /* addresses "127.0.0.1:2525", "[::1]:143", port 0 = any free;
-				  * "*:25" = every IPv4 address, "[::]:25" = every IPv6 one */
+				  * "*:25" = every IPv4 address, "[::]:25" = every IPv6 one;
+				  * "unix:/run/staunch/lmtp.sock" = a unix-domain stream socket */
 	size_t nbind;
+	/* Unix-domain sockets: created at net_runtime_listen (a stale socket is replaced only
+	 * when nothing accepts on it; any other file is an error), given unix_mode (0 = 0660)
+	 * and, when unix_chown, the owner unix_uid:unix_gid (-1 keeps one of them), and
+	 * removed when the runtime is freed if the path still names our socket. */
+	unsigned unix_mode;
+	bool unix_chown;
+	long unix_uid, unix_gid;
 	enum net_tls_mode tls;
 	bool proxy_protocol;              /* expect a PROXY v1/v2 header first */
 	const char *const *proxy_trusted; /* source IPs or CIDR ranges allowed to send PROXY

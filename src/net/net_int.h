@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -118,6 +119,9 @@ struct net_listener {
 	size_t nbind;
 	uint16_t *ports;         /* [nbind] */
 	struct net_lsock *socks; /* [nbind * nthreads], index b * nthreads + t */
+	char **unix_path;        /* [nbind]: path of a unix-domain bind, else NULL */
+	ino_t *unix_ino;         /* [nbind]: its inode after bind (removed only if unchanged) */
+	dev_t *unix_dev;
 	atomic_uint nconns;
 	pthread_mutex_t ip_mu;
 	struct net_iptab_ent *ipbuckets[NET_IPTAB_BUCKETS]; /* [ip_mu] */

@@ -6,13 +6,20 @@
  * port and the others bind to the same one. Limits are checked at accept, before the service
  * sees the connection: over max_connections (per listener) or max_connections_per_ip the
  * socket is closed without a byte written and a warning event=net.limit is logged.
+ *
+ * A "unix:/path" bind is one unix-domain socket (SO_REUSEPORT does not share a path): the
+ * first event thread's listener owns it and the others accept on duplicates of the same
+ * descriptor. Its clients are reported as remote_ip "unix", port 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "net/net_int.h"
@@ -23,7 +30,9 @@ void net_addr_format(const struct sockaddr *sa, char *ip_out, size_t ipsz, uint1
 {
 	ip_out[0] = '\0';
 	*port_out = 0;
-	if (sa->sa_family == AF_INET) {
+	if (sa->sa_family == AF_UNIX) {
+		snprintf(ip_out, ipsz, "%s", "unix");
+	} else if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
 		inet_ntop(AF_INET, &s4->sin_addr, ip_out, (socklen_t)ipsz);
 		*port_out = ntohs(s4->sin_port);
@@ -244,7 +253,8 @@ static void net_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct
 		return;
 	}
 	bool counted = false;
-	if (ls->max_per_ip != 0) {
+	/* Every client of a unix-domain socket is "unix": only the listener limit applies. */
+	if (ls->max_per_ip != 0 && sa->sa_family != AF_UNIX) {
 		if (!net_listener_ip_take(ls, ip)) {
 			atomic_fetch_sub(&ls->nconns, 1);
 			net_limit_log(ls, ip, port, "max_connections_per_ip");
@@ -301,6 +311,114 @@ static int net_socket_open(const struct sockaddr_storage *ss, socklen_t len, str
 	return fd;
 }
 
+/* --- unix-domain sockets --- */
+
+#define NET_UNIX_PREFIX "unix:"
+
+static int net_unix_addr(const char *path, struct sockaddr_un *sun, struct core_error *err)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof(sun->sun_path))
+		return core_error_set(err, CORE_ESYNTAX, NULL, "unix socket path %s: %s", path,
+				      n == 0 ? "empty" : "too long");
+	memcpy(sun->sun_path, path, n);
+	return 0;
+}
+
+/* A socket file left by a process that is gone is removed; one that still accepts, or any
+ * other kind of file, is never touched. */
+static int net_unix_stale_remove(const char *path, const struct sockaddr_un *sun,
+				 struct core_error *err)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return core_error_set(err, CORE_EIO, NULL, "%s: %s", path, strerror(errno));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return core_error_set(err, CORE_ECONFLICT, NULL,
+				      "%s exists and is not a socket (not removed)", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return core_error_set(err, CORE_EIO, NULL, "socket: %s", strerror(errno));
+	int r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	int e = errno;
+	close(fd);
+	if (r == 0)
+		return core_error_set(err, CORE_ECONFLICT, NULL,
+				      "%s: another process is accepting on it", path);
+	if (e != ECONNREFUSED && e != ENOENT)
+		return core_error_set(err, CORE_EIO, NULL, "%s: %s", path, strerror(e));
+	if (unlink(path) != 0 && errno != ENOENT)
+		return core_error_set(err, CORE_EIO, NULL, "cannot remove the stale socket %s: %s",
+				      path, strerror(errno));
+	core_log(CORE_LOG_INFO, "net.unix_stale", "path", path, NULL);
+	return 0;
+}
+
+static int net_unix_open(struct net_listener *ls, size_t b, const char *path,
+			 const struct net_listener_cfg *cfg, struct core_error *err)
+{
+	struct sockaddr_un sun;
+	int rc = net_unix_addr(path, &sun, err);
+	if (rc < 0)
+		return rc;
+	rc = net_unix_stale_remove(path, &sun, err);
+	if (rc < 0)
+		return rc;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return core_error_set(err, CORE_EIO, NULL, "socket %s: %s", path, strerror(errno));
+	if (bind(fd, (const struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		int e = errno;
+		close(fd);
+		return core_error_set(err, CORE_EIO, NULL, "bind %s: %s", path, strerror(e));
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		ls->unix_path[b] = core_xstrdup(path);
+		ls->unix_ino[b] = st.st_ino;
+		ls->unix_dev[b] = st.st_dev;
+	}
+	/* Permissions before listen(): nobody outside them can connect in between. */
+	mode_t mode = cfg->unix_mode != 0 ? (mode_t)(cfg->unix_mode & 07777) : 0660;
+	if (chmod(path, mode) != 0) {
+		int e = errno;
+		close(fd);
+		return core_error_set(err, CORE_EIO, NULL, "chmod %s: %s", path, strerror(e));
+	}
+	if (cfg->unix_chown && chown(path, cfg->unix_uid < 0 ? (uid_t)-1 : (uid_t)cfg->unix_uid,
+				     cfg->unix_gid < 0 ? (gid_t)-1 : (gid_t)cfg->unix_gid) != 0) {
+		int e = errno;
+		close(fd);
+		return core_error_set(err, CORE_EIO, NULL, "chown %s: %s", path, strerror(e));
+	}
+	if (listen(fd, NET_LISTEN_BACKLOG) != 0) {
+		int e = errno;
+		close(fd);
+		return core_error_set(err, CORE_EIO, NULL, "listen %s: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+/* Remove the socket file if it is still the one we created (not a newer server's). */
+static void net_unix_remove(struct net_listener *ls, size_t b)
+{
+	struct stat st;
+	if (ls->unix_path == NULL || ls->unix_path[b] == NULL)
+		return;
+	if (lstat(ls->unix_path[b], &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_ino == ls->unix_ino[b] && st.st_dev == ls->unix_dev[b] &&
+	    unlink(ls->unix_path[b]) != 0)
+		core_logf(CORE_LOG_WARN, "net.unix_remove", "cannot remove %s: %s",
+			  ls->unix_path[b], strerror(errno));
+	free(ls->unix_path[b]);
+	ls->unix_path[b] = NULL;
+}
+
 static void net_listener_free(struct net_listener *ls)
 {
 	size_t nt = ls->rt->nthreads;
@@ -323,6 +441,11 @@ static void net_listener_free(struct net_listener *ls)
 			e = next;
 		}
 	}
+	for (size_t b = 0; b < ls->nbind; b++)
+		net_unix_remove(ls, b);
+	free(ls->unix_path);
+	free(ls->unix_ino);
+	free(ls->unix_dev);
 	pthread_mutex_destroy(&ls->ip_mu);
 	free(ls->socks);
 	free(ls->ports);
@@ -360,6 +483,46 @@ void net_listener_thread_stop(struct net_thread *th)
 	}
 }
 
+/* Attach an accepting socket to event thread t of listener ls, bind index b. */
+static int net_lsock_attach(struct net_listener *ls, size_t b, unsigned t, int fd,
+			    struct core_error *err)
+{
+	struct net_runtime *rt = ls->rt;
+	struct net_lsock *sk = &ls->socks[b * rt->nthreads + t];
+	sk->fd = fd;
+	sk->ls = ls;
+	sk->th = &rt->threads[t];
+	sk->evl = evconnlistener_new(sk->th->base, net_accept_cb, sk,
+				     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	sk->ev_retry = event_new(sk->th->base, -1, 0, net_retry_cb, sk);
+	if (sk->evl == NULL || sk->ev_retry == NULL)
+		return core_error_set(err, CORE_EINTERNAL, NULL, "evconnlistener failed");
+	evconnlistener_set_error_cb(sk->evl, net_accept_error_cb);
+	return 0;
+}
+
+/* One unix-domain socket, accepted on by every event thread through duplicates. */
+static int net_listen_unix(struct net_listener *ls, size_t b, const char *path,
+			   const struct net_listener_cfg *cfg, struct core_error *err)
+{
+	struct net_runtime *rt = ls->rt;
+	int fd = net_unix_open(ls, b, path, cfg, err);
+	if (fd < 0)
+		return fd;
+	for (unsigned t = 0; t < rt->nthreads; t++) {
+		int tfd = t == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (tfd < 0)
+			return core_error_set(err, CORE_EIO, NULL, "dup %s: %s", path,
+					      strerror(errno));
+		int rc = net_lsock_attach(ls, b, t, tfd, err);
+		if (rc < 0)
+			return rc;
+	}
+	core_logf(CORE_LOG_INFO, "net.listen", "listener=%s address=unix:%s threads=%u", cfg->name,
+		  path, rt->nthreads);
+	return 0;
+}
+
 int net_runtime_listen(struct net_runtime *rt, const struct net_listener_cfg *cfg,
 		       const struct net_service *svc, void *service_arg, struct core_error *err)
 {
@@ -394,6 +557,9 @@ int net_runtime_listen(struct net_runtime *rt, const struct net_listener_cfg *cf
 	ls->nbind = cfg->nbind;
 	ls->ports = core_xcalloc(cfg->nbind, sizeof(*ls->ports));
 	ls->socks = core_xcalloc(cfg->nbind * rt->nthreads, sizeof(*ls->socks));
+	ls->unix_path = core_xcalloc(cfg->nbind, sizeof(*ls->unix_path));
+	ls->unix_ino = core_xcalloc(cfg->nbind, sizeof(*ls->unix_ino));
+	ls->unix_dev = core_xcalloc(cfg->nbind, sizeof(*ls->unix_dev));
 	for (size_t i = 0; i < cfg->nbind * rt->nthreads; i++)
 		ls->socks[i].fd = -1;
 	int rc = 0;
@@ -410,6 +576,13 @@ int net_runtime_listen(struct net_runtime *rt, const struct net_listener_cfg *cf
 		ls->ntrusted = cfg->nproxy_trusted;
 	}
 	for (size_t b = 0; b < cfg->nbind; b++) {
+		if (strncmp(cfg->bind[b], NET_UNIX_PREFIX, strlen(NET_UNIX_PREFIX)) == 0) {
+			rc = net_listen_unix(ls, b, cfg->bind[b] + strlen(NET_UNIX_PREFIX), cfg,
+					     err);
+			if (rc < 0)
+				goto fail;
+			continue;
+		}
 		struct sockaddr_storage ss;
 		socklen_t sl;
 		if (net_bind_parse(cfg->bind[b], &ss, &sl) < 0) {

@@ -86,7 +86,17 @@ static const struct core_conf_key runtime_keys[] = {
 static const struct core_conf_key listener_keys[] = {
 	{"listener.*.bind", CORE_CONF_LIST, NULL, NULL, 0, 0, CORE_CONF_REQUIRED,
 	 "Addresses to listen on, \"IP:PORT\" or \"[IPv6]:PORT\"; port 0 picks a free port "
-	 "(written to run-dir/ports.json)."},
+	 "(written to run-dir/ports.json). \"unix:/absolute/path\" is a unix-domain socket "
+	 "(e.g. for LMTP), created before the privilege drop; a stale socket file is replaced "
+	 "only when nothing accepts on it, and the socket is removed at shutdown."},
+	{"listener.*.socket-mode", CORE_CONF_STRING, "0660", NULL, 0, 0, 0,
+	 "Permissions (octal) of the listener's unix-domain sockets."},
+	{"listener.*.socket-user", CORE_CONF_STRING, NULL, NULL, 0, 0, 0,
+	 "Owner of the listener's unix-domain sockets; default: the user the server runs as "
+	 "(server.user when started as root)."},
+	{"listener.*.socket-group", CORE_CONF_STRING, NULL, NULL, 0, 0, 0,
+	 "Group of the listener's unix-domain sockets (e.g. the MTA's group, so that it may "
+	 "connect with mode 0660); default: the server's group."},
 	{"listener.*.protocol", CORE_CONF_ENUM, NULL,
 	 "smtp|submission|lmtp|imap|pop3|managesieve|http", 0, 0, CORE_CONF_REQUIRED,
 	 "Protocol served on this listener."},
@@ -192,7 +202,17 @@ int server_conf_check(const struct core_conf *c, struct core_conf_diags *d)
 		size_t nb = core_conf_get_list(c, key, &binds);
 		if (core_conf_has(c, key) && nb == 0)
 			diag_at(c, d, file, key, "needs at least one address");
+		bool has_unix = false;
 		for (size_t j = 0; j < nb; j++) {
+			if (strncmp(binds[j], "unix:", 5) == 0) {
+				/* Absolute, and short enough for sockaddr_un (108 bytes). */
+				has_unix = true;
+				if (binds[j][5] != '/' || strlen(binds[j] + 5) >= 108)
+					diag_at(c, d, file, key,
+						"a unix socket needs an absolute path of at most "
+						"107 bytes: unix:/...");
+				continue;
+			}
 			const char *colon = strrchr(binds[j], ':');
 			char *end = NULL;
 			long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
@@ -204,6 +224,10 @@ int server_conf_check(const struct core_conf *c, struct core_conf_diags *d)
 				diag_at(c, d, file, key, msg);
 			}
 		}
+		snprintf(key, sizeof(key), "listener.%s.socket-mode", names[i]);
+		if (has_unix && server_socket_mode_parse(core_conf_get_str(c, key, "0660")) <= 0)
+			diag_at(c, d, file, key,
+				"expected an octal mode other than 0, e.g. \"0660\"");
 		snprintf(key, sizeof(key), "listener.%s.proxy-protocol", names[i]);
 		if (core_conf_get_bool(c, key, false)) {
 			char tkey[256];

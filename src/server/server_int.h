@@ -80,6 +80,8 @@ int server_listeners_build(const struct core_conf *c, bool unprivileged,
 			   struct server_listeners *out, struct core_conf_diags *d);
 void server_listeners_fini(struct server_listeners *l);
 enum net_tls_mode server_tls_mode_parse(const char *s);
+/* listener.*.socket-mode: an octal mode ("0660") or CORE_ESYNTAX. */
+long server_socket_mode_parse(const char *s);
 const char *server_tls_mode_name(enum net_tls_mode m);
 
 /* --- placeholder services (server_placeholder.c) --- */

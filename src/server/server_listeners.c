@@ -25,6 +25,19 @@ const struct server_default_listener server_default_listeners[] = {
 };
 const size_t server_default_listeners_n = CORE_NELEM(server_default_listeners);
 
+long server_socket_mode_parse(const char *s)
+{
+	if (s == NULL || s[0] == '\0' || strlen(s) > 5)
+		return CORE_ESYNTAX;
+	long m = 0;
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '7')
+			return CORE_ESYNTAX;
+		m = m * 8 + (*p - '0');
+	}
+	return m <= 07777 ? m : CORE_ESYNTAX;
+}
+
 enum net_tls_mode server_tls_mode_parse(const char *s)
 {
 	if (s != NULL && strcmp(s, "implicit") == 0)

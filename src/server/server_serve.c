@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,7 +190,45 @@ static void raise_nofile(void)
 	}
 }
 
-static int bind_listeners(struct server *srv, struct core_error *err)
+/* Mode and owner of a listener's unix-domain sockets (listener.NAME.socket-*): by default
+ * the user and group the server drops to, so the socket stays the server's own. */
+static int unix_socket_cfg(struct server *srv, const struct server_listener *l,
+			   const struct server_creds *cr, struct net_listener_cfg *lc,
+			   struct core_error *err)
+{
+	char key[256];
+	snprintf(key, sizeof(key), "listener.%s.socket-mode", l->name);
+	long mode = server_socket_mode_parse(core_conf_get_str(srv->conf, key, "0660"));
+	if (mode < 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "%s: bad octal mode", key);
+	if (mode == 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "%s: mode 0 allows nobody", key);
+	lc->unix_mode = (unsigned)mode;
+	lc->unix_uid = cr->drop ? (long)cr->uid : -1;
+	lc->unix_gid = cr->drop ? (long)cr->gid : -1;
+	snprintf(key, sizeof(key), "listener.%s.socket-user", l->name);
+	const char *user = core_conf_get_str(srv->conf, key, NULL);
+	if (user != NULL) {
+		struct passwd *pw = getpwnam(user);
+		if (pw == NULL)
+			return core_error_set(err, CORE_ENOTFOUND, NULL, "%s: no user %s", key,
+					      user);
+		lc->unix_uid = (long)pw->pw_uid;
+	}
+	snprintf(key, sizeof(key), "listener.%s.socket-group", l->name);
+	const char *group = core_conf_get_str(srv->conf, key, NULL);
+	if (group != NULL) {
+		struct group *gr = getgrnam(group);
+		if (gr == NULL)
+			return core_error_set(err, CORE_ENOTFOUND, NULL, "%s: no group %s", key,
+					      group);
+		lc->unix_gid = (long)gr->gr_gid;
+	}
+	lc->unix_chown = lc->unix_uid >= 0 || lc->unix_gid >= 0;
+	return 0;
+}
+
+static int bind_listeners(struct server *srv, const struct server_creds *cr, struct core_error *err)
 {
 	srv->bound = core_xcalloc(srv->listeners.n ? srv->listeners.n : 1, sizeof(*srv->bound));
 	for (size_t i = 0; i < srv->listeners.n; i++) {
@@ -211,6 +251,14 @@ static int bind_listeners(struct server *srv, struct core_error *err)
 			.max_connections_per_ip = l->max_connections_per_ip,
 			.idle_timeout_ms = l->idle_timeout_ms,
 		};
+		for (size_t j = 0; j < l->nbind; j++) {
+			if (strncmp(l->bind[j], "unix:", 5) == 0) {
+				int r = unix_socket_cfg(srv, l, cr, &lc, err);
+				if (r < 0)
+					return r;
+				break;
+			}
+		}
 		snprintf(key, sizeof(key), "listener.%s.tls-handshake-timeout", l->name);
 		lc.tls_handshake_timeout_ms =
 			(uint32_t)core_conf_get_duration_ms(srv->conf, key, 10000);
@@ -386,7 +434,7 @@ int server_serve(const struct server_pkg *pkg, const char *conf_path)
 			 "listeners use port 10000 + their standard port",
 			 NULL);
 	server_services_init();
-	if (bind_listeners(&srv, &err) < 0) {
+	if (bind_listeners(&srv, &cr, &err) < 0) {
 		rc = fail("listen", &err);
 		goto out;
 	}

@@ -3,7 +3,7 @@
 # accepted recipient after the data (RFC 2033 §4.2), in RCPT order: 250 for an account with
 # room, 552 5.2.2 for an account over its quota (RFC 9208 §5.1), for both DATA and BDAT
 # (RFC 3030 with LMTP). The delivered copy is in the store. LMTP refuses remote recipients and
-# HELO/EHLO. (LMTP on a unix socket needs unix-socket listeners in src/net: not yet there.)
+# HELO/EHLO. LMTP on a unix socket: smtp_lmtp_unix.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 # The postgresql profile shares one PostgreSQL server: this scenario gets a database of its own.

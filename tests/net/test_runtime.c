@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -312,6 +313,7 @@ struct srv {
 	const struct net_service *svc;
 	size_t out_high, out_low;
 	uint32_t grace_ms;
+	const char *bind; /* instead of 127.0.0.1:0 (e.g. "unix:/path") */
 };
 
 static void srv_ready(void *arg)
@@ -371,13 +373,14 @@ static void srv_start(struct srv *s, struct net_listener_cfg *lc, bool tls)
 	s->rt = net_runtime_new(&rc, &err);
 	ck_assert_msg(s->rt != NULL, "runtime: %s", err.msg);
 	static const char *const bind[] = {"127.0.0.1:0"};
-	lc->bind = bind;
+	lc->bind = s->bind != NULL ? &s->bind : bind;
 	lc->nbind = 1;
 	ck_assert_msg(net_runtime_listen(s->rt, lc, s->svc ? s->svc : &echo_svc, (void *)lc->name,
 					 &err) == 0,
 		      "%s", err.msg);
 	s->port = net_runtime_listener_port(s->rt, lc->name, 0);
-	ck_assert_uint_ne(s->port, 0);
+	if (s->bind == NULL)
+		ck_assert_uint_ne(s->port, 0);
 	net_runtime_on_ready(s->rt, srv_ready, s);
 	ck_assert_int_eq(pthread_create(&s->tid, NULL, srv_main, s), 0);
 	pthread_mutex_lock(&s->mu);
@@ -593,6 +596,124 @@ START_TEST(test_idle_timeout_callback)
 	srv_stop(&s);
 	ck_assert_int_eq(atomic_load(&g_last_reason), NET_CLOSE_IDLE);
 	ck_assert_int_eq(atomic_load(&g_reasons[NET_CLOSE_IDLE]), 1);
+}
+END_TEST
+
+static int cli_connect_unix(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	struct timeval tv = {10, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* A socket file nobody accepts on, as a crashed process leaves it. */
+static void make_stale_socket(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	struct stat st;
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+}
+
+START_TEST(test_unix_socket)
+{
+	char dir[64], path[128], bind[140];
+	snprintf(dir, sizeof(dir), "/tmp/net_unix_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/lmtp.sock", dir);
+	snprintf(bind, sizeof(bind), "unix:%s", path);
+	make_stale_socket(path);
+
+	/* The stale socket is replaced; the new one gets the configured mode. */
+	struct srv s = {.bind = bind};
+	struct net_listener_cfg lc = {
+		.name = "unixl", .unix_mode = 0600, .max_connections_per_ip = 1};
+	srv_start(&s, &lc, false);
+	struct stat st;
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	ck_assert_uint_eq(net_runtime_listener_port(s.rt, "unixl", 0), 0);
+
+	/* Several clients at once (the per-IP limit of 1 does not apply to "unix"), served
+	 * by every event thread. */
+	int fds[6];
+	char line[256];
+	for (size_t i = 0; i < 6; i++) {
+		fds[i] = cli_connect_unix(path);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_int_ge(cli_line(fds[i], line, sizeof(line)), 0);
+		ck_assert_str_eq(line, "HELLO unixl");
+	}
+	for (size_t i = 0; i < 6; i++) {
+		cli_send(fds[i], "INFO\r\n");
+		ck_assert_int_ge(cli_line(fds[i], line, sizeof(line)), 0);
+		ck_assert_msg(strstr(line, "remote=unix:0 ") != NULL, "%s", line);
+		cli_send(fds[i], "QUIT\r\n");
+		ck_assert_int_ge(cli_line(fds[i], line, sizeof(line)), 0);
+		ck_assert_str_eq(line, "BYE");
+		close(fds[i]);
+	}
+
+	/* A second runtime must not take over a socket that is being served. */
+	struct core_error err;
+	core_error_clear(&err);
+	struct net_runtime_cfg rc2 = {.event_threads = 1, .worker_threads = 1};
+	struct net_runtime *rt2 = net_runtime_new(&rc2, &err);
+	ck_assert_ptr_nonnull(rt2);
+	const char *const b2[] = {bind};
+	struct net_listener_cfg lc2 = {.name = "again", .bind = b2, .nbind = 1};
+	ck_assert_int_eq(net_runtime_listen(rt2, &lc2, &echo_svc, NULL, &err), CORE_ECONFLICT);
+	net_runtime_free(&rt2);
+	/* ... and the first server still answers. */
+	int fd = cli_connect_unix(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	close(fd);
+
+	/* Freed: the socket file is gone. */
+	srv_stop(&s);
+	ck_assert_int_ne(lstat(path, &st), 0);
+	ck_assert_int_eq(errno, ENOENT);
+
+	/* A file that is not a socket is never removed. */
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("keep\n", f);
+	fclose(f);
+	struct net_runtime *rt3 = net_runtime_new(&rc2, &err);
+	ck_assert_ptr_nonnull(rt3);
+	ck_assert_int_eq(net_runtime_listen(rt3, &lc2, &echo_svc, NULL, &err), CORE_ECONFLICT);
+	net_runtime_free(&rt3);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	unlink(path);
+
+	/* A path longer than sockaddr_un holds is a syntax error. */
+	char longb[200];
+	memset(longb, 'a', sizeof(longb) - 1);
+	longb[sizeof(longb) - 1] = '\0';
+	memcpy(longb, "unix:/", 6);
+	const char *const b4[] = {longb};
+	struct net_listener_cfg lc4 = {.name = "long", .bind = b4, .nbind = 1};
+	struct net_runtime *rt4 = net_runtime_new(&rc2, &err);
+	ck_assert_ptr_nonnull(rt4);
+	ck_assert_int_eq(net_runtime_listen(rt4, &lc4, &echo_svc, NULL, &err), CORE_ESYNTAX);
+	net_runtime_free(&rt4);
+	rmdir(dir);
 }
 END_TEST
 
@@ -1364,6 +1485,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_echo);
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_idle_timeout_callback);
+	tcase_add_test(tc, test_unix_socket);
 	tcase_add_test(tc, test_per_ip_limit);
 	tcase_add_test(tc, test_max_input);
 	tcase_add_test(tc, test_garbage_flood);

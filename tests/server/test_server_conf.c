@@ -85,6 +85,43 @@ START_TEST(test_cross_checks)
 }
 END_TEST
 
+START_TEST(test_unix_socket_listener)
+{
+	struct core_conf_diags d;
+	struct core_conf *c = load("[listener.ok]\nprotocol = \"lmtp\"\n"
+				   "bind = [\"unix:/run/staunch/lmtp.sock\"]\n"
+				   "socket-mode = \"0660\"\nsocket-group = \"postfix\"\n",
+				   &d);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(server_conf_check(c, &d), 0);
+	core_conf_free(&c);
+	core_conf_diags_fini(&d);
+
+	c = load("[listener.rel]\nprotocol = \"lmtp\"\nbind = [\"unix:lmtp.sock\"]\n"
+		 "[listener.mode]\nprotocol = \"lmtp\"\nbind = [\"unix:/run/l.sock\"]\n"
+		 "socket-mode = \"rw-rw----\"\n",
+		 &d);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(server_conf_check(c, &d), CORE_ESYNTAX);
+	char *t = diags_text(&d);
+	ck_assert_msg(strstr(t, "listener.rel.bind") != NULL && strstr(t, "absolute") != NULL,
+		      "got: %s", t);
+	ck_assert_msg(strstr(t, "listener.mode.socket-mode") != NULL, "got: %s", t);
+	ck_assert_msg(strstr(t, "not IP:PORT") == NULL, "got: %s", t);
+	free(t);
+	core_conf_free(&c);
+	core_conf_diags_fini(&d);
+
+	ck_assert_int_eq(server_socket_mode_parse("0660"), 0660);
+	ck_assert_int_eq(server_socket_mode_parse("666"), 0666);
+	ck_assert_int_eq(server_socket_mode_parse("0"), 0);
+	ck_assert_int_lt(server_socket_mode_parse("0668"), 0);
+	ck_assert_int_lt(server_socket_mode_parse("17777"), 0);
+	ck_assert_int_lt(server_socket_mode_parse(""), 0);
+	ck_assert_int_lt(server_socket_mode_parse(NULL), 0);
+}
+END_TEST
+
 START_TEST(test_default_listeners)
 {
 	struct core_conf_diags d;
@@ -177,6 +214,7 @@ int main(void)
 	tcase_add_test(tc, test_typo_reports_file_line_key);
 	tcase_add_test(tc, test_bad_enum_and_required);
 	tcase_add_test(tc, test_cross_checks);
+	tcase_add_test(tc, test_unix_socket_listener);
 	tcase_add_test(tc, test_default_listeners);
 	tcase_add_test(tc, test_configured_listeners);
 	tcase_add_test(tc, test_tls_mode_names);
