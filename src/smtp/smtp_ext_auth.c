@@ -176,9 +176,11 @@ static void run_auth(struct smtp_session *s, struct smtp_cmd *cmd)
 		smtp_session_error(s);
 		return;
 	}
-	struct sasl_conn_info ci;
-	conn_info(s, &ci);
-	s->sasl = sasl_exchange_new(s->cfg.sasl_cfg, smtp_sasl_backend(s), &ci, mech.p, mech.len);
+	/* The exchange keeps a pointer to its connection data and later steps may run on a
+	 * worker: it lives in the session, not on this stack. */
+	conn_info(s, &s->sasl_ci);
+	s->sasl = sasl_exchange_new(s->cfg.sasl_cfg, smtp_sasl_backend(s), &s->sasl_ci, mech.p,
+				    mech.len);
 	if (!has_ir) {
 		auth_step(s, NULL, 0, false);
 		return;

@@ -150,6 +150,7 @@ struct smtp_session {
 	unsigned hops;
 	/* AUTH */
 	struct sasl_exchange *sasl;
+	struct sasl_conn_info sasl_ci; /* borrowed by sasl for its whole life (sasl.h) */
 	struct core_buf sasl_buf;
 	struct core_buf sasl_in; /* the response being processed (wiped) */
 };
