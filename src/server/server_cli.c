@@ -151,7 +151,7 @@ static int cmd_version(const struct server_pkg *pkg)
 	       "privilege drop, control socket\n",
 	       OpenSSL_version(OPENSSL_VERSION), event_get_version(), sv ? sv->major : 0,
 	       sv ? sv->minor : 0, sv ? sv->micro : 0);
-	server_services_init();
+	server_services_init(pkg);
 	printf("services:");
 	for (size_t i = 0; i < server_protocols_n; i++) {
 		const struct server_service_def *d = server_service_find(server_protocols[i]);

@@ -129,8 +129,15 @@ extern const char *const server_protocols[];
 extern const size_t server_protocols_n;
 
 void server_service_register(const struct server_service_def *def);
-/* Register the services of the protocol modules linked into this binary. Idempotent. */
-void server_services_init(void);
+/* Register the services of the protocol modules of this package (server_pkg_serves).
+ * Idempotent. */
+struct server_pkg;
+void server_services_init(const struct server_pkg *pkg);
+/* Does the package (struct server_pkg.name: "ALL", "SMTP", "IMAP", "JMAP") serve this
+ * listener protocol? ALL and an unknown name serve every protocol. */
+bool server_pkg_serves(const char *pkg_name, const char *protocol);
+/* Drop the built-in listeners (l->defaults) of protocols the package does not serve. */
+void server_listeners_keep_pkg(struct server_listeners *l, const char *pkg_name);
 /* The service for a protocol: the registered one, else the placeholder refusal. */
 const struct server_service_def *server_service_find(const char *protocol);
 bool server_service_is_placeholder(const struct server_service_def *def);

@@ -25,6 +25,51 @@ const struct server_default_listener server_default_listeners[] = {
 };
 const size_t server_default_listeners_n = CORE_NELEM(server_default_listeners);
 
+/* The protocols of each package (ARCHITECTURE.md §1, cmake/StaunchBinaries.cmake). */
+static const struct {
+	const char *pkg;
+	const char *protocols; /* space-separated, with a space at both ends */
+} pkg_protocols[] = {
+	{"SMTP", " smtp submission lmtp "},
+	{"IMAP", " imap pop3 managesieve http "},
+	{"JMAP", " http "},
+};
+
+bool server_pkg_serves(const char *pkg_name, const char *protocol)
+{
+	if (pkg_name == NULL || protocol == NULL)
+		return true;
+	for (size_t i = 0; i < CORE_NELEM(pkg_protocols); i++) {
+		if (strcmp(pkg_protocols[i].pkg, pkg_name) != 0)
+			continue;
+		char word[32];
+		if (strlen(protocol) + 3 > sizeof(word))
+			return false;
+		snprintf(word, sizeof(word), " %s ", protocol);
+		return strstr(pkg_protocols[i].protocols, word) != NULL;
+	}
+	return true; /* ALL */
+}
+
+void server_listeners_keep_pkg(struct server_listeners *l, const char *pkg_name)
+{
+	if (!l->defaults)
+		return; /* configured listeners are the administrator's choice */
+	size_t k = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (server_pkg_serves(pkg_name, l->v[i].protocol)) {
+			l->v[k++] = l->v[i];
+			continue;
+		}
+		free(l->v[i].name);
+		free(l->v[i].protocol);
+		for (size_t j = 0; j < l->v[i].nbind; j++)
+			free(l->v[i].bind[j]);
+		free(l->v[i].bind);
+	}
+	l->n = k;
+}
+
 long server_socket_mode_parse(const char *s)
 {
 	if (s == NULL || s[0] == '\0' || strlen(s) > 5)

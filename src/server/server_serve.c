@@ -428,12 +428,15 @@ int server_serve(const struct server_pkg *pkg, const char *conf_path)
 		rc = fail("listeners", &err);
 		goto out;
 	}
+	/* A package binary opens the built-in ports of its own protocols only, so the SMTP and
+	 * IMAP packages can run side by side on one host (docs/listeners-and-tls.md). */
+	server_listeners_keep_pkg(&srv.listeners, pkg->name);
 	if (srv.listeners.unprivileged)
 		core_log(CORE_LOG_NOTICE, "server.unprivileged_ports", "msg",
 			 "not started as root and no [listener.*] configured: the default "
 			 "listeners use port 10000 + their standard port",
 			 NULL);
-	server_services_init();
+	server_services_init(pkg);
 	if (bind_listeners(&srv, &cr, &err) < 0) {
 		rc = fail("listen", &err);
 		goto out;

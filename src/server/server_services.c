@@ -3,6 +3,7 @@
  * struct server_service_def for its protocol name (listener.*.protocol); a protocol without a
  * registered service gets the placeholder refusal (server_placeholder.c).
  */
+#include "server/server.h"
 #include "server/server_int.h"
 
 #include <stdlib.h>
@@ -28,11 +29,12 @@ void server_service_register(const struct server_service_def *def)
 	services[nservices++] = def;
 }
 
-void server_services_init(void)
+void server_services_init(const struct server_pkg *pkg)
 {
-	/* Protocol modules add their server_service_register() calls here as they land
-	 * (guarded by the STAUNCH_PKG_* package that includes them). */
-	server_smtp_register();
+	/* Protocol modules add their server_service_register() calls here as they land,
+	 * guarded by the package that includes them (STAUNCH_PKG_* gives pkg->name). */
+	if (server_pkg_serves(pkg != NULL ? pkg->name : NULL, "smtp"))
+		server_smtp_register();
 }
 
 static void *placeholder_arg_new(struct server *srv, const struct server_listener *l,

@@ -1,4 +1,5 @@
 /* Unit tests of the service registry (server_services.c). */
+#include "server/server.h"
 #include "server/server_int.h"
 
 #include <check.h>
@@ -71,6 +72,95 @@ START_TEST(test_registered_service_wins)
 }
 END_TEST
 
+START_TEST(test_package_gating)
+{
+	/* Which package serves which protocol (STAUNCH_PKG_NAME of each binary). */
+	ck_assert(server_pkg_serves("ALL", "smtp"));
+	ck_assert(server_pkg_serves("ALL", "imap"));
+	ck_assert(server_pkg_serves("SMTP", "smtp"));
+	ck_assert(server_pkg_serves("SMTP", "submission"));
+	ck_assert(server_pkg_serves("SMTP", "lmtp"));
+	ck_assert(!server_pkg_serves("SMTP", "imap"));
+	ck_assert(!server_pkg_serves("SMTP", "http"));
+	ck_assert(!server_pkg_serves("IMAP", "smtp"));
+	ck_assert(!server_pkg_serves("IMAP", "lmtp"));
+	ck_assert(server_pkg_serves("IMAP", "imap"));
+	ck_assert(server_pkg_serves("IMAP", "http"));
+	ck_assert(!server_pkg_serves("JMAP", "smtp"));
+	ck_assert(!server_pkg_serves("JMAP", "imap"));
+	ck_assert(server_pkg_serves("JMAP", "http"));
+	ck_assert(!server_pkg_serves("JMAP", "a-very-long-protocol-name-that-fits-nothing"));
+
+	/* The IMAP and JMAP packages leave SMTP to the placeholder; ALL and SMTP register it. */
+	static const struct server_pkg imap = {"staunch-imap", "IMAP", "0"};
+	static const struct server_pkg jmap = {"staunch-jmap", "JMAP", "0"};
+	static const struct server_pkg smtp = {"staunch-smtp", "SMTP", "0"};
+	server_services_init(&imap);
+	server_services_init(&jmap);
+	for (size_t i = 0; i < 3; i++) {
+		const char *p = (const char *[]){"smtp", "submission", "lmtp"}[i];
+		ck_assert_msg(server_service_is_placeholder(server_service_find(p)), "%s", p);
+	}
+	server_services_init(&smtp);
+	for (size_t i = 0; i < 3; i++) {
+		const char *p = (const char *[]){"smtp", "submission", "lmtp"}[i];
+		ck_assert_msg(!server_service_is_placeholder(server_service_find(p)), "%s", p);
+	}
+}
+END_TEST
+
+START_TEST(test_default_listeners_per_package)
+{
+	static const struct {
+		const char *pkg;
+		bool smtp, imap, http;
+	} cases[] = {
+		{"ALL", true, true, true},
+		{"SMTP", true, false, false},
+		{"IMAP", false, true, true},
+		{"JMAP", false, false, true},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct core_conf *c = NULL;
+		struct core_conf_diags d;
+		server_conf_register_all();
+		core_conf_diags_init(&d);
+		ck_assert_int_eq(core_conf_load_buf("t.conf", "", 0, &c, &d), 0);
+		struct server_listeners l;
+		ck_assert_int_eq(server_listeners_build(c, true, &l, &d), 0);
+		server_listeners_keep_pkg(&l, cases[k].pkg);
+		bool smtp = false, imap = false, http = false;
+		for (size_t i = 0; i < l.n; i++) {
+			smtp |= strcmp(l.v[i].protocol, "smtp") == 0 ||
+				strcmp(l.v[i].protocol, "submission") == 0;
+			imap |= strcmp(l.v[i].protocol, "imap") == 0;
+			http |= strcmp(l.v[i].protocol, "http") == 0;
+			ck_assert_msg(server_pkg_serves(cases[k].pkg, l.v[i].protocol), "%s: %s",
+				      cases[k].pkg, l.v[i].name);
+		}
+		ck_assert_msg(smtp == cases[k].smtp && imap == cases[k].imap &&
+				      http == cases[k].http,
+			      "%s", cases[k].pkg);
+		server_listeners_fini(&l);
+		core_conf_free(&c);
+		core_conf_diags_fini(&d);
+	}
+	/* Configured listeners are kept whatever the package. */
+	struct core_conf *c = NULL;
+	struct core_conf_diags d;
+	core_conf_diags_init(&d);
+	const char *text = "[listener.mx]\nprotocol = \"smtp\"\nbind = [\"127.0.0.1:0\"]\n";
+	ck_assert_int_eq(core_conf_load_buf("t.conf", text, strlen(text), &c, &d), 0);
+	struct server_listeners l;
+	ck_assert_int_eq(server_listeners_build(c, true, &l, &d), 0);
+	server_listeners_keep_pkg(&l, "IMAP");
+	ck_assert_uint_eq(l.n, 1);
+	server_listeners_fini(&l);
+	core_conf_free(&c);
+	core_conf_diags_fini(&d);
+}
+END_TEST
+
 START_TEST(test_protocols_match_config_enum)
 {
 	/* Every protocol the configuration accepts has a placeholder greeting, and the list
@@ -100,6 +190,8 @@ int main(void)
 	tcase_add_test(tc, test_placeholder_by_default);
 	tcase_add_test(tc, test_registered_service_wins);
 	tcase_add_test(tc, test_protocols_match_config_enum);
+	tcase_add_test(tc, test_package_gating);
+	tcase_add_test(tc, test_default_listeners_per_package);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
