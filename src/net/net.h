@@ -136,7 +136,8 @@ struct net_runtime_cfg {
 	const char *tls_ciphers;     /* OpenSSL cipher list for TLS 1.2, NULL = default */
 	/* PEM file of the CAs that issue client certificates (SASL EXTERNAL). NULL: no
 	 * certificate is requested. When set, the handshake asks for one but never fails for
-	 * lack of it or for a bad one: net_conn_tls_client_cert() reports only a verified one. */
+	 * lack of it or for a bad one: net_conn_tls_client_cert() reports only a verified one.
+	 * Copied; read again by net_runtime_tls_reload() (so readable after a privilege drop). */
 	const char *tls_client_ca;
 };
 

@@ -276,6 +276,7 @@ struct net_runtime *net_runtime_new(const struct net_runtime_cfg *cfg, struct co
 	rt->tls_cfg.tls_min_version =
 		cfg->tls_min_version ? core_xstrdup(cfg->tls_min_version) : NULL;
 	rt->tls_cfg.tls_ciphers = cfg->tls_ciphers ? core_xstrdup(cfg->tls_ciphers) : NULL;
+	rt->tls_cfg.tls_client_ca = cfg->tls_client_ca ? core_xstrdup(cfg->tls_client_ca) : NULL;
 	if (cfg->ncerts > 0) {
 		rt->tls = net_tls_set_load(&rt->tls_cfg, err);
 		if (rt->tls == NULL)
@@ -374,6 +375,7 @@ void net_runtime_free(struct net_runtime **rtp)
 	free(rt->certs);
 	free((char *)rt->tls_cfg.tls_min_version);
 	free((char *)rt->tls_cfg.tls_ciphers);
+	free((char *)rt->tls_cfg.tls_client_ca);
 	free(rt->workers.tids);
 	pthread_mutex_destroy(&rt->workers.mu);
 	pthread_cond_destroy(&rt->workers.cv);
