@@ -62,9 +62,13 @@ static void setup(void)
 	/* The server drops privileges and must still reach its directories below this one. */
 	ck_assert_int_eq(chmod(g_dir, 0755), 0);
 	const char *d = g_dir;
+	/* The all-in-one binary, else the SMTP package (both serve SMTP). */
 	char bin[1024];
 	snprintf(bin, sizeof(bin), "%s/staunch", STAUNCH_BINARY_DIR);
-	ck_assert_msg(access(bin, X_OK) == 0, "%s is not built (build the staunch target)", bin);
+	if (access(bin, X_OK) != 0)
+		snprintf(bin, sizeof(bin), "%s/staunch-smtp", STAUNCH_BINARY_DIR);
+	ck_assert_msg(access(bin, X_OK) == 0,
+		      "%s is not built (build the staunch or staunch-smtp target)", bin);
 	setenv("STAUNCH_BIN", bin, 1);
 	/* A CA, a certificate it issued for alice, one for an address no account owns, and a
 	 * self-signed certificate that claims alice's address. */
