@@ -8,6 +8,7 @@
 #include "core/core_mem.h"
 
 #include <stdalign.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,16 @@ void *core_arena_zalloc(struct core_arena *a, size_t n)
 {
 	void *p = core_arena_alloc(a, n);
 	memset(p, 0, n);
+	return p;
+}
+
+void *core_arena_grow(struct core_arena *a, const void *old, size_t n, size_t cap, size_t elem)
+{
+	if (n > cap || (elem != 0 && cap > SIZE_MAX / elem))
+		core_die("arena vector overflow");
+	void *p = core_arena_alloc(a, cap * elem);
+	if (n > 0)
+		memcpy(p, old, n * elem);
 	return p;
 }
 

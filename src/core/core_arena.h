@@ -25,6 +25,10 @@ void core_arena_reset(struct core_arena *a);
 void *core_arena_alloc(struct core_arena *a, size_t n);
 void *core_arena_zalloc(struct core_arena *a, size_t n);
 void *core_arena_memdup(struct core_arena *a, const void *p, size_t n);
+/* A new array of cap elements of elem bytes holding the first n elements of old (the arena
+ * keeps old): the growth step of an arena-backed vector. n <= cap; old may be NULL when n is 0.
+ * Aborts on size overflow. */
+void *core_arena_grow(struct core_arena *a, const void *old, size_t n, size_t cap, size_t elem);
 /* NUL-terminated copies. */
 char *core_arena_strdup(struct core_arena *a, const char *s);
 char *core_arena_strndup(struct core_arena *a, const char *s, size_t n);

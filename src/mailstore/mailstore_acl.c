@@ -162,16 +162,9 @@ static int ms_ids_cb(void *arg, const void *key, size_t klen, const void *val, s
 	if (klen != c->keylen)
 		return CORE_EINTERNAL;
 	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		uint64_t *nv = core_arena_alloc(c->a, cap * sizeof(*nv));
-		uint64_t *nvals = core_arena_alloc(c->a, cap * sizeof(*nvals));
-		if (c->n > 0) {
-			memcpy(nv, c->v, c->n * sizeof(*nv));
-			memcpy(nvals, c->vals, c->n * sizeof(*nvals));
-		}
-		c->v = nv;
-		c->vals = nvals;
-		c->cap = cap;
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->v = core_arena_grow(c->a, c->v, c->n, c->cap, sizeof(*c->v));
+		c->vals = core_arena_grow(c->a, c->vals, c->n, c->cap, sizeof(*c->vals));
 	}
 	struct ms_dec d;
 	ms_dec_init(&d, val, vlen);
@@ -383,12 +376,8 @@ static int ms_share_cb(void *arg, const void *key, size_t klen, const void *val,
 	if (d.bad)
 		return CORE_EINTERNAL;
 	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct mailstore_share *nv = core_arena_alloc(c->a, cap * sizeof(*nv));
-		if (c->n > 0)
-			memcpy(nv, c->v, c->n * sizeof(*nv));
-		c->v = nv;
-		c->cap = cap;
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->v = core_arena_grow(c->a, c->v, c->n, c->cap, sizeof(*c->v));
 	}
 	const uint8_t *k = key;
 	c->v[c->n++] = (struct mailstore_share){ms_rd_be64(k + 10), ms_rd_be64(k + 18),
@@ -488,16 +477,9 @@ static int ms_acl_all_cb(void *arg, const void *key, size_t klen, const void *va
 	if (klen != 26)
 		return CORE_EINTERNAL;
 	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		uint64_t *m = core_arena_alloc(c->a, cap * sizeof(*m));
-		uint64_t *p = core_arena_alloc(c->a, cap * sizeof(*p));
-		if (c->n > 0) {
-			memcpy(m, c->mb, c->n * sizeof(*m));
-			memcpy(p, c->pr, c->n * sizeof(*p));
-		}
-		c->mb = m;
-		c->pr = p;
-		c->cap = cap;
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->mb = core_arena_grow(c->a, c->mb, c->n, c->cap, sizeof(*c->mb));
+		c->pr = core_arena_grow(c->a, c->pr, c->n, c->cap, sizeof(*c->pr));
 	}
 	c->mb[c->n] = ms_rd_be64((const uint8_t *)key + 10);
 	c->pr[c->n++] = ms_rd_be64((const uint8_t *)key + 18);
@@ -1077,16 +1059,9 @@ static int ms_list_as_cb(void *arg, const void *key, size_t klen, const void *va
 	if (ms_mailbox_decode(val, vlen, l->c->a, &m) < 0)
 		return CORE_EINTERNAL;
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct mailstore_mailbox *nv = core_arena_alloc(l->c->a, cap * sizeof(*nv));
-		unsigned *nr = core_arena_alloc(l->c->a, cap * sizeof(*nr));
-		if (l->n > 0) {
-			memcpy(nv, l->v, l->n * sizeof(*nv));
-			memcpy(nr, l->rights, l->n * sizeof(*nr));
-		}
-		l->v = nv;
-		l->rights = nr;
-		l->cap = cap;
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = core_arena_grow(l->c->a, l->v, l->n, l->cap, sizeof(*l->v));
+		l->rights = core_arena_grow(l->c->a, l->rights, l->n, l->cap, sizeof(*l->rights));
 	}
 	l->rights[l->n] = 0;
 	l->v[l->n++] = m;

@@ -393,12 +393,8 @@ static int ms_list_cb(void *arg, const void *key, size_t klen, const void *val, 
 	if (klen != 18)
 		return CORE_EINTERNAL;
 	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 16;
-		struct mailstore_mailbox *nl = core_arena_alloc(c->a, ncap * sizeof(*nl));
-		if (c->n > 0)
-			memcpy(nl, c->list, c->n * sizeof(*nl));
-		c->list = nl;
-		c->cap = ncap;
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->list = core_arena_grow(c->a, c->list, c->n, c->cap, sizeof(*c->list));
 	}
 	struct mailstore_mailbox *m = &c->list[c->n];
 	m->id = ms_rd_be64((const uint8_t *)key + 10);

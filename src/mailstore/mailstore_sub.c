@@ -166,12 +166,8 @@ struct ms_sub_list {
 static void ms_sub_add(struct ms_sub_list *l, const char *path, size_t len, uint64_t mailbox)
 {
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct mailstore_subscription *nv = core_arena_alloc(l->a, cap * sizeof(*nv));
-		if (l->n > 0)
-			memcpy(nv, l->v, l->n * sizeof(*nv));
-		l->v = nv;
-		l->cap = cap;
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = core_arena_grow(l->a, l->v, l->n, l->cap, sizeof(*l->v));
 	}
 	l->v[l->n++] =
 		(struct mailstore_subscription){core_arena_strndup(l->a, path, len), mailbox};

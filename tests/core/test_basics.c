@@ -68,6 +68,22 @@ START_TEST(test_arena)
 	ck_assert_ptr_null(a);
 	core_arena_free(&a); /* NULL is accepted */
 
+	/* an arena vector grows by copies that keep every element */
+	struct core_arena *g = core_arena_new(0);
+	uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	for (uint64_t i = 0; i < 1000; i++) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = core_arena_grow(g, v, n, cap, sizeof(*v));
+		}
+		v[n++] = i * 7;
+	}
+	ck_assert_uint_eq(cap, 1024);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(v[i], i * 7);
+	core_arena_free(&g);
+
 	struct core_arena *c = core_arena_new_clean(0);
 	char *secret = core_arena_strdup(c, "password");
 	ck_assert_str_eq(secret, "password");
