@@ -435,6 +435,8 @@ struct ms_deliver_ctx {
 	const struct mailstore_parsed *parsed;
 	const struct core_buf *parsed_enc;
 	struct mailstore_delivered *out;
+	const void *data;
+	bool inlined; /* small message: content written in the transaction */
 };
 
 /* Quota (RFC 9208 §5.1): checked against the usage read in this transaction. */
@@ -474,11 +476,17 @@ static int ms_email_insert(struct ms_tx *tx, struct ms_tx_acct *ac, struct mails
 static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_deliver_ctx *c = ctx;
-	/* The upload reservation that grants the first target access commits here with the
-	 * links (one synced commit per delivery, docs/storage.md "Throughput and
-	 * durability"). */
-	int rrc = store_blob_reserve_txn(tx->ms->b, tx->t, c->targets[0].account, &c->blob,
-					 tx->ms->o.reserve_ms, tx->err);
+	/* A small message's content, the upload reservation that grants the first target
+	 * access, the links and the records all commit here: one synced commit per delivery
+	 * (docs/storage.md "Throughput and durability"). */
+	int rrc = 0;
+	if (c->inlined)
+		rrc = store_blob_put_txn(tx->ms->b, tx->t, c->data, (size_t)c->size, &c->blob,
+					 tx->err);
+	if (rrc < 0)
+		return rrc;
+	rrc = store_blob_reserve_txn(tx->ms->b, tx->t, c->targets[0].account, &c->blob,
+				     tx->ms->o.reserve_ms, tx->err);
 	if (rrc < 0)
 		return rrc;
 	for (size_t i = 0; i < c->n; i++) {
@@ -564,13 +572,18 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 		c.size = len;
 		c.received_at = received_at != 0 ? received_at : (int64_t)(store_now_ms() / 1000);
 	}
-	/* One blob for every target (ARCHITECTURE.md §4: content-addressed, stored once). */
+	/* One blob for every target (ARCHITECTURE.md §4: content-addressed, stored once). A
+	 * message up to store.blob.inline-max is written in the delivery transaction instead. */
 	struct store_blob_writer *w = NULL;
-	if (rc >= 0)
+	bool inl =
+		rc >= 0 && store_blob_inline_max(ms->b) > 0 && len <= store_blob_inline_max(ms->b);
+	c.data = data;
+	c.inlined = inl;
+	if (!inl && rc >= 0)
 		rc = store_blob_write_begin(ms->b, &w, err);
-	if (rc >= 0 && len > 0)
+	if (rc >= 0 && !inl && len > 0)
 		rc = store_blob_write(w, data, len, err);
-	if (rc >= 0)
+	if (rc >= 0 && !inl)
 		rc = store_blob_write_finish_content(&w, &c.blob, err);
 	else
 		store_blob_write_abort(&w);

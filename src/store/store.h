@@ -89,6 +89,8 @@ struct store_params {
 	unsigned lock_timeout_ms; /* wait for a point lock / busy database (default 5000) */
 	const char *compression;  /* blob content: "none" (default), "zstd" or "lz4" */
 	bool no_sync;             /* tests and benchmarks only: skip fsync on commit */
+	uint64_t inline_max; /* blob store: content up to this size may be written inside a data
+			      * transaction (store_blob_put_txn); 0 turns that off */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -296,6 +298,19 @@ void store_blob_write_abort(struct store_blob_writer **w);
  * reservation, links and index entries at once (one synced commit instead of two). Purge
  * leaves the content alone for its grace period (the write refreshed its age).
  */
+/* Largest store_params.inline_max (larger values are lowered to it). */
+#define STORE_BLOB_INLINE_LIMIT (1024u * 1024u)
+/* The inline limit of b (0: store_blob_put_txn always refuses). */
+uint64_t store_blob_inline_max(const struct store_blob *b);
+/*
+ * Write small content (len <= store_blob_inline_max(b), else CORE_ELIMIT) into the caller's
+ * write transaction t of the meta store, in the layout of the data-store blob backend: it
+ * becomes visible, complete, exactly when t commits, with whatever t links to it, and costs
+ * no sync of its own (docs/storage.md "Throughput and durability"). *id_out is its id;
+ * reserve it in t (store_blob_reserve_txn) to link it. Identical content is kept once.
+ */
+int store_blob_put_txn(struct store_blob *b, struct store_txn *t, const void *data, size_t len,
+		       struct store_blob_id *id_out, struct core_error *err);
 int store_blob_write_finish_content(struct store_blob_writer **w, struct store_blob_id *id_out,
 				    struct core_error *err);
 

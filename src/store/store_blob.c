@@ -30,6 +30,11 @@ struct store_blob {
 	const struct store_blob_ops *ops;
 	void *h;
 	struct store_data *meta;
+	/* Small content written inside a caller's transaction (store_blob_put_txn) lives in
+	 * the meta store in the kvblob layout: inl is that kvblob (h itself when the backend
+	 * already keeps content in the data store; owned otherwise). NULL: inlining is off. */
+	void *inl;
+	uint64_t inline_max;
 };
 
 struct store_blob_writer {
@@ -130,6 +135,20 @@ int store_blob_open(const char *backend, const struct store_params *p, struct st
 	bl->ops = ops;
 	bl->h = h;
 	bl->meta = meta;
+	uint64_t im = p != NULL ? p->inline_max : 0;
+	if (im > STORE_BLOB_INLINE_LIMIT)
+		im = STORE_BLOB_INLINE_LIMIT;
+	if (im > 0 && ops == &store_kvblob_blob) {
+		bl->inl = h;
+	} else if (im > 0) {
+		rc = store_kvblob_blob.open(p, meta, &bl->inl, err);
+		if (rc < 0) {
+			ops->close(h);
+			free(bl);
+			return rc;
+		}
+	}
+	bl->inline_max = bl->inl != NULL ? im : 0;
 	*out = bl;
 	return 0;
 }
@@ -138,9 +157,17 @@ void store_blob_free(struct store_blob **b)
 {
 	if (b == NULL || *b == NULL)
 		return;
+	if ((*b)->inl != NULL && (*b)->inl != (*b)->h)
+		store_kvblob_blob.close((*b)->inl);
 	(*b)->ops->close((*b)->h);
 	free(*b);
 	*b = NULL;
+}
+
+/* Whether inlined content lives apart from the backend's own (then both are consulted). */
+static bool store_blob_inl_apart(const struct store_blob *b)
+{
+	return b->inl != NULL && b->inl != b->h;
 }
 
 /* ---------------------------------------------------------------- access */
@@ -500,6 +527,33 @@ int store_blob_write_finish(struct store_blob_writer **wp, uint64_t account, uin
 	return 0;
 }
 
+uint64_t store_blob_inline_max(const struct store_blob *b)
+{
+	return b != NULL ? b->inline_max : 0;
+}
+
+int store_blob_put_txn(struct store_blob *b, struct store_txn *t, const void *data, size_t len,
+		       struct store_blob_id *id_out, struct core_error *err)
+{
+	if (b->inl == NULL || len > b->inline_max)
+		return core_error_set(err, CORE_ELIMIT, NULL, "blob too large to inline");
+	if (t == NULL || store_txn_store(t) != b->meta || !store_txn_is_write(t))
+		return core_error_set(err, CORE_ESYNTAX, NULL,
+				      "inlined blobs need a write transaction of their meta store");
+	if (data == NULL && len > 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "no blob content");
+	uint8_t hash[EVP_MAX_MD_SIZE];
+	unsigned hl = 0;
+	if (EVP_Digest(len > 0 ? data : "", len, hash, &hl, EVP_sha256(), NULL) != 1 ||
+	    hl != STORE_HASH_LEN)
+		return core_error_set(err, CORE_EINTERNAL, NULL, "SHA-256 failed");
+	int rc = store_kvblob_put_txn(b->inl, t, hash, data, len, err);
+	if (rc < 0)
+		return rc;
+	memcpy(id_out->hash, hash, STORE_HASH_LEN);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- reading */
 
 int store_blob_size(struct store_blob *b, uint64_t account, const struct store_blob_id *id,
@@ -508,7 +562,7 @@ int store_blob_size(struct store_blob *b, uint64_t account, const struct store_b
 	int rc = store_blob_access(b, account, id, err);
 	if (rc < 0)
 		return rc;
-	rc = b->ops->size(b->h, id->hash, size_out, err);
+	rc = store_blob_content_size(b, id->hash, size_out, err);
 	if (rc == CORE_ENOTFOUND)
 		return core_error_set(err, CORE_EIO, NULL, "linked blob content is missing");
 	return rc;
@@ -522,6 +576,10 @@ int store_blob_read(struct store_blob *b, uint64_t account, const struct store_b
 	if (rc < 0)
 		return rc;
 	rc = b->ops->read(b->h, id->hash, offset, len, fn, arg, err);
+	if (rc == CORE_ENOTFOUND && store_blob_inl_apart(b)) {
+		core_error_clear(err);
+		rc = store_kvblob_blob.read(b->inl, id->hash, offset, len, fn, arg, err);
+	}
 	if (rc == CORE_ENOTFOUND)
 		return core_error_set(err, CORE_EIO, NULL, "linked blob content is missing");
 	return rc;
@@ -596,6 +654,34 @@ static int store_blob_any_cb(void *arg, const void *k, size_t kl, const void *v,
 	return 1;
 }
 
+struct store_blob_unref {
+	struct store_blob *b;
+	const uint8_t *hash;
+	bool removed;
+};
+
+static int store_blob_inl_remove_fn(struct store_txn *t, void *arg, struct core_error *err)
+{
+	struct store_blob_unref *u = arg;
+	u->removed = false;
+	uint8_t pre[1 + STORE_HASH_LEN], hi[STORE_KEY_MAX];
+	pre[0] = 'R';
+	memcpy(pre + 1, u->hash, STORE_HASH_LEN);
+	struct store_range r;
+	store_range_prefix(&r, pre, sizeof(pre), hi);
+	bool referenced = false;
+	/* Lock the content record first: a delivery holding it commits its links before. */
+	int rc = store_kvblob_lock_txn(u->b->inl, t, u->hash, err);
+	if (rc < 0)
+		return rc;
+	rc = store_txn_raw_scan(t, STORE_SPACE_BLOB, &r, store_blob_any_cb, &referenced, err);
+	if (rc < 0 || referenced)
+		return rc; /* referenced: nothing written, the commit is empty */
+	rc = store_kvblob_remove_txn(u->b->inl, t, u->hash, err);
+	u->removed = rc == 0;
+	return rc;
+}
+
 int store_blob_purge(struct store_blob *b, uint64_t grace_ms, struct core_error *err)
 {
 	/* 1. Expired reservations no longer count as references. */
@@ -610,7 +696,7 @@ int store_blob_purge(struct store_blob *b, uint64_t grace_ms, struct core_error 
 	/* 2. Content older than the grace period with no reference goes. */
 	uint64_t now = store_now_ms();
 	struct store_blob_candidates c = {CORE_BUF_INIT, now > grace_ms ? now - grace_ms : 0};
-	rc = b->ops->list(b->h, store_blob_candidates_cb, &c, err);
+	rc = store_blob_content_list(b, store_blob_candidates_cb, &c, err);
 	int removed = 0;
 	for (size_t off = 0; rc >= 0 && off + STORE_HASH_LEN <= c.hashes.len;
 	     off += STORE_HASH_LEN) {
@@ -630,11 +716,25 @@ int store_blob_purge(struct store_blob *b, uint64_t grace_ms, struct core_error 
 		store_txn_abort(&t);
 		if (rc < 0 || referenced)
 			continue;
-		rc = b->ops->remove(b->h, hash, err);
-		if (rc == 0)
+		bool gone = false;
+		if (b->inl != NULL) {
+			/* Inlined content is removed in a transaction that checks again for
+			 * references, serialised with a delivery writing the same content. */
+			struct store_blob_unref u = {b, hash, false};
+			rc = store_data_write_retry(b->meta, store_blob_inl_remove_fn, &u, err);
+			if (rc == CORE_ENOTFOUND)
+				rc = 0;
+			gone = u.removed;
+		}
+		if (rc >= 0 && b->inl != b->h) {
+			rc = b->ops->remove(b->h, hash, err);
+			if (rc == 0)
+				gone = true;
+			else if (rc == CORE_ENOTFOUND)
+				rc = 0;
+		}
+		if (gone)
 			removed++;
-		else if (rc == CORE_ENOTFOUND)
-			rc = 0;
 	}
 	core_buf_fini(&c.hashes);
 	/* 3. Leftovers of writes that never committed. */
@@ -651,19 +751,32 @@ int store_blob_purge(struct store_blob *b, uint64_t grace_ms, struct core_error 
 int store_blob_content_size(struct store_blob *b, const uint8_t hash[STORE_HASH_LEN],
 			    uint64_t *size_out, struct core_error *err)
 {
-	return b->ops->size(b->h, hash, size_out, err);
+	int rc = b->ops->size(b->h, hash, size_out, err);
+	if (rc == CORE_ENOTFOUND && store_blob_inl_apart(b)) {
+		core_error_clear(err);
+		rc = store_kvblob_blob.size(b->inl, hash, size_out, err);
+	}
+	return rc;
 }
 
 int store_blob_content_read(struct store_blob *b, const uint8_t hash[STORE_HASH_LEN],
 			    store_blob_read_fn fn, void *arg, struct core_error *err)
 {
-	return b->ops->read(b->h, hash, 0, UINT64_MAX, fn, arg, err);
+	int rc = b->ops->read(b->h, hash, 0, UINT64_MAX, fn, arg, err);
+	if (rc == CORE_ENOTFOUND && store_blob_inl_apart(b)) {
+		core_error_clear(err);
+		rc = store_kvblob_blob.read(b->inl, hash, 0, UINT64_MAX, fn, arg, err);
+	}
+	return rc;
 }
 
 int store_blob_content_list(struct store_blob *b, store_blob_list_fn fn, void *arg,
 			    struct core_error *err)
 {
-	return b->ops->list(b->h, fn, arg, err);
+	int rc = b->ops->list(b->h, fn, arg, err);
+	if (rc >= 0 && store_blob_inl_apart(b))
+		rc = store_kvblob_blob.list(b->inl, fn, arg, err);
+	return rc;
 }
 
 int store_blob_content_begin(struct store_blob *b, struct store_blob_writer **out,

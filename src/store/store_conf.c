@@ -35,6 +35,11 @@ static const struct core_conf_key store_keys[] = {
 	{"store.blob.compression", CORE_CONF_ENUM, "none", "none|zstd|lz4", 0, 0, 0,
 	 "Compression of new blob content, per 64 KiB frame (kept raw where it saves nothing), for "
 	 "both blob backends; content written earlier is read whatever its form."},
+	{"store.blob.inline-max", CORE_CONF_SIZE, "64K", NULL, 0, 1024 * 1024, 0,
+	 "Messages up to this size are written into the data store inside the transaction that "
+	 "delivers them, with no blob file of their own: one synced commit per delivery instead "
+	 "of a file sync, a directory sync and a commit (docs/storage.md, Throughput and "
+	 "durability). 0 keeps every blob in store.blob.backend."},
 	{"store.blob.purge-grace", CORE_CONF_DURATION, "1d", NULL, 0, 365 * STORE_DAY_MS, 0,
 	 "Age a blob without any link must reach before purge deletes it."},
 	{"store.blob.reservation", CORE_CONF_DURATION, "1h", NULL, 1000, 30 * STORE_DAY_MS, 0,
@@ -101,6 +106,7 @@ int store_set_open(const struct core_conf *c, struct store_set *out, struct core
 	const char *blob = core_conf_get_str(c, "store.blob.backend", "fs");
 	struct store_params bp = {0};
 	bp.compression = core_conf_get_str(c, "store.blob.compression", "none");
+	bp.inline_max = core_conf_get_size(c, "store.blob.inline-max", 65536);
 	char *bpath = NULL;
 	if (strcmp(blob, "fs") == 0) {
 		bpath = store_conf_path(c, "store.blob.path");

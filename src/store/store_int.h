@@ -21,6 +21,15 @@ extern const struct store_lookup_ops store_memory_lookup;
 extern const struct store_blob_ops store_fs_blob;
 /* Blob content kept in the meta data store (space BLOB). */
 extern const struct store_blob_ops store_kvblob_blob;
+/* Content of at most 64 chunks written complete inside the caller's write transaction t of
+ * the kvblob's data store (store_blob_put_txn). */
+int store_kvblob_put_txn(void *h, struct store_txn *t, const uint8_t hash[STORE_HASH_LEN],
+			 const void *data, size_t len, struct core_error *err);
+/* In t: read the content record for update (CORE_ENOTFOUND: none); remove the content. */
+int store_kvblob_lock_txn(void *h, struct store_txn *t, const uint8_t hash[STORE_HASH_LEN],
+			  struct core_error *err);
+int store_kvblob_remove_txn(void *h, struct store_txn *t, const uint8_t hash[STORE_HASH_LEN],
+			    struct core_error *err);
 
 struct store_data {
 	const char *name;

@@ -265,6 +265,55 @@ out:
 	return rc;
 }
 
+int store_kvblob_put_txn(void *h, struct store_txn *t, const uint8_t hash[STORE_HASH_LEN],
+			 const void *data, size_t len, struct core_error *err)
+{
+	struct store_kvblob *kb = h;
+	/* The record is read for update: a purge removing this content (store_kvblob_remove_txn)
+	 * either commits first, and the chunks are written again, or waits for this
+	 * transaction and then sees its references. */
+	uint8_t zk[1 + STORE_HASH_LEN];
+	struct core_buf cur = CORE_BUF_INIT;
+	int rc = store_txn_raw_get(t, STORE_SPACE_BLOB, zk, store_kvblob_zkey(zk, hash), true, &cur,
+				   err);
+	bool complete = rc == 0 && cur.len == KVB_META_LEN && ((const uint8_t *)cur.p)[16] == 1;
+	core_buf_fini(&cur);
+	if (rc < 0 && rc != CORE_ENOTFOUND)
+		return rc;
+	if (rc == CORE_ENOTFOUND) {
+		core_error_clear(err);
+		rc = 0;
+	}
+	if (complete) {
+		/* Identical content already complete: refresh its age, keep one copy. */
+		struct store_kvblob_metaput mp = {.hash = hash, .only_if_complete = true};
+		return store_kvblob_meta_put_fn(t, &mp, err);
+	}
+	uint64_t nch = ((uint64_t)len + STORE_CHUNK_SIZE - 1) / STORE_CHUNK_SIZE;
+	if (nch > KVB_CHUNKS_PER_TXN)
+		return core_error_set(err, CORE_ELIMIT, NULL, "blob too large for one transaction");
+	size_t outcap = STORE_CHUNK_SIZE + 64;
+	if (ZSTD_compressBound(STORE_CHUNK_SIZE) + 1 > outcap)
+		outcap = ZSTD_compressBound(STORE_CHUNK_SIZE) + 1;
+	uint8_t *out = core_xmalloc(outcap);
+	const uint8_t *p = data;
+	for (uint32_t i = 0; rc == 0 && i < (uint32_t)nch; i++) {
+		size_t off = (size_t)i * STORE_CHUNK_SIZE;
+		size_t n = len - off < STORE_CHUNK_SIZE ? len - off : STORE_CHUNK_SIZE;
+		size_t el = store_kvblob_encode(kb->codec, p + off, n, out, outcap);
+		uint8_t k[5 + STORE_HASH_LEN];
+		rc = store_txn_raw_put(t, STORE_SPACE_BLOB, k, store_kvblob_ckey(k, hash, i), out,
+				       el, err);
+	}
+	free(out);
+	if (rc < 0)
+		return rc;
+	/* Complete at once: the chunks commit with this record or not at all. */
+	struct store_kvblob_metaput done = {.hash = hash,
+					    .m = {len, store_now_ms(), 1, (uint32_t)nch}};
+	return store_kvblob_meta_put_fn(t, &done, err);
+}
+
 static int store_kvblob_size(void *h, const uint8_t hash[STORE_HASH_LEN], uint64_t *size_out,
 			     struct core_error *err)
 {
@@ -364,6 +413,25 @@ static int store_kvblob_remove_fn(struct store_txn *t, void *arg, struct core_er
 	if (rc == 0)
 		rc = store_txn_raw_del(t, STORE_SPACE_BLOB, zk, store_kvblob_zkey(zk, hash), err);
 	return rc;
+}
+
+int store_kvblob_lock_txn(void *h, struct store_txn *t, const uint8_t hash[STORE_HASH_LEN],
+			  struct core_error *err)
+{
+	(void)h;
+	uint8_t zk[1 + STORE_HASH_LEN];
+	struct core_buf cur = CORE_BUF_INIT;
+	int rc = store_txn_raw_get(t, STORE_SPACE_BLOB, zk, store_kvblob_zkey(zk, hash), true, &cur,
+				   err);
+	core_buf_fini(&cur);
+	return rc;
+}
+
+int store_kvblob_remove_txn(void *h, struct store_txn *t, const uint8_t hash[STORE_HASH_LEN],
+			    struct core_error *err)
+{
+	(void)h;
+	return store_kvblob_remove_fn(t, (void *)hash, err);
 }
 
 static int store_kvblob_remove(void *h, const uint8_t hash[STORE_HASH_LEN], struct core_error *err)

@@ -614,6 +614,107 @@ START_TEST(blob_reserve_in_caller_txn)
 }
 END_TEST
 
+struct find_hash {
+	const struct store_blob_id *id;
+	int n;
+};
+
+static int find_hash_cb(void *arg, const uint8_t hash[STORE_HASH_LEN], uint64_t created_ms)
+{
+	(void)created_ms;
+	struct find_hash *f = arg;
+	if (memcmp(hash, f->id->hash, STORE_HASH_LEN) == 0)
+		f->n++;
+	return 0;
+}
+
+static int listed(const struct store_blob_id *id)
+{
+	struct find_hash f = {id, 0};
+	ck_assert_int_ge(store_blob_content_list(bs, find_hash_cb, &f, NULL), 0);
+	return f.n;
+}
+
+/* store.blob.inline-max: small content written in the caller's transaction is visible,
+ * readable, listed and purged exactly like content of the backend, and exists only once that
+ * transaction committed. */
+START_TEST(blob_inline_in_caller_txn)
+{
+	struct core_error err;
+	core_error_clear(&err);
+	const char *x = "From: a@example.org\r\n\r\ninlined in a transaction\r\n";
+	struct store_blob_id id;
+	struct store_txn *t = NULL;
+	/* Off by default: always refused. */
+	ck_assert_uint_eq(store_blob_inline_max(bs), 0);
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_put_txn(bs, t, x, strlen(x), &id, &err), CORE_ELIMIT);
+	store_txn_abort(&t);
+	store_blob_free(&bs);
+	struct store_params p = {0};
+	p.path = blob_dir;
+	p.inline_max = 4096;
+	ck_assert_int_eq(
+		store_blob_open(store_test_env->blob_backend, &p, store_test_data, &bs, &err), 0);
+	ck_assert_uint_eq(store_blob_inline_max(bs), 4096);
+	size_t files = content_count();
+	static char big[5000];
+	memset(big, 'b', sizeof(big));
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_put_txn(bs, t, big, sizeof(big), &id, &err), CORE_ELIMIT);
+	store_txn_abort(&t);
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_READ, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_put_txn(bs, t, x, strlen(x), &id, &err), CORE_ESYNTAX);
+	store_txn_abort(&t);
+	/* Aborted: no content. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_put_txn(bs, t, x, strlen(x), &id, &err), 0);
+	ck_assert_int_eq(store_blob_reserve_txn(bs, t, ACCT_A, &id, 100, &err), 0);
+	store_txn_abort(&t);
+	uint64_t size = 0;
+	ck_assert_int_eq(store_blob_content_size(bs, id.hash, &size, NULL), CORE_ENOTFOUND);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_A, &id, NULL), CORE_EPERM);
+	/* Committed with its reservation and a link into B. Written twice: stored once. */
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+		ck_assert_int_eq(store_blob_put_txn(bs, t, x, strlen(x), &id, &err), 0);
+		ck_assert_int_eq(store_blob_reserve_txn(bs, t, ACCT_A, &id, 100, &err), 0);
+		ck_assert_int_eq(store_blob_link_txn(bs, t, ACCT_A, ACCT_B, &id, "m/9", &err), 0);
+		ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+	}
+	ck_assert_int_eq(store_blob_content_size(bs, id.hash, &size, &err), 0);
+	ck_assert_uint_eq(size, strlen(x));
+	ck_assert_int_eq(store_blob_size(bs, ACCT_B, &id, &size, &err), 0);
+	ck_assert_uint_eq(size, strlen(x));
+	struct core_buf got = CORE_BUF_INIT;
+	ck_assert_int_eq(read_range(bs, ACCT_B, &id, 0, UINT64_MAX, &got), 0);
+	ck_assert_uint_eq(got.len, strlen(x));
+	ck_assert(memcmp(got.p, x, got.len) == 0);
+	core_buf_reset(&got);
+	ck_assert_int_eq(read_range(bs, ACCT_B, &id, 6, 10, &got), 0);
+	ck_assert_uint_eq(got.len, 10);
+	ck_assert(memcmp(got.p, x + 6, 10) == 0);
+	/* Listed (an export finds it); no blob file for it. */
+	ck_assert_int_eq(listed(&id), 1);
+	if (strcmp(store_test_env->blob_backend, "fs") == 0)
+		ck_assert_uint_eq(content_count(), files);
+	/* Referenced by B's link: purge keeps it after A's reservation expired. */
+	usleep(250 * 1000);
+	ck_assert_int_eq(store_blob_purge(bs, 0, &err), 0);
+	ck_assert_int_eq(store_blob_content_size(bs, id.hash, &size, &err), 0);
+	/* The last link goes: purge removes it. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_unlink_txn(bs, t, ACCT_B, &id, "m/9", &err), 0);
+	ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+	ck_assert_int_eq(store_blob_purge(bs, 0, &err), 1);
+	ck_assert_int_eq(store_blob_content_size(bs, id.hash, &size, NULL), CORE_ENOTFOUND);
+	ck_assert_int_eq(listed(&id), 0);
+	core_buf_reset(&got);
+	ck_assert_int_eq(read_range(bs, ACCT_B, &id, 0, UINT64_MAX, &got), CORE_EPERM);
+	core_buf_fini(&got);
+}
+END_TEST
+
 Suite *store_suite_blob(void)
 {
 	Suite *s = suite_create("blob");
@@ -630,6 +731,7 @@ Suite *store_suite_blob(void)
 	tcase_add_test(tc, blob_compression);
 	tcase_add_test(tc, blob_link_in_caller_txn);
 	tcase_add_test(tc, blob_reserve_in_caller_txn);
+	tcase_add_test(tc, blob_inline_in_caller_txn);
 	suite_add_tcase(s, tc);
 	return s;
 }
