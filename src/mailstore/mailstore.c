@@ -1011,6 +1011,12 @@ static int ms_acct_purge_step(struct mailstore *ms, uint64_t account, struct ms_
 				rc = 0;
 			}
 		}
+		if (rc >= 0) {
+			/* Its postings leave the full-text store through the durable queue,
+			 * which lives outside the account's keys (docs/mailstore.md). */
+			struct ms_tx qtx = {.ms = ms, .t = t, .err = err};
+			rc = ms_fts_enqueue(&qtx, account, c->v[i].id, true);
+		}
 	}
 	if (rc >= 0 && c->n < MS_ACCT_PURGE_EMAILS) {
 		/* Every other family sorts after 'A' (the account record stays to the end). */

@@ -805,6 +805,16 @@ START_TEST(test_fulltext_queue)
 	ck_assert_uint_eq(r.nids, 2);
 	ck_assert_uint_eq(r.ids[0], bad);
 	ck_assert_uint_eq(r.ids[1], id[6]);
+	/* Deleting the account queues the removal of every posting its emails had. */
+	ck_assert(qt_fts_has("downtown", cid));
+	OK(mailstore_account_destroy(ms, ACCT, &err));
+	ck_assert_uint_gt(qt_pending(), 0);
+	while ((rc = mailstore_index_run(ms, 100, &err)) > 0)
+		;
+	OK(rc);
+	ck_assert_uint_eq(qt_pending(), 0);
+	ck_assert(!qt_fts_has("quarterly", after));
+	ck_assert(!qt_fts_has("downtown", cid));
 }
 END_TEST
 
