@@ -101,7 +101,7 @@ static const char *run(const struct spec *s, size_t n, enum mailstore_imapthread
 
 /* ------------------------------------------------------------------------------------ */
 
-START_TEST(format_rfc_examples)
+START_TEST(test_thread_format_rfc_examples)
 {
 	/* RFC 5256 §4: (2)(3 6 (4 23)(44 7 96)) */
 	struct mailstore_imapthread_node n23 = {23, NULL, 0}, n96 = {96, NULL, 0};
@@ -127,7 +127,7 @@ START_TEST(format_rfc_examples)
 }
 END_TEST
 
-START_TEST(references_rfc_example)
+START_TEST(test_thread_references_rfc_example)
 {
 	/* Builds the §4 example tree from headers; the numbers are not in date order (the
 	 * messages were moved in at different times). */
@@ -145,7 +145,7 @@ START_TEST(references_rfc_example)
 }
 END_TEST
 
-START_TEST(references_missing_parent)
+START_TEST(test_thread_references_missing_parent)
 {
 	/* RFC 5256 §4 "((3)(5))": siblings under a message that is not there. */
 	static const struct spec s[] = {
@@ -168,7 +168,7 @@ START_TEST(references_missing_parent)
 }
 END_TEST
 
-START_TEST(references_in_reply_to_fallback)
+START_TEST(test_thread_references_in_reply_to_fallback)
 {
 	/* No References: the first valid In-Reply-To id is the parent. */
 	static const struct spec s[] = {
@@ -193,7 +193,7 @@ START_TEST(references_in_reply_to_fallback)
 }
 END_TEST
 
-START_TEST(references_truncated_chain)
+START_TEST(test_thread_references_truncated_chain)
 {
 	/* Step 1.A keeps an existing parent; step 1.B replaces it with the last reference. */
 	static const struct spec s[] = {
@@ -215,7 +215,7 @@ START_TEST(references_truncated_chain)
 }
 END_TEST
 
-START_TEST(references_loops)
+START_TEST(test_thread_references_loops)
 {
 	/* Two messages naming each other, a message naming itself, and a References chain
 	 * that repeats: every message appears once and the call returns. */
@@ -234,7 +234,7 @@ START_TEST(references_loops)
 }
 END_TEST
 
-START_TEST(references_missing_and_duplicate_ids)
+START_TEST(test_thread_references_missing_and_duplicate_ids)
 {
 	/* No Message-ID: each is unique, and threads only through its own references. */
 	static const struct spec s[] = {
@@ -253,7 +253,7 @@ START_TEST(references_missing_and_duplicate_ids)
 }
 END_TEST
 
-START_TEST(references_quoted_ids)
+START_TEST(test_thread_references_quoted_ids)
 {
 	/* RFC 5256 §3: ids differing only by quoting are the same. */
 	static const struct spec s[] = {
@@ -266,7 +266,7 @@ START_TEST(references_quoted_ids)
 }
 END_TEST
 
-START_TEST(references_subject_gathering)
+START_TEST(test_thread_references_subject_gathering)
 {
 	/* A reply without references joins the original by base subject. */
 	static const struct spec a[] = {
@@ -313,7 +313,7 @@ START_TEST(references_subject_gathering)
 }
 END_TEST
 
-START_TEST(sent_date_rules)
+START_TEST(test_thread_sent_date_rules)
 {
 	/* §2.2: no Date: uses INTERNALDATE; equal dates go by number. */
 	static const struct spec s[] = {
@@ -335,7 +335,7 @@ START_TEST(sent_date_rules)
 }
 END_TEST
 
-START_TEST(orderedsubject)
+START_TEST(test_thread_orderedsubject)
 {
 	/* §3: grouped by base subject, first message the parent of every other one, threads
 	 * by the date of their first message; no grandchildren. */
@@ -359,7 +359,7 @@ START_TEST(orderedsubject)
 }
 END_TEST
 
-START_TEST(bad_arguments)
+START_TEST(test_thread_bad_arguments)
 {
 	struct core_arena *a = core_arena_new(0);
 	struct mailstore_imapthread_msg m[2] = {{.num = 1}, {.num = 1}};
@@ -387,7 +387,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-START_TEST(large_input)
+START_TEST(test_thread_large_input)
 {
 	/* 10,000 messages: threads of 10 replies with References trimmed to the last 5 ids,
 	 * plus one 10,000-deep chain (In-Reply-To only), both in well under a few seconds. */
@@ -476,7 +476,7 @@ static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *
 	return 0;
 }
 
-START_TEST(store_mailbox_sqlite)
+START_TEST(test_thread_store_mailbox_sqlite)
 {
 	char dir[] = "/tmp/staunch-imapthread-XXXXXX";
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -561,20 +561,20 @@ int main(void)
 	Suite *s = suite_create("mailstore-imapthread");
 	TCase *tc = tcase_create("imapthread");
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, format_rfc_examples);
-	tcase_add_test(tc, references_rfc_example);
-	tcase_add_test(tc, references_missing_parent);
-	tcase_add_test(tc, references_in_reply_to_fallback);
-	tcase_add_test(tc, references_truncated_chain);
-	tcase_add_test(tc, references_loops);
-	tcase_add_test(tc, references_missing_and_duplicate_ids);
-	tcase_add_test(tc, references_quoted_ids);
-	tcase_add_test(tc, references_subject_gathering);
-	tcase_add_test(tc, sent_date_rules);
-	tcase_add_test(tc, orderedsubject);
-	tcase_add_test(tc, bad_arguments);
-	tcase_add_test(tc, large_input);
-	tcase_add_test(tc, store_mailbox_sqlite);
+	tcase_add_test(tc, test_thread_format_rfc_examples);
+	tcase_add_test(tc, test_thread_references_rfc_example);
+	tcase_add_test(tc, test_thread_references_missing_parent);
+	tcase_add_test(tc, test_thread_references_in_reply_to_fallback);
+	tcase_add_test(tc, test_thread_references_truncated_chain);
+	tcase_add_test(tc, test_thread_references_loops);
+	tcase_add_test(tc, test_thread_references_missing_and_duplicate_ids);
+	tcase_add_test(tc, test_thread_references_quoted_ids);
+	tcase_add_test(tc, test_thread_references_subject_gathering);
+	tcase_add_test(tc, test_thread_sent_date_rules);
+	tcase_add_test(tc, test_thread_orderedsubject);
+	tcase_add_test(tc, test_thread_bad_arguments);
+	tcase_add_test(tc, test_thread_large_input);
+	tcase_add_test(tc, test_thread_store_mailbox_sqlite);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
