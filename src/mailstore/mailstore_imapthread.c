@@ -338,6 +338,7 @@ struct it_node {
 struct it_forest {
 	struct it_node *v;
 	size_t n, cap;
+	uint64_t budget; /* parent steps the loop checks may still walk */
 };
 
 static size_t it_node_new(struct it_forest *f, size_t msg)
@@ -396,12 +397,25 @@ static void it_insert_before(struct it_forest *f, size_t y, size_t x)
 	v[y].prev = x;
 }
 
-/* Would making p the parent of c close a loop (p is c or below c)? */
-static bool it_would_loop(const struct it_forest *f, size_t p, size_t c)
+/*
+ * Would making p the parent of c close a loop (p is c or below c)? A c without children
+ * is above nothing, so only a c with children needs the walk up from p. The walks share a
+ * budget proportional to the input: crafted References (a deep chain named again and
+ * again) cannot make threading quadratic. Once it is spent, a link that needs a walk is
+ * refused as if it made a loop, which keeps the forest loop-free; the budget is far above
+ * what real mailboxes use.
+ */
+static bool it_would_loop(struct it_forest *f, size_t p, size_t c)
 {
-	for (size_t x = p; x != IT_NONE; x = f->v[x].parent)
-		if (x == c)
+	if (p == c)
+		return true;
+	if (f->v[c].first == IT_NONE)
+		return false;
+	for (size_t x = p; x != IT_NONE; x = f->v[x].parent) {
+		if (x == c || f->budget == 0)
 			return true;
+		f->budget--;
+	}
 	return false;
 }
 
@@ -498,6 +512,13 @@ static void it_references(struct it_ctx *c, struct core_arena *a,
 		ord[i] = (struct it_key){0, c->msgs[i].num, i};
 	qsort(ord, c->n, sizeof(*ord), it_key_cmp);
 	size_t *node_of = core_xcalloc(c->n > 0 ? c->n : 1, sizeof(*node_of));
+	f.budget = 10000000u;
+	for (size_t i = 0; i < c->n; i++) {
+		size_t r = c->msgs[i].nreferences;
+		f.budget += 8u * (2u + (r < MAILSTORE_IMAPTHREAD_REFS_MAX
+						? r
+						: MAILSTORE_IMAPTHREAD_REFS_MAX));
+	}
 	/* §3 step 1.A: a message without a valid Message-ID, or repeating an earlier one, gets
 	 * a container of its own that no reference can reach (a unique id). */
 	for (size_t o = 0; o < c->n; o++) {

@@ -463,6 +463,50 @@ START_TEST(test_thread_large_input)
 }
 END_TEST
 
+START_TEST(test_thread_crafted_references)
+{
+	/* Twenty messages build a 10,000-deep chain of missing ids; 10,000 more name its bottom
+	 * and top alternately, 500 times each, so every pair asks whether the top is below
+	 * the bottom. The loop checks are bounded: this ends quickly, every message once. */
+	enum { DEPTH = 10000, ATTACK = 10000, NREF = 500 };
+	struct core_arena *a = core_arena_new(0);
+	const char **chain = core_arena_zalloc(a, DEPTH * sizeof(*chain));
+	for (size_t i = 0; i < DEPTH; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "c%zu", i);
+		chain[i] = core_arena_strdup(a, id);
+	}
+	const char **alt = core_arena_zalloc(a, NREF * sizeof(*alt));
+	for (size_t i = 0; i < NREF; i++)
+		alt[i] = chain[i % 2 ? 0 : DEPTH - 1];
+	size_t n = DEPTH / NREF + ATTACK;
+	struct mailstore_imapthread_msg *m = core_arena_zalloc(a, n * sizeof(*m));
+	for (size_t i = 0; i < n; i++) {
+		m[i].num = (uint32_t)i + 1;
+		m[i].subject = "x";
+		m[i].internal_date = T0;
+		if (i < DEPTH / NREF) {
+			/* Each piece starts with the last id of the one before. */
+			m[i].references = chain + (i > 0 ? i * NREF - 1 : 0);
+			m[i].nreferences = NREF + (i > 0);
+		} else {
+			m[i].references = alt;
+			m[i].nreferences = NREF;
+		}
+	}
+	double t0 = now_s();
+	struct mailstore_imapthread_node *t;
+	size_t nt;
+	struct core_error err;
+	ck_assert_int_eq(mailstore_imapthread_compute(m, n, REF, a, &t, &nt, &err), 0);
+	unsigned char *seen = calloc(n + 1, 1);
+	ck_assert_uint_eq(tree_check(t, nt, true, seen, n + 1), n);
+	free(seen);
+	ck_assert_msg(now_s() - t0 < 5.0, "took %.2fs", now_s() - t0);
+	core_arena_free(&a);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------ */
 /* Through a mail store on SQLite                                                        */
 /* ------------------------------------------------------------------------------------ */
@@ -574,6 +618,7 @@ int main(void)
 	tcase_add_test(tc, test_thread_orderedsubject);
 	tcase_add_test(tc, test_thread_bad_arguments);
 	tcase_add_test(tc, test_thread_large_input);
+	tcase_add_test(tc, test_thread_crafted_references);
 	tcase_add_test(tc, test_thread_store_mailbox_sqlite);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
