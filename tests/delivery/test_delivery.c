@@ -5,6 +5,8 @@
  * byte-exact content, and a package without a mail store.
  */
 #include <check.h>
+#include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,12 @@ static void create(const struct dir_principal *p)
 	ck_assert_msg(r == 0, "create %s: %s", p->name, err.msg);
 }
 
+/* Blob store of the fixture: content in the sqlite data store, or (docs/storage.md
+ * "Throughput and durability") fs files with messages up to INLINE_MAX written into the
+ * delivery transaction. */
+#define INLINE_MAX 2048u
+static bool fs_inline;
+
 static void setup(void)
 {
 	snprintf(tmp, sizeof(tmp), "/tmp/staunch-delivery.XXXXXX");
@@ -41,7 +49,13 @@ static void setup(void)
 	struct store_params p = {.path = path, .no_sync = true};
 	core_error_clear(&err);
 	ck_assert_msg(store_data_open("sqlite", &p, &data, &err) == 0, "%s", err.msg);
-	ck_assert_msg(store_blob_open("sqlite", &p, data, &blob, &err) == 0, "%s", err.msg);
+	char bpath[128];
+	snprintf(bpath, sizeof(bpath), "%s/blobs", tmp);
+	struct store_params bp = {.path = bpath, .no_sync = true, .inline_max = INLINE_MAX};
+	if (fs_inline)
+		ck_assert_msg(store_blob_open("fs", &bp, data, &blob, &err) == 0, "%s", err.msg);
+	else
+		ck_assert_msg(store_blob_open("sqlite", &p, data, &blob, &err) == 0, "%s", err.msg);
 	ck_assert_msg(dir_open("internal", NULL, data, &d, &err) == 0, "%s", err.msg);
 	ck_assert_msg(mailstore_open(data, blob, NULL, &ms, &err) == 0, "%s", err.msg);
 	dv = delivery_new(d, ms);
@@ -68,6 +82,12 @@ static void setup(void)
 				       .address = "team@example.org",
 				       .members = members,
 				       .n_members = 3});
+}
+
+static void setup_inline(void)
+{
+	fs_inline = true;
+	setup();
 }
 
 static void teardown(void)
@@ -236,6 +256,70 @@ START_TEST(test_local)
 }
 END_TEST
 
+/* Files of the fs blob store (tmp/blobs, its tmp/ directory aside). */
+static size_t blob_files(const char *dir, int depth)
+{
+	DIR *dh = opendir(dir);
+	if (dh == NULL)
+		return 0;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(dh)) != NULL) {
+		if (de->d_name[0] == '.' || (depth == 0 && strcmp(de->d_name, "tmp") == 0))
+			continue;
+		char sub[512];
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		n += depth < 2 ? blob_files(sub, depth + 1) : 1;
+	}
+	closedir(dh);
+	return n;
+}
+
+/* A message up to the inline limit leaves no blob file and reads back byte for byte from
+ * the data store; a larger one is a file, as before. */
+START_TEST(test_inline_split)
+{
+	char bdir[128];
+	snprintf(bdir, sizeof(bdir), "%s/blobs", tmp);
+	ck_assert_uint_eq(store_blob_inline_max(blob), INLINE_MAX);
+	struct delivery_spool sp;
+	const void *p;
+	size_t len;
+	spool(&sp, "x@remote.test", MSG, &p, &len);
+	ck_assert_uint_le(len, INLINE_MAX);
+	const char *rcpts[] = {"alice@example.org"};
+	struct delivery_result res[1];
+	ck_assert_int_eq(delivery_local(dv, p, len, rcpts, 1, res), 1);
+	ck_assert_int_eq(res[0].code, 250);
+	struct core_buf got = CORE_BUF_INIT;
+	ck_assert_uint_eq(inbox("alice", &got), 1);
+	ck_assert_uint_eq(got.len, len);
+	ck_assert(memcmp(got.p, p, len) == 0);
+	ck_assert_uint_eq(blob_files(bdir, 0), 0);
+	delivery_spool_close(&sp);
+	/* Over the limit: a blob file. */
+	struct core_buf big = CORE_BUF_INIT;
+	core_buf_printf(&big, "From: x@remote.test\r\nTo: bob@example.org\r\n\r\n");
+	while (big.len <= INLINE_MAX)
+		core_buf_printf(&big, "line %zu of a message larger than the inline limit\r\n",
+				big.len);
+	core_buf_append(&big, "", 1); /* NUL for spool() */
+	spool(&sp, "x@remote.test", big.p, &p, &len);
+	ck_assert_uint_gt(len, INLINE_MAX);
+	const char *rb[] = {"bob@example.org"};
+	ck_assert_int_eq(delivery_local(dv, p, len, rb, 1, res), 1);
+	ck_assert_int_eq(res[0].code, 250);
+	core_buf_reset(&got);
+	ck_assert_uint_eq(inbox("bob", &got), 1);
+	ck_assert_uint_eq(got.len, len);
+	ck_assert(memcmp(got.p, p, len) == 0);
+	ck_assert_uint_eq(blob_files(bdir, 0), 1);
+	core_buf_fini(&got);
+	core_buf_fini(&big);
+	delivery_spool_close(&sp);
+}
+END_TEST
+
 START_TEST(test_quota)
 {
 	struct delivery_spool sp;
@@ -315,6 +399,15 @@ END_TEST
 static Suite *suite(void)
 {
 	Suite *s = suite_create("delivery");
+	/* The same cases with fs blobs and small messages inlined, and the split between them. */
+	TCase *ti = tcase_create("delivery-inline");
+	tcase_set_timeout(ti, 60);
+	tcase_add_checked_fixture(ti, setup_inline, teardown);
+	tcase_add_test(ti, test_local);
+	tcase_add_test(ti, test_quota);
+	tcase_add_test(ti, test_big_list);
+	tcase_add_test(ti, test_inline_split);
+	suite_add_tcase(s, ti);
 	TCase *tc = tcase_create("delivery");
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
