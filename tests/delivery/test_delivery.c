@@ -90,6 +90,12 @@ static void setup_inline(void)
 	setup();
 }
 
+static void setup_sqlite(void)
+{
+	fs_inline = false;
+	setup();
+}
+
 static void teardown(void)
 {
 	delivery_free(&dv);
@@ -410,7 +416,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, ti);
 	TCase *tc = tcase_create("delivery");
 	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup_sqlite, teardown);
 	tcase_add_test(tc, test_spool);
 	tcase_add_test(tc, test_resolve);
 	tcase_add_test(tc, test_local);
