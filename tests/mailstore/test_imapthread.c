@@ -502,7 +502,8 @@ START_TEST(test_thread_crafted_references)
 	unsigned char *seen = calloc(n + 1, 1);
 	ck_assert_uint_eq(tree_check(t, nt, true, seen, n + 1), n);
 	free(seen);
-	ck_assert_msg(now_s() - t0 < 5.0, "took %.2fs", now_s() - t0);
+	/* Natively well under a second; without the budget, minutes. Room for valgrind. */
+	ck_assert_msg(now_s() - t0 < 30.0, "took %.2fs", now_s() - t0);
 	core_arena_free(&a);
 }
 END_TEST
