@@ -304,6 +304,14 @@ START_TEST(test_thread_references_subject_gathering)
 		{6, NULL, T0 + 5, "e6", NULL, NULL, 0},
 	};
 	ck_assert_str_eq(run(e, CORE_NELEM(e), REF), "((1)(2)(3)(4))(5)(6)");
+	/* A message thread and a later dummy thread with one subject: the dummy takes the
+	 * subject table entry (step 5.B.iv) and the message joins its children. */
+	static const struct spec g[] = {
+		{1, "Topic", T0, "h1", NULL, NULL, 0},
+		{2, "Re: Topic", T0 + 1, "h2", NULL, "lost", 0},
+		{3, "Re: Topic", T0 + 2, "h3", NULL, "lost", 0},
+	};
+	ck_assert_str_eq(run(g, CORE_NELEM(g), REF), "((1)(2)(3))");
 	/* Threads linked by references are not split by subject. */
 	static const struct spec f[] = {
 		{1, "One", T0, "f1", NULL, NULL, 0},
