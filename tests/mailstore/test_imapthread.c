@@ -53,23 +53,47 @@ static void build(struct core_arena *a, const struct spec *s, size_t n,
 }
 
 /* Count the messages of a tree and check each num appears once; dummies only at the top
- * with two or more children. */
+ * with two or more children. Walks with its own stack: chains may be 10,000 deep. */
+struct tc_frame {
+	const struct mailstore_imapthread_node *t;
+	size_t n, i;
+	bool top;
+};
+
 static size_t tree_check(const struct mailstore_imapthread_node *t, size_t n, bool top,
 			 unsigned char *seen, size_t seen_len)
 {
-	size_t count = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (t[i].num == 0) {
-			ck_assert_msg(top, "dummy below the top level");
-			ck_assert_uint_ge(t[i].nchildren, 2);
+	size_t cap = 64, depth = 0, count = 0;
+	struct tc_frame *st = malloc(cap * sizeof(*st));
+	ck_assert_ptr_nonnull(st);
+	st[depth++] = (struct tc_frame){t, n, 0, top};
+	while (depth > 0) {
+		struct tc_frame *f = &st[depth - 1];
+		if (f->i == f->n) {
+			depth--;
+			continue;
+		}
+		bool at_top = f->top;
+		const struct mailstore_imapthread_node *x = &f->t[f->i++];
+		if (x->num == 0) {
+			ck_assert_msg(at_top, "dummy below the top level");
+			ck_assert_uint_ge(x->nchildren, 2);
 		} else {
-			ck_assert_uint_lt(t[i].num, seen_len);
-			ck_assert_msg(!seen[t[i].num], "message %u twice", t[i].num);
-			seen[t[i].num] = 1;
+			ck_assert_uint_lt(x->num, seen_len);
+			ck_assert_msg(!seen[x->num], "message %u twice", x->num);
+			seen[x->num] = 1;
 			count++;
 		}
-		count += tree_check(t[i].children, t[i].nchildren, false, seen, seen_len);
+		if (x->nchildren > 0) {
+			if (depth == cap) {
+				cap *= 2;
+				st = realloc(st, cap * sizeof(*st));
+				ck_assert_ptr_nonnull(st);
+			}
+			st[depth++] = (struct tc_frame){x->children, x->nchildren, 0, false};
+		}
 	}
+	free(st);
 	return count;
 }
 
