@@ -5,7 +5,7 @@
 # transport map sends each recipient to Staunch a different way:
 #   alice@DOMAIN  smtp  to the port-25 listener (opportunistic STARTTLS)
 #   bob@DOMAIN    lmtp  to the LMTP listener over TCP
-#   carol@DOMAIN  lmtp  to the LMTP unix socket (when the server reports one)
+#   carol@DOMAIN  lmtp  to the LMTP listener on a unix socket
 # Every message must be found byte for byte in the recipient's INBOX after only trace
 # headers: Return-Path, Staunch's Received and Postfix's Received lines (at least 2), and
 # Postfix must log status=sent for every delivery.
@@ -18,21 +18,23 @@ source "$COMMON_DIR/postfix.bash"
 need postfix smtp-source python3
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: a private Postfix instance needs root"; exit 77; }
 
-start_server
+# LMTP also on a unix socket that Postfix's lmtp client (running as postfix) can reach.
+SOCKDIR=$WORK/sock
+mkdir -p "$SOCKDIR" && chmod 0755 "$WORK" "$SOCKDIR"
+LMTP_SOCKET=$SOCKDIR/lmtp.sock
+start_server --set 'listener.lmtpunix.protocol="lmtp"' \
+  --set "listener.lmtpunix.bind=[\"unix:$LMTP_SOCKET\"]" \
+  --set 'listener.lmtpunix.socket-mode="0666"'
 add_users alice bob carol
 P25=$(port smtp)
 PLMTP=$(port lmtp)
-LMTP_SOCKET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("lmtp-socket", ""))' "$PORTS")
 PF=$WORK/postfix
 PF_PORT=$("$COMMON_DIR/free-ports.py")
-rcpts=(alice bob)
+rcpts=(alice bob carol)
 {
   echo "alice@$DOMAIN smtp:[127.0.0.1]:$P25"
   echo "bob@$DOMAIN lmtp:inet:127.0.0.1:$PLMTP"
-  if [ -n "$LMTP_SOCKET" ]; then
-    echo "carol@$DOMAIN lmtp:unix:$LMTP_SOCKET"
-    rcpts+=(carol)
-  fi
+  echo "carol@$DOMAIN lmtp:unix:$LMTP_SOCKET"
 } >"$WORK/transport"
 at_exit 'pf_stop "$PF"'
 pf_start "$PF" "$PF_PORT" \

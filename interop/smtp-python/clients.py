@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Python's smtplib against Staunch's SMTP, submission and LMTP listeners.
 
-Usage: clients.py PORTS_JSON EXPECT_DIR DOMAIN TAG [LMTP_SOCKET]
+Usage: clients.py PORTS_JSON EXPECT_DIR DOMAIN TAG LMTP_SOCKET
 
 Every message the server accepts is also written to EXPECT_DIR/<address>/<n>.eml, exactly as
 sent (after SMTP dot-unstuffing), so run.sh can compare it byte for byte with the store. Each
@@ -21,7 +21,7 @@ PORTS = json.loads(sys.argv[1])
 EXPECT = sys.argv[2]
 DOMAIN = sys.argv[3]
 TAG = sys.argv[4]
-LMTP_SOCKET = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
+LMTP_SOCKET = sys.argv[5]
 TIMEOUT = 15
 COUNTER = [0]
 TLS = ssl.create_default_context()
@@ -330,12 +330,9 @@ def check_lmtp():
     expect(code >= 400, f"LMTP accepted EHLO ({code})")
     lmtp_transaction(lm, "lmtp-tcp")
     print("ok   LMTP over TCP: LHLO, one reply per recipient after DATA, unknown recipient 550")
-    if LMTP_SOCKET:
-        lm = smtplib.LMTP(LMTP_SOCKET, timeout=TIMEOUT)
-        lmtp_transaction(lm, "lmtp-unix")
-        print(f"ok   LMTP over the unix socket {LMTP_SOCKET}")
-    else:
-        print("note LMTP unix socket not configured: skipped")
+    lm = smtplib.LMTP(LMTP_SOCKET, timeout=TIMEOUT)
+    lmtp_transaction(lm, "lmtp-unix")
+    print(f"ok   LMTP over the unix socket {LMTP_SOCKET}")
 
 
 CHECKS = [
