@@ -284,11 +284,9 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 				;
 			if (k == naccts) {
 				if (naccts == cap) {
-					struct acct *more =
-						core_arena_zalloc(a, sizeof(*more) * cap * 2);
-					memcpy(more, accts, sizeof(*more) * cap);
-					accts = more;
 					cap *= 2;
+					accts = core_arena_grow(a, accts, naccts, cap,
+								sizeof(*accts));
 				}
 				rc = inbox_of(dv->ms, id, &accts[k].inbox, &err);
 				if (rc == 0)
