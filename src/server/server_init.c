@@ -51,6 +51,16 @@ int server_password_generate(char *out, size_t n)
 		return CORE_EIO;
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		out[i] = alphabet[rnd[i] & 63];
+	/* A password that begins with '-' reads as an option to the tools an administrator
+	 * pastes it into; the first symbol is drawn again until it is a letter or digit. */
+	while (out[0] == '-' || out[0] == '_') {
+		unsigned char c;
+		if (getrandom(&c, 1, 0) != 1) {
+			core_wipe(rnd, sizeof(rnd));
+			return CORE_EIO;
+		}
+		out[0] = alphabet[c & 63];
+	}
 	out[sizeof(rnd)] = '\0';
 	core_wipe(rnd, sizeof(rnd));
 	return 0;

@@ -24,7 +24,7 @@ pw=$(sed -n 's/^ *password: *//p' <<<"$out")
 hash=$(sed -n 's/^admin://p' "$T/data/admin.secret")
 [[ $hash == '$y$'* || $hash == '$6$'* ]] || fail "not a yescrypt or sha512-crypt hash: $hash"
 grep -q -- "$pw" "$T/data/admin.secret" && fail "the password itself is stored"
-again=$(perl -e 'print crypt($ARGV[0], $ARGV[1])' "$pw" "$hash")
+again=$(perl -e 'print crypt($ARGV[0], $ARGV[1])' -- "$pw" "$hash")
 [ "$again" == "$hash" ] || fail "the stored hash does not verify the printed password"
 openssl x509 -in "$T/data/tls/cert.pem" -noout -ext subjectAltName | grep -q "mail.example.test" ||
   fail "certificate without the host name"

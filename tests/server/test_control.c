@@ -160,6 +160,8 @@ START_TEST(test_password_generate)
 		ck_assert_uint_eq(strlen(b), SERVER_PASSWORD_LEN);
 		for (size_t j = 0; j < SERVER_PASSWORD_LEN; j++)
 			seen[(unsigned char)b[j]] = true;
+		/* Never an option-looking first symbol. */
+		ck_assert(b[0] != '-' && b[0] != '_');
 	}
 	int distinct = 0;
 	for (int i = 0; i < 256; i++)
