@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,9 +120,28 @@ void delivery_spool_close(struct delivery_spool *sp)
 
 /* --- local delivery ---------------------------------------------------------------------- */
 
+/* One message (or one batch of its accounts) waiting for the group commit. */
+struct dv_req {
+	struct mailstore_delivery md;
+	bool done;
+	struct dv_req *next;
+};
+
 struct delivery {
 	struct dir *d;
 	struct mailstore *ms;
+	/* Group commit: requests queue here; one thread at a time leads, taking every queued
+	 * request (within the limits below) into one mail-store transaction while the others
+	 * wait for their results. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct dv_req *head, **tailp;
+	size_t pending;
+	bool leading;
+	size_t batch_max;
+	delivery_hook_fn hook;
+	void *hook_arg;
+	struct delivery_stats stats;
 };
 
 struct delivery *delivery_new(struct dir *d, struct mailstore *ms)
@@ -129,6 +149,10 @@ struct delivery *delivery_new(struct dir *d, struct mailstore *ms)
 	struct delivery *dv = core_xcalloc(1, sizeof(*dv));
 	dv->d = d;
 	dv->ms = ms;
+	pthread_mutex_init(&dv->mu, NULL);
+	pthread_cond_init(&dv->cv, NULL);
+	dv->tailp = &dv->head;
+	dv->batch_max = DELIVERY_BATCH_MAX;
 	return dv;
 }
 
@@ -136,8 +160,117 @@ void delivery_free(struct delivery **dv)
 {
 	if (dv == NULL || *dv == NULL)
 		return;
+	pthread_cond_destroy(&(*dv)->cv);
+	pthread_mutex_destroy(&(*dv)->mu);
 	free(*dv);
 	*dv = NULL;
+}
+
+void delivery_set_batch(struct delivery *dv, size_t batch_max, delivery_hook_fn hook, void *arg)
+{
+	pthread_mutex_lock(&dv->mu);
+	dv->batch_max = batch_max == 0                   ? 1
+			: batch_max > DELIVERY_BATCH_MAX ? DELIVERY_BATCH_MAX
+							 : batch_max;
+	dv->hook = hook;
+	dv->hook_arg = arg;
+	pthread_mutex_unlock(&dv->mu);
+}
+
+size_t delivery_pending(struct delivery *dv)
+{
+	pthread_mutex_lock(&dv->mu);
+	size_t n = dv->pending;
+	pthread_mutex_unlock(&dv->mu);
+	return n;
+}
+
+void delivery_stats_get(struct delivery *dv, struct delivery_stats *out)
+{
+	pthread_mutex_lock(&dv->mu);
+	*out = dv->stats;
+	pthread_mutex_unlock(&dv->mu);
+}
+
+/* What a request weighs against DELIVERY_BATCH_BYTES: its content when the mail store may
+ * write it inside the transaction (inline blobs are at most STORE_BLOB_INLINE_LIMIT), plus
+ * room for its records. */
+static size_t dv_weight(const struct dv_req *r)
+{
+	size_t content = r->md.len <= STORE_BLOB_INLINE_LIMIT ? r->md.len : 0;
+	return content + 4096u * r->md.ntargets;
+}
+
+/*
+ * Deliver r through the group commit and return when its outcome is in r->md. The first
+ * caller to find no leader leads: it takes queued requests from the head, in arrival order,
+ * up to the batch limits, and delivers them with one mailstore_deliver_batch() (one synced
+ * commit for all, each member still failing alone). Requests that arrive meanwhile queue and
+ * go together in the next batch, so the number of commits follows the sync rate, not the
+ * message rate. A request alone finds no leader and goes at once: no added wait.
+ */
+static void dv_commit(struct delivery *dv, struct dv_req *r)
+{
+	pthread_mutex_lock(&dv->mu);
+	r->done = false;
+	r->next = NULL;
+	*dv->tailp = r;
+	dv->tailp = &r->next;
+	dv->pending++;
+	while (!r->done) {
+		if (dv->leading) {
+			pthread_cond_wait(&dv->cv, &dv->mu);
+			continue;
+		}
+		dv->leading = true;
+		if (dv->hook != NULL) {
+			delivery_hook_fn hook = dv->hook;
+			void *arg = dv->hook_arg;
+			pthread_mutex_unlock(&dv->mu);
+			hook(arg);
+			pthread_mutex_lock(&dv->mu);
+		}
+		struct dv_req *batch[DELIVERY_BATCH_MAX];
+		size_t n = 0, bytes = 0, targets = 0;
+		while (dv->head != NULL && n < dv->batch_max) {
+			struct dv_req *q = dv->head;
+			size_t w = dv_weight(q);
+			/* The mail store's joint transaction holds at most MAILSTORE_TARGETS_MAX
+			 * accounts and STORE_TXN_MAX_BYTES of writes. */
+			if (n > 0 && (bytes + w > DELIVERY_BATCH_BYTES ||
+				      targets + q->md.ntargets > MAILSTORE_TARGETS_MAX))
+				break;
+			dv->head = q->next;
+			if (dv->head == NULL)
+				dv->tailp = &dv->head;
+			batch[n++] = q;
+			bytes += w;
+			targets += q->md.ntargets;
+		}
+		dv->pending -= n;
+		pthread_mutex_unlock(&dv->mu);
+
+		struct mailstore_delivery md[DELIVERY_BATCH_MAX];
+		for (size_t i = 0; i < n; i++)
+			md[i] = batch[i]->md;
+		size_t commits = 0;
+		mailstore_deliver_batch(dv->ms, md, n, &commits);
+
+		pthread_mutex_lock(&dv->mu);
+		for (size_t i = 0; i < n; i++) {
+			batch[i]->md.rc = md[i].rc;
+			batch[i]->md.err = md[i].err;
+			batch[i]->done = true;
+		}
+		dv->stats.batches++;
+		dv->stats.messages += n;
+		dv->stats.commits += commits;
+		if (n > dv->stats.largest)
+			dv->stats.largest = n;
+		dv->leading = false;
+		pthread_cond_broadcast(&dv->cv);
+	}
+	pthread_mutex_unlock(&dv->mu);
 }
 
 int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a,
@@ -310,10 +443,11 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 		ok[i] = true;
 	}
 	/*
-	 * One blob and one transaction for all accounts (mailstore_deliver is all or none), in
-	 * batches of MAILSTORE_TARGETS_MAX accounts for large lists. RFC 9208 §5.1: a quota
-	 * refuses only its own recipient, so a batch that meets one is delivered account by
-	 * account to find which.
+	 * One blob and one transaction for all accounts (all or none), in batches of
+	 * MAILSTORE_TARGETS_MAX accounts for large lists, through the group commit (dv_commit)
+	 * so that concurrent deliveries share a synced commit. RFC 9208 §5.1: a quota refuses
+	 * only its own recipient, so a batch that meets one is delivered account by account to
+	 * find which.
 	 */
 	struct mailstore_target *tg = core_arena_zalloc(a, sizeof(*tg) * (naccts ? naccts : 1));
 	int *acct_rc = core_arena_zalloc(a, sizeof(int) * (naccts ? naccts : 1));
@@ -322,14 +456,20 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 			.account = accts[k].id, .mailboxes = &accts[k].inbox, .nmailboxes = 1};
 	for (size_t b = 0; b < naccts; b += MAILSTORE_TARGETS_MAX) {
 		size_t nb = naccts - b < MAILSTORE_TARGETS_MAX ? naccts - b : MAILSTORE_TARGETS_MAX;
-		core_error_clear(&err);
-		int rc = mailstore_deliver(dv->ms, msg, len, tg + b, nb, 0, NULL, &err);
+		struct dv_req r = {
+			.md = {.data = msg, .len = len, .targets = tg + b, .ntargets = nb}};
+		dv_commit(dv, &r);
 		for (size_t k = b; k < b + nb; k++)
-			acct_rc[k] = rc;
-		if (rc == CORE_ELIMIT && nb > 1) {
-			for (size_t k = b; k < b + nb; k++)
-				acct_rc[k] = mailstore_deliver(dv->ms, msg, len, &tg[k], 1, 0, NULL,
-							       &err);
+			acct_rc[k] = r.md.rc;
+		if (r.md.rc == CORE_ELIMIT && nb > 1) {
+			for (size_t k = b; k < b + nb; k++) {
+				struct dv_req one = {.md = {.data = msg,
+							    .len = len,
+							    .targets = &tg[k],
+							    .ntargets = 1}};
+				dv_commit(dv, &one);
+				acct_rc[k] = one.md.rc;
+			}
 		}
 	}
 	int delivered = 0;

@@ -359,6 +359,30 @@ struct mailstore_delivered {
 int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 		      const struct mailstore_target *targets, size_t ntargets, int64_t received_at,
 		      struct mailstore_delivered *out, struct core_error *err);
+/* One message of mailstore_deliver_batch(). */
+struct mailstore_delivery {
+	const void *data;
+	size_t len;
+	const struct mailstore_target *targets;
+	size_t ntargets;
+	int64_t received_at;
+	struct mailstore_delivered *out; /* ntargets entries, or NULL */
+	/* Set by mailstore_deliver_batch(): 0 or this message's error (detail in err). */
+	int rc;
+	struct core_error err;
+};
+/*
+ * Group commit: deliver n messages, each exactly as mailstore_deliver() would, in as few
+ * synced commits as possible. All of them go first into one transaction (when the accounts
+ * of the whole batch number at most MAILSTORE_TARGETS_MAX); if that transaction fails,
+ * each message is delivered in its own, so a member that fails (over quota, bad input)
+ * never fails the others. d[i].rc and d[i].err give each outcome and d[i].out its ids.
+ * Messages of one batch that land in one account share a modseq (one change of state).
+ * *commits_out (may be NULL) receives the number of committed transactions. Returns the
+ * number of messages delivered.
+ */
+int mailstore_deliver_batch(struct mailstore *ms, struct mailstore_delivery *d, size_t n,
+			    size_t *commits_out);
 /* One target: mailstore_deliver() with a single account. */
 int mailstore_email_append(struct mailstore *ms, uint64_t account, const void *data, size_t len,
 			   const uint64_t *mailboxes, size_t nmailboxes,

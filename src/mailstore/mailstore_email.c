@@ -526,29 +526,38 @@ static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 	return 0;
 }
 
-int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
-		      const struct mailstore_target *targets, size_t ntargets, int64_t received_at,
-		      struct mailstore_delivered *out, struct core_error *err)
+/* One message of a delivery, prepared outside any transaction: keywords normalised, parsed
+ * once, and (past the inline limit) its blob written. */
+struct ms_deliver_prep {
+	struct ms_deliver_ctx c;
+	struct mailstore_parsed parsed;
+	struct core_buf enc;
+	uint64_t *accts;
+};
+
+static int ms_deliver_prepare(struct mailstore *ms, struct core_arena *a,
+			      const struct mailstore_delivery *d, struct ms_deliver_prep *p,
+			      struct core_error *err)
 {
 	core_error_clear(err);
-	if (ntargets == 0 || ntargets > MAILSTORE_TARGETS_MAX)
+	p->enc = (struct core_buf)CORE_BUF_INIT;
+	if (d->ntargets == 0 || d->ntargets > MAILSTORE_TARGETS_MAX)
 		return core_error_set(err, CORE_ELIMIT, NULL, "1-%u delivery targets",
 				      MAILSTORE_TARGETS_MAX);
-	if (data == NULL && len > 0)
+	if (d->data == NULL && d->len > 0)
 		return core_error_set(err, CORE_ESYNTAX, NULL, "no message");
-	if (len > MAILSTORE_MESSAGE_MAX)
+	if (d->len > MAILSTORE_MESSAGE_MAX)
 		return core_error_set(err, CORE_ELIMIT, NULL, "message too large");
-	struct core_arena *a = core_arena_new(0);
-	/* Results go to the caller only on success. */
-	struct ms_deliver_ctx c = {.targets = targets, .n = ntargets};
-	c.out = core_arena_zalloc(a, ntargets * sizeof(*c.out));
-	c.kw = core_arena_zalloc(a, ntargets * sizeof(*c.kw));
-	c.nkw = core_arena_zalloc(a, ntargets * sizeof(*c.nkw));
-	uint64_t *accts = core_arena_zalloc(a, ntargets * sizeof(*accts));
+	struct ms_deliver_ctx *c = &p->c;
+	*c = (struct ms_deliver_ctx){.targets = d->targets, .n = d->ntargets};
+	c->out = core_arena_zalloc(a, d->ntargets * sizeof(*c->out));
+	c->kw = core_arena_zalloc(a, d->ntargets * sizeof(*c->kw));
+	c->nkw = core_arena_zalloc(a, d->ntargets * sizeof(*c->nkw));
+	p->accts = core_arena_zalloc(a, d->ntargets * sizeof(*p->accts));
 	int rc = 0;
-	for (size_t i = 0; i < ntargets && rc >= 0; i++) {
-		const struct mailstore_target *t = &targets[i];
-		accts[i] = t->account;
+	for (size_t i = 0; i < d->ntargets && rc >= 0; i++) {
+		const struct mailstore_target *t = &d->targets[i];
+		p->accts[i] = t->account;
 		if (t->account == 0)
 			rc = core_error_set(err, CORE_ESYNTAX, NULL, "account id 0");
 		else if (t->nmailboxes == 0 || t->mailboxes == NULL)
@@ -558,42 +567,135 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 			rc = core_error_set(err, CORE_ELIMIT, NULL, "too many mailboxes");
 		else
 			rc = ms_keywords_norm(a, t->keywords, t->keywords ? t->nkeywords : 0,
-					      &c.kw[i], &c.nkw[i], err);
+					      &c->kw[i], &c->nkw[i], err);
 	}
 	/* Parse once; everything later protocols list is stored with the email. */
-	struct mailstore_parsed parsed;
-	struct core_buf enc = CORE_BUF_INIT;
 	if (rc >= 0)
-		rc = ms_parsed_build(a, data, len, &parsed, err);
-	if (rc >= 0) {
-		ms_parsed_encode(&parsed, &enc);
-		c.parsed = &parsed;
-		c.parsed_enc = &enc;
-		c.size = len;
-		c.received_at = received_at != 0 ? received_at : (int64_t)(store_now_ms() / 1000);
-	}
+		rc = ms_parsed_build(a, d->data, d->len, &p->parsed, err);
+	if (rc < 0)
+		return rc;
+	ms_parsed_encode(&p->parsed, &p->enc);
+	c->parsed = &p->parsed;
+	c->parsed_enc = &p->enc;
+	c->size = d->len;
+	c->received_at = d->received_at != 0 ? d->received_at : (int64_t)(store_now_ms() / 1000);
 	/* One blob for every target (ARCHITECTURE.md §4: content-addressed, stored once). A
 	 * message up to store.blob.inline-max is written in the delivery transaction instead. */
+	c->data = d->data;
+	c->inlined = store_blob_inline_max(ms->b) > 0 && d->len <= store_blob_inline_max(ms->b);
+	if (c->inlined)
+		return 0;
 	struct store_blob_writer *w = NULL;
-	bool inl =
-		rc >= 0 && store_blob_inline_max(ms->b) > 0 && len <= store_blob_inline_max(ms->b);
-	c.data = data;
-	c.inlined = inl;
-	if (!inl && rc >= 0)
-		rc = store_blob_write_begin(ms->b, &w, err);
-	if (rc >= 0 && !inl && len > 0)
-		rc = store_blob_write(w, data, len, err);
-	if (rc >= 0 && !inl)
-		rc = store_blob_write_finish_content(&w, &c.blob, err);
-	else
-		store_blob_write_abort(&w);
+	rc = store_blob_write_begin(ms->b, &w, err);
+	if (rc >= 0 && d->len > 0)
+		rc = store_blob_write(w, d->data, d->len, err);
 	if (rc >= 0)
-		rc = ms_tx_run(ms, accts, ntargets, ms_deliver_fn, &c, err);
-	if (rc >= 0 && out != NULL)
-		memcpy(out, c.out, ntargets * sizeof(*out));
-	core_buf_fini(&enc);
-	core_arena_free(&a);
+		return store_blob_write_finish_content(&w, &c->blob, err);
+	store_blob_write_abort(&w);
 	return rc;
+}
+
+/* Every prepared message of a joint transaction, one after the other. */
+struct ms_deliver_many {
+	struct ms_deliver_prep **p;
+	size_t n;
+};
+
+static int ms_deliver_many_fn(struct ms_tx *tx, void *ctx)
+{
+	struct ms_deliver_many *m = ctx;
+	for (size_t i = 0; i < m->n; i++) {
+		int rc = ms_deliver_fn(tx, &m->p[i]->c);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int mailstore_deliver_batch(struct mailstore *ms, struct mailstore_delivery *d, size_t n,
+			    size_t *commits_out)
+{
+	struct core_arena *a = core_arena_new(0);
+	struct ms_deliver_prep *p = core_arena_zalloc(a, (n ? n : 1) * sizeof(*p));
+	struct ms_deliver_many m = {core_arena_zalloc(a, (n ? n : 1) * sizeof(*m.p)), 0};
+	uint64_t accts[MS_TX_ACCTS];
+	size_t naccts = 0, commits = 0;
+	bool joint = true; /* the union of accounts fits one transaction */
+	for (size_t i = 0; i < n; i++) {
+		d[i].rc = ms_deliver_prepare(ms, a, &d[i], &p[i], &d[i].err);
+		if (d[i].rc < 0)
+			continue;
+		m.p[m.n++] = &p[i];
+		for (size_t t = 0; t < d[i].ntargets && joint; t++) {
+			size_t k;
+			for (k = 0; k < naccts && accts[k] != p[i].accts[t]; k++)
+				;
+			if (k < naccts)
+				continue;
+			if (naccts == MS_TX_ACCTS)
+				joint = false;
+			else
+				accts[naccts++] = p[i].accts[t];
+		}
+	}
+	/*
+	 * Group commit: the prepared messages go into one transaction, so the batch costs one
+	 * synced commit (docs/storage.md "Throughput and durability"). That transaction is all
+	 * or none; when it fails (one member over quota, a record it cannot write), each
+	 * member is delivered on its own, so one failure never fails another member. A store
+	 * that stays unavailable through the joint attempt's retries fails every member with
+	 * that temporary error at once (trying each alone would only multiply the wait).
+	 */
+	struct core_error jerr;
+	core_error_clear(&jerr);
+	int jrc = CORE_EINTERNAL; /* until tried: each member alone */
+	if (m.n > 1 && joint) {
+		jrc = ms_tx_run(ms, accts, naccts, ms_deliver_many_fn, &m, &jerr);
+		if (jrc >= 0)
+			commits++;
+	}
+	for (size_t j = 0; j < m.n; j++) {
+		struct ms_deliver_prep *pj = m.p[j];
+		size_t i = (size_t)(pj - p);
+		if (jrc == CORE_ETEMP) {
+			d[i].rc = jrc;
+			d[i].err = jerr;
+		} else if (jrc < 0) {
+			d[i].rc = ms_tx_run(ms, pj->accts, d[i].ntargets, ms_deliver_fn, &pj->c,
+					    &d[i].err);
+			if (d[i].rc >= 0)
+				commits++;
+		} else {
+			d[i].rc = 0;
+			core_error_clear(&d[i].err);
+		}
+		if (d[i].rc >= 0 && d[i].out != NULL)
+			memcpy(d[i].out, pj->c.out, d[i].ntargets * sizeof(*d[i].out));
+	}
+	size_t delivered = 0;
+	for (size_t i = 0; i < n; i++) {
+		core_buf_fini(&p[i].enc);
+		delivered += d[i].rc >= 0 ? 1 : 0;
+	}
+	core_arena_free(&a);
+	if (commits_out != NULL)
+		*commits_out = commits;
+	return (int)delivered;
+}
+
+int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
+		      const struct mailstore_target *targets, size_t ntargets, int64_t received_at,
+		      struct mailstore_delivered *out, struct core_error *err)
+{
+	struct mailstore_delivery d = {.data = data,
+				       .len = len,
+				       .targets = targets,
+				       .ntargets = ntargets,
+				       .received_at = received_at,
+				       .out = out};
+	mailstore_deliver_batch(ms, &d, 1, NULL);
+	*err = d.err;
+	return d.rc;
 }
 
 int mailstore_email_append(struct mailstore *ms, uint64_t account, const void *data, size_t len,

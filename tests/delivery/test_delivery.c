@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +357,112 @@ START_TEST(test_quota)
 }
 END_TEST
 
+/* --- group commit ------------------------------------------------------------------------ */
+
+/* The hook holds the first batch open until `want` requests have queued (or 20 s pass:
+ * then the counts below fail the test rather than hang it). */
+struct gate {
+	size_t want;
+	bool fired;
+};
+
+static void gate_hook(void *arg)
+{
+	struct gate *g = arg;
+	if (g->fired)
+		return;
+	g->fired = true;
+	for (int i = 0; i < 20000 && delivery_pending(dv) < g->want; i++)
+		usleep(1000);
+}
+
+struct sender {
+	pthread_t th;
+	const char *rcpt;
+	const void *p;
+	size_t len;
+	struct delivery_result res;
+	int delivered;
+};
+
+static void *sender_main(void *arg)
+{
+	struct sender *s = arg;
+	const char *r[] = {s->rcpt};
+	s->delivered = delivery_local(dv, s->p, s->len, r, 1, &s->res);
+	return NULL;
+}
+
+static void send_all(struct sender *s, size_t n, const void *p, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		s[i].p = p;
+		s[i].len = len;
+		ck_assert_int_eq(pthread_create(&s[i].th, NULL, sender_main, &s[i]), 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		pthread_join(s[i].th, NULL);
+}
+
+/* Concurrent deliveries share one mail-store commit; a member over quota fails alone and
+ * every other sender gets its own 250. */
+START_TEST(test_group_commit)
+{
+	struct delivery_spool sp;
+	const void *p;
+	size_t len;
+	spool(&sp, "x@remote.test", MSG, &p, &len);
+	struct gate g = {.want = 5};
+	delivery_set_batch(dv, DELIVERY_BATCH_MAX, gate_hook, &g);
+	struct sender s[6] = {{.rcpt = "alice@example.org"}, {.rcpt = "bob@example.org"},
+			      {.rcpt = "al@example.org"},    {.rcpt = "bob+x@example.org"},
+			      {.rcpt = "team@example.org"},  {.rcpt = "carol@example.org"}};
+	send_all(s, 5, p, len);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(s[i].delivered, 1);
+		ck_assert_int_eq(s[i].res.code, 250);
+	}
+	struct delivery_stats st;
+	delivery_stats_get(dv, &st);
+	ck_assert_uint_eq(st.batches, 1);
+	ck_assert_uint_eq(st.messages, 5);
+	ck_assert_uint_eq(st.commits, 1);
+	ck_assert_uint_eq(st.largest, 5);
+	ck_assert_uint_eq(inbox("alice", NULL), 3);
+	ck_assert_uint_eq(inbox("bob", NULL), 3);
+
+	/* Carol is over quota: the batch's joint commit fails, each member is tried alone and
+	 * only carol's sender hears 552. */
+	g = (struct gate){.want = 6};
+	send_all(s, 6, p, len);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(s[i].delivered, 1);
+		ck_assert_int_eq(s[i].res.code, 250);
+	}
+	ck_assert_int_eq(s[5].delivered, 0);
+	ck_assert_int_eq(s[5].res.code, 552);
+	ck_assert_str_eq(s[5].res.enh, "5.2.2");
+	delivery_stats_get(dv, &st);
+	ck_assert_uint_eq(st.batches, 2);
+	ck_assert_uint_eq(st.messages, 11);
+	ck_assert_uint_eq(st.commits, 1 + 5);
+	ck_assert_uint_eq(st.largest, 6);
+	ck_assert_uint_eq(inbox("alice", NULL), 6);
+	ck_assert_uint_eq(inbox("bob", NULL), 6);
+	ck_assert_uint_eq(inbox("carol", NULL), 0);
+
+	/* Batch size 1 turns group commit off: every message its own commit. */
+	delivery_set_batch(dv, 1, NULL, NULL);
+	send_all(s, 4, p, len);
+	delivery_stats_get(dv, &st);
+	ck_assert_uint_eq(st.messages, 15);
+	ck_assert_uint_eq(st.batches, 6);
+	ck_assert_uint_eq(st.commits, 10);
+	ck_assert_uint_eq(inbox("alice", NULL), 8);
+	delivery_spool_close(&sp);
+}
+END_TEST
+
 START_TEST(test_big_list)
 {
 	/* More accounts than one mail-store delivery takes (MAILSTORE_TARGETS_MAX): batches. */
@@ -411,6 +518,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(ti, setup_inline, teardown);
 	tcase_add_test(ti, test_local);
 	tcase_add_test(ti, test_quota);
+	tcase_add_test(ti, test_group_commit);
 	tcase_add_test(ti, test_big_list);
 	tcase_add_test(ti, test_inline_split);
 	suite_add_tcase(s, ti);
@@ -421,6 +529,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_resolve);
 	tcase_add_test(tc, test_local);
 	tcase_add_test(tc, test_quota);
+	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_big_list);
 	tcase_add_test(tc, test_no_mailstore);
 	suite_add_tcase(s, tc);

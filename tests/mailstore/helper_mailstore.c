@@ -830,6 +830,98 @@ START_TEST(deliver_many_accounts_atomically)
 }
 END_TEST
 
+/* Group commit (mailstore_deliver_batch): a batch whose members all succeed is one
+ * commit; one member that fails (over quota, a missing mailbox) fails alone and the others
+ * are delivered, each with its own outcome. */
+START_TEST(deliver_batch_group_commit)
+{
+	OK(mailstore_account_ensure(ms, 30, &err));
+	OK(mailstore_account_ensure(ms, 31, &err));
+	OK(mailstore_account_ensure(ms, 32, &err));
+	uint64_t i30 = role_id(30, MAILSTORE_ROLE_INBOX), i31 = role_id(31, MAILSTORE_ROLE_INBOX);
+	uint64_t i32 = role_id(32, MAILSTORE_ROLE_INBOX);
+	char *ma = make_msg("ga@example.org", "Batch", NULL);
+	char *mb = make_msg("gb@example.org", "Other", NULL);
+	char *mc = make_msg("gc@example.org", "Re: Batch", "ga@example.org");
+	struct mailstore_target t30 = {30, &i30, 1, NULL, 0}, t32 = {32, &i32, 1, NULL, 0};
+	struct mailstore_target t31 = {31, &i31, 1, NULL, 0};
+	uint64_t s30 = state(30), s32 = state(32);
+
+	/* All good: one transaction; a reply and its parent in one batch share a thread; two
+	 * messages in one account get increasing UIDs and one modseq. */
+	struct mailstore_delivered o[3];
+	struct mailstore_delivery d[3] = {
+		{.data = ma, .len = strlen(ma), .targets = &t30, .ntargets = 1, .out = &o[0]},
+		{.data = mb, .len = strlen(mb), .targets = &t32, .ntargets = 1, .out = &o[1]},
+		{.data = mc, .len = strlen(mc), .targets = &t30, .ntargets = 1, .out = &o[2]},
+	};
+	size_t commits = 99;
+	ck_assert_int_eq(mailstore_deliver_batch(ms, d, 3, &commits), 3);
+	ck_assert_uint_eq(commits, 1);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(d[i].rc == 0, "member %d: %d %s", i, d[i].rc, d[i].err.msg);
+	ck_assert_uint_eq(o[0].uids[0], 1);
+	ck_assert_uint_eq(o[2].uids[0], 2);
+	ck_assert_uint_eq(o[1].uids[0], 1);
+	ck_assert_uint_eq(o[0].thread_id, o[2].thread_id);
+	ck_assert_uint_eq(o[0].modseq, o[2].modseq);
+	ck_assert_uint_eq(state(30), s30 + 1);
+	ck_assert_uint_eq(state(32), s32 + 1);
+	ck_assert_uint_eq(mbox(30, i30).total, 2);
+	ck_assert_uint_eq(mbox(30, i30).total_threads, 1);
+	ck_assert_uint_eq(mbox(32, i32).total, 1);
+	struct mailstore_account acc;
+	OK(mailstore_account_get(ms, 30, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, 2);
+	ck_assert_uint_eq(acc.used_bytes, strlen(ma) + strlen(mc));
+
+	/* Account 31 is full; the member for it fails with OVERQUOTA, another names a missing
+	 * mailbox; the three others (one a copy of an earlier member's content) are delivered. */
+	OK(mailstore_quota_set(ms, 31, 0, 1, &err));
+	OK(mailstore_deliver(ms, mb, strlen(mb), &t31, 1, 0, NULL, &err));
+	uint64_t s31 = state(31), none = 0;
+	struct mailstore_target tnone = {30, &none, 1, NULL, 0};
+	struct mailstore_delivered p[5];
+	struct mailstore_delivery e[5] = {
+		{.data = mb, .len = strlen(mb), .targets = &t30, .ntargets = 1, .out = &p[0]},
+		{.data = ma, .len = strlen(ma), .targets = &t31, .ntargets = 1, .out = &p[1]},
+		{.data = mb, .len = strlen(mb), .targets = &t32, .ntargets = 1, .out = &p[2]},
+		{.data = ma, .len = strlen(ma), .targets = &tnone, .ntargets = 1, .out = &p[3]},
+		{.data = mb, .len = strlen(mb), .targets = &t30, .ntargets = 1, .out = &p[4]},
+	};
+	ck_assert_int_eq(mailstore_deliver_batch(ms, e, 5, &commits), 3);
+	ck_assert_int_eq(e[0].rc, 0);
+	ck_assert_int_eq(e[1].rc, CORE_ELIMIT);
+	ck_assert_msg(strstr(e[1].err.msg, "OVERQUOTA") != NULL, "%s", e[1].err.msg);
+	ck_assert_int_eq(e[2].rc, 0);
+	ck_assert_int_eq(e[3].rc, CORE_ENOTFOUND);
+	ck_assert_int_eq(e[4].rc, 0);
+	ck_assert_uint_eq(commits, 3);
+	ck_assert_uint_eq(p[0].uids[0], 3);
+	ck_assert_uint_eq(p[4].uids[0], 4);
+	ck_assert(p[0].email_id != p[4].email_id);
+	ck_assert(memcmp(p[0].blob.hash, p[4].blob.hash, STORE_HASH_LEN) == 0);
+	ck_assert_uint_eq(mbox(30, i30).total, 4);
+	ck_assert_uint_eq(mbox(31, i31).total, 1);
+	ck_assert_uint_eq(state(31), s31);
+	ck_assert_uint_eq(mbox(32, i32).total, 2);
+	OK(mailstore_account_get(ms, 30, &acc, &err));
+	ck_assert_uint_eq(acc.used_messages, 4);
+
+	/* A member that fails before any transaction (no target) leaves the others alone. */
+	struct mailstore_delivery f[2] = {
+		{.data = ma, .len = strlen(ma), .targets = &t30, .ntargets = 0},
+		{.data = ma, .len = strlen(ma), .targets = &t32, .ntargets = 1},
+	};
+	ck_assert_int_eq(mailstore_deliver_batch(ms, f, 2, &commits), 1);
+	ck_assert_int_eq(f[0].rc, CORE_ELIMIT);
+	ck_assert_int_eq(f[1].rc, 0);
+	ck_assert_uint_eq(commits, 1);
+	ck_assert_uint_eq(mbox(32, i32).total, 3);
+	free(ma), free(mb), free(mc);
+}
+END_TEST
+
 struct bus_seen {
 	int calls;
 	uint64_t account, modseq;
@@ -1589,6 +1681,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, quota_enforced);
 	tcase_add_test(tc, threads_by_jmap_rules);
 	tcase_add_test(tc, deliver_many_accounts_atomically);
+	tcase_add_test(tc, deliver_batch_group_commit);
 	tcase_add_test(tc, change_bus);
 	tcase_add_test(tc, large_expunge_in_batches);
 	tcase_add_test(tc, recent_claimed_once);
