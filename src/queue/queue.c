@@ -10,6 +10,7 @@
 
 #include "core/core_arena.h"
 #include "core/core_buf.h"
+#include "core/core_log.h"
 
 #define QUEUE_VERSION 1u
 #define QUEUE_ATTEMPTS 20 /* transaction retries on conflict */
@@ -119,10 +120,26 @@ static uint64_t get_u64(struct rd *r)
 	return v;
 }
 
+/* A number that must not exceed max: larger values are damage, never truncated. */
+static uint64_t get_max(struct rd *r, uint64_t max)
+{
+	uint64_t v = get_u64(r);
+	if (v > max) {
+		r->bad = true;
+		return 0;
+	}
+	return v;
+}
+
+/*
+ * A string: its length (at most QUEUE_STR_MAX and within the record), then its bytes. A NUL
+ * byte inside is damage: the C string would silently lose its tail on the next write.
+ */
 static const char *get_str(struct rd *r, struct core_arena *a)
 {
 	uint64_t n = get_u64(r);
-	if (r->bad || n > QUEUE_STR_MAX || n > r->n) {
+	if (r->bad || n > QUEUE_STR_MAX || n > r->n ||
+	    (n > 0 && memchr(r->p, '\0', (size_t)n) != NULL)) {
 		r->bad = true;
 		return "";
 	}
@@ -130,6 +147,17 @@ static const char *get_str(struct rd *r, struct core_arena *a)
 	r->p += n;
 	r->n -= (size_t)n;
 	return s;
+}
+
+#define QUEUE_FLAGS_ALL 31u      /* smtputf8, requiretls, has_priority, has_by, by_trace */
+#define QUEUE_NOTIFY_ALL 0xfu    /* RFC 3461 §4.1: NEVER, SUCCESS, FAILURE, DELAY */
+#define QUEUE_RCPT_MIN_BYTES 56u /* a recipient with empty strings: seven 8-byte fields */
+#define QUEUE_HOLD_MAX (UINT64_MAX / 1000u) /* release times must convert to milliseconds */
+
+/* RFC 2852 §4: the by-mode is N (notify) or R (return); 0 when no BY was given. */
+static bool by_mode_ok(uint64_t m)
+{
+	return m == 0 || m == 'N' || m == 'R';
 }
 
 int queue_entry_decode(const void *p, size_t len, struct core_arena *a, struct queue_entry *out)
@@ -146,23 +174,29 @@ int queue_entry_decode(const void *p, size_t len, struct core_arena *a, struct q
 	out->sender = get_str(&r, a);
 	out->auth_user = get_str(&r, a);
 	out->envid = get_str(&r, a);
-	uint64_t ret = get_u64(&r), body = get_u64(&r), flags = get_u64(&r);
-	if (ret > 2 || body > 2)
-		r.bad = true;
-	out->ret = (int)ret;
-	out->body = (int)body;
+	/* RFC 3461 §4.3: RET absent, FULL or HDRS; BODY 7BIT, 8BITMIME or BINARYMIME. */
+	out->ret = (int)get_max(&r, 2);
+	out->body = (int)get_max(&r, 2);
+	uint64_t flags = get_max(&r, QUEUE_FLAGS_ALL);
 	out->smtputf8 = flags & 1u;
 	out->requiretls = flags & 2u;
 	out->has_priority = flags & 4u;
 	out->has_by = flags & 8u;
 	out->by_trace = flags & 16u;
-	int64_t prio = (int64_t)get_u64(&r);
-	if (prio < -9 || prio > 9)
+	/* RFC 6710 §7: priorities run from -9 to 9 (stored two's complement). */
+	uint64_t prio = get_u64(&r);
+	if (prio <= 9)
+		out->priority = (int)prio;
+	else if (prio >= UINT64_MAX - 8)
+		out->priority = -(int)(UINT64_MAX - prio) - 1;
+	else
 		r.bad = true;
-	out->priority = (int)prio;
 	out->by_time = (int64_t)get_u64(&r);
-	out->by_mode = (char)get_u64(&r);
-	out->hold_until = get_u64(&r);
+	uint64_t mode = get_u64(&r);
+	if (!by_mode_ok(mode))
+		r.bad = true;
+	out->by_mode = (char)(mode & 0x7fu);
+	out->hold_until = get_max(&r, QUEUE_HOLD_MAX);
 	out->size = get_u64(&r);
 	if (r.n < STORE_HASH_LEN) {
 		r.bad = true;
@@ -172,25 +206,61 @@ int queue_entry_decode(const void *p, size_t len, struct core_arena *a, struct q
 		r.n -= STORE_HASH_LEN;
 	}
 	uint64_t n = get_u64(&r);
-	if (r.bad || n > QUEUE_RCPTS_MAX)
+	/* A count the remaining bytes cannot hold is refused before anything is allocated. */
+	if (r.bad || n > QUEUE_RCPTS_MAX || n > r.n / QUEUE_RCPT_MIN_BYTES)
 		return CORE_ESYNTAX;
 	out->rcpts = core_arena_zalloc(a, sizeof(*out->rcpts) * (n ? n : 1));
 	out->nrcpts = (size_t)n;
 	for (size_t i = 0; i < n && !r.bad; i++) {
 		struct queue_rcpt *q = &out->rcpts[i];
 		q->addr = get_str(&r, a);
-		q->notify = (unsigned)get_u64(&r);
+		q->notify = (unsigned)get_max(&r, QUEUE_NOTIFY_ALL);
 		q->orcpt_type = get_str(&r, a);
 		q->orcpt = get_str(&r, a);
-		uint64_t st = get_u64(&r);
-		if (st > QUEUE_RCPT_FAILED)
-			r.bad = true;
-		q->status = (enum queue_rcpt_status)st;
-		q->attempts = (unsigned)get_u64(&r);
+		q->status = (enum queue_rcpt_status)get_max(&r, QUEUE_RCPT_FAILED);
+		q->attempts = (unsigned)get_max(&r, UINT32_MAX);
 		q->last_reply = get_str(&r, a);
 	}
 	if (r.bad || r.n != 0)
 		return CORE_ESYNTAX;
+	return 0;
+}
+
+/*
+ * What queue_submit accepts: exactly what queue_entry_decode reads back, so a stored entry is
+ * never one the queue itself would call damaged.
+ */
+static bool str_ok(const char *s)
+{
+	return s == NULL || strlen(s) <= QUEUE_STR_MAX;
+}
+
+static int entry_check(const struct queue_entry *e, struct core_error *err)
+{
+	if (e->nrcpts == 0 || e->nrcpts > QUEUE_RCPTS_MAX || e->rcpts == NULL)
+		return core_error_set(err, CORE_ELIMIT, NULL, "queue: 1 to %u recipients",
+				      QUEUE_RCPTS_MAX);
+	bool strs = str_ok(e->lease_owner) && str_ok(e->sender) && str_ok(e->auth_user) &&
+		    str_ok(e->envid);
+	for (size_t i = 0; i < e->nrcpts && strs; i++) {
+		const struct queue_rcpt *r = &e->rcpts[i];
+		strs = str_ok(r->addr) && str_ok(r->orcpt_type) && str_ok(r->orcpt) &&
+		       str_ok(r->last_reply);
+	}
+	if (!strs)
+		return core_error_set(err, CORE_ELIMIT, NULL,
+				      "queue: an envelope string is longer than %u bytes",
+				      QUEUE_STR_MAX);
+	bool ok = e->ret >= 0 && e->ret <= 2 && e->body >= 0 && e->body <= 2 && e->priority >= -9 &&
+		  e->priority <= 9 && by_mode_ok((uint64_t)(unsigned char)e->by_mode) &&
+		  e->hold_until <= QUEUE_HOLD_MAX;
+	for (size_t i = 0; i < e->nrcpts && ok; i++) {
+		const struct queue_rcpt *r = &e->rcpts[i];
+		ok = r->notify <= QUEUE_NOTIFY_ALL && (unsigned)r->status <= QUEUE_RCPT_FAILED;
+	}
+	if (!ok)
+		return core_error_set(err, CORE_ESYNTAX, NULL,
+				      "queue: an envelope parameter is out of range");
 	return 0;
 }
 
@@ -229,12 +299,12 @@ static void blob_owner(char out[32], uint64_t id)
 int queue_submit(struct queue *q, const struct queue_entry *e, const void *msg, size_t len,
 		 uint64_t *id_out, struct core_error *err)
 {
-	if (e->nrcpts == 0 || e->nrcpts > QUEUE_RCPTS_MAX)
-		return core_error_set(err, CORE_ELIMIT, NULL, "queue: 1 to %u recipients",
-				      QUEUE_RCPTS_MAX);
+	int rc = entry_check(e, err);
+	if (rc < 0)
+		return rc;
 	struct store_blob_writer *w = NULL;
 	struct store_blob_id blob;
-	int rc = store_blob_write_begin(q->b, &w, err);
+	rc = store_blob_write_begin(q->b, &w, err);
 	if (rc == 0)
 		rc = store_blob_write(w, msg, len, err);
 	if (rc == 0)
@@ -299,7 +369,8 @@ static int get_in(struct store_txn *t, uint64_t id, struct core_arena *a, struct
 	int rc = store_txn_get(t, ek, entry_key(ek, id), raw, err);
 	if (rc < 0)
 		return rc;
-	if (queue_entry_decode(raw->p, raw->len, a, out) < 0)
+	/* A record that does not decode, or names another id than its key, is damaged. */
+	if (queue_entry_decode(raw->p, raw->len, a, out) < 0 || out->id != id)
 		return core_error_set(err, CORE_EIO, NULL, "queue: entry %llu is damaged",
 				      (unsigned long long)id);
 	return 0;
@@ -331,12 +402,17 @@ struct list_ctx {
 static int list_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct list_ctx *c = arg;
-	(void)key;
-	(void)klen;
+	const uint8_t *k = key;
+	uint64_t id = 0;
+	for (size_t i = 4; i < klen; i++)
+		id = id << 8 | k[i];
 	struct queue_entry e;
 	core_arena_reset(c->a);
-	if (queue_entry_decode(val, vlen, c->a, &e) < 0) {
+	/* As get_in: a record that does not decode, or names another id than its key. */
+	if (klen != 12 || queue_entry_decode(val, vlen, c->a, &e) < 0 || e.id != id) {
+		/* A damaged entry is reported, not shown, and does not end the listing. */
 		c->bad++;
+		core_logf(CORE_LOG_WARN, "queue.damaged", "a queue entry cannot be read, skipped");
 		return 0;
 	}
 	return c->fn(c->arg, &e) != 0 ? 1 : 0;
@@ -402,8 +478,11 @@ int queue_remove(struct queue *q, uint64_t id, struct core_error *err)
 	return rc;
 }
 
+#define QUEUE_LEASE_PAGE 64u /* due index keys read per scan */
+
 struct due_ctx {
-	uint64_t ids[64];
+	uint64_t ids[QUEUE_LEASE_PAGE];
+	uint8_t last[20]; /* the last key seen: the next page starts after it */
 	size_t n;
 };
 
@@ -418,66 +497,108 @@ static int due_one(void *arg, const void *key, size_t klen, const void *val, siz
 	uint64_t id = 0;
 	for (int i = 12; i < 20; i++)
 		id = id << 8 | k[i];
+	memcpy(c->last, k, 20);
 	c->ids[c->n++] = id;
 	return c->n == CORE_NELEM(c->ids) ? 1 : 0;
+}
+
+/*
+ * Try to lease entry id for owner: 1 when taken, 0 when somebody else holds it, it is gone
+ * or another leaser won the race, a negative core_err on a store failure.
+ */
+static int lease_one(struct queue *q, uint64_t id, const char *owner, uint64_t now_ms,
+		     uint64_t until_ms, struct core_buf *raw, struct core_buf *val,
+		     struct core_error *err)
+{
+	struct store_txn *t = NULL;
+	int rc = store_txn_begin(q->d, STORE_TXN_WRITE, &t, err);
+	if (rc < 0)
+		return rc;
+	struct core_arena *a = core_arena_new(0);
+	struct queue_entry e;
+	uint8_t ek[12];
+	rc = get_in(t, id, a, &e, raw, err);
+	if (rc == CORE_EIO) {
+		/* A damaged entry must not stop the queue: skip it, say so. */
+		core_logf(CORE_LOG_WARN, "queue.damaged", "entry %llu cannot be read, skipped",
+			  (unsigned long long)id);
+		rc = 1;
+	}
+	if (rc == 0 && e.lease_owner[0] != '\0' && e.lease_until_ms > now_ms)
+		rc = 1; /* somebody else holds it */
+	/* Compare-and-set on the record read: of two leasers only one commits. */
+	if (rc == 0)
+		rc = store_txn_assert(t, ek, entry_key(ek, id), raw->p, raw->len, err);
+	if (rc == 0) {
+		e.lease_owner = owner;
+		e.lease_until_ms = until_ms;
+		core_buf_reset(val);
+		queue_entry_encode(&e, val);
+		rc = store_txn_put(t, ek, entry_key(ek, id), val->p, val->len, err);
+	}
+	if (rc == 0)
+		rc = store_txn_commit(&t, err);
+	else
+		store_txn_abort(&t);
+	core_arena_free(&a);
+	/* A conflict or a missing entry means another owner won it. */
+	if (rc == CORE_ECONFLICT || rc == CORE_ENOTFOUND || rc == 1)
+		return 0;
+	return rc < 0 ? rc : 1;
 }
 
 int queue_lease(struct queue *q, const char *owner, uint64_t now_ms, uint64_t lease_ms,
 		uint64_t *id_out, struct core_error *err)
 {
-	struct store_txn *t = NULL;
-	int rc = store_txn_begin(q->d, STORE_TXN_READ, &t, err);
-	if (rc < 0)
-		return rc;
-	struct store_range r;
-	uint8_t lo[20], hi[20];
+	/* An empty owner would write an entry that reads as not leased. */
+	if (owner == NULL || owner[0] == '\0')
+		return core_error_set(err, CORE_ESYNTAX, NULL, "queue: a lease needs an owner");
+	if (strlen(owner) > QUEUE_STR_MAX)
+		return core_error_set(err, CORE_ELIMIT, NULL,
+				      "queue: a lease owner is longer than %u bytes",
+				      QUEUE_STR_MAX);
+	uint64_t until_ms = lease_ms > UINT64_MAX - now_ms ? UINT64_MAX : now_ms + lease_ms;
+	/* Every due time <= now_ms: keys below due now_ms + 1, or the whole index at the end
+	 * of time. */
+	uint8_t lo[21], hi[20];
+	size_t lo_len = 4, hi_len = 20;
 	memcpy(lo, "q/d/", 4);
-	memset(lo + 4, 0, 16);
-	due_key(hi, now_ms + 1, 0); /* every due time <= now_ms */
-	r = (struct store_range){.lo = lo, .lo_len = 4, .hi = hi, .hi_len = 20};
-	struct due_ctx c = {.n = 0};
-	rc = store_txn_scan(t, &r, due_one, &c, err);
-	store_txn_abort(&t);
-	if (rc < 0)
-		return rc;
+	if (now_ms < UINT64_MAX) {
+		due_key(hi, now_ms + 1, 0);
+	} else {
+		memcpy(hi, "q/d0", 4); /* '0' follows '/': the end of the prefix */
+		hi_len = 4;
+	}
 	struct core_buf raw = CORE_BUF_INIT, val = CORE_BUF_INIT;
-	int found = 0;
-	for (size_t i = 0; i < c.n && found == 0; i++) {
-		struct core_arena *a = core_arena_new(0);
-		struct queue_entry e;
-		uint8_t ek[12];
-		rc = store_txn_begin(q->d, STORE_TXN_WRITE, &t, err);
-		if (rc < 0) {
-			core_arena_free(&a);
-			break;
-		}
-		rc = get_in(t, c.ids[i], a, &e, &raw, err);
-		if (rc == 0 && e.lease_owner[0] != '\0' && e.lease_until_ms > now_ms)
-			rc = 1; /* somebody else holds it */
-		if (rc == 0)
-			rc = store_txn_assert(t, ek, entry_key(ek, e.id), raw.p, raw.len, err);
-		if (rc == 0) {
-			e.lease_owner = owner;
-			e.lease_until_ms = now_ms + lease_ms;
-			core_buf_reset(&val);
-			queue_entry_encode(&e, &val);
-			rc = store_txn_put(t, ek, entry_key(ek, e.id), val.p, val.len, err);
-		}
-		if (rc == 0) {
-			rc = store_txn_commit(&t, err);
-			if (rc == 0) {
-				*id_out = e.id;
-				found = 1;
-			}
-		} else {
-			store_txn_abort(&t);
-		}
-		core_arena_free(&a);
-		/* A conflict or a missing entry means another owner won it: try the next. */
-		if (rc == CORE_ECONFLICT || rc == CORE_ENOTFOUND || rc == 1)
-			rc = 0;
+	int rc = 0, found = 0;
+	/* Page through the due index: leased entries stay in it, so a full first page must
+	 * not hide a free entry behind it. */
+	for (;;) {
+		struct store_txn *t = NULL;
+		rc = store_txn_begin(q->d, STORE_TXN_READ, &t, err);
 		if (rc < 0)
 			break;
+		struct store_range r = {.lo = lo, .lo_len = lo_len, .hi = hi, .hi_len = hi_len};
+		struct due_ctx c = {.n = 0};
+		rc = store_txn_scan(t, &r, due_one, &c, err);
+		store_txn_abort(&t);
+		if (rc < 0)
+			break;
+		rc = 0;
+		for (size_t i = 0; i < c.n && found == 0 && rc == 0; i++) {
+			rc = lease_one(q, c.ids[i], owner, now_ms, until_ms, &raw, &val, err);
+			if (rc == 1) {
+				*id_out = c.ids[i];
+				found = 1;
+				rc = 0;
+			}
+		}
+		if (rc < 0 || found || c.n < CORE_NELEM(c.ids))
+			break;
+		/* The smallest key after the last one seen: that key plus a 0 byte. */
+		memcpy(lo, c.last, 20);
+		lo[20] = 0;
+		lo_len = 21;
 	}
 	core_buf_fini(&raw);
 	core_buf_fini(&val);

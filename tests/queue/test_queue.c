@@ -2,15 +2,20 @@
  * test_queue.c: the outbound queue: entry encoding round trip and rejection of damaged
  * records, submit (blob + entry + due index + link in one transaction), list, get, read,
  * remove (link dropped), FUTURERELEASE holding an entry back (RFC 4865), and leases that two
- * owners never share. Runs on SQLite and RocksDB.
+ * owners never share (also when racing from threads, when more entries are leased than one
+ * scan of the due index holds, and at the ends of time), removal of a leased entry, entries
+ * submit refuses rather than store undecodable, and damaged records that must neither stop
+ * the queue nor pass for good ones. Runs on SQLite and RocksDB.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/core_arena.h"
+#include "core/core_log.h"
 #include "queue/queue.h"
 #include "store/store.h"
 
@@ -210,6 +215,326 @@ START_TEST(test_lease_and_hold)
 }
 END_TEST
 
+static uint64_t count_links(const struct store_blob_id *id)
+{
+	struct store_txn *t = NULL;
+	uint64_t links = 0;
+	ck_assert_int_eq(store_txn_begin(data, STORE_TXN_READ, &t, &err), 0);
+	ck_assert_int_eq(store_blob_links_count_txn(blob, t, id, &links, &err), 0);
+	store_txn_abort(&t);
+	return links;
+}
+
+START_TEST(test_queue_remove_leased)
+{
+	struct queue_entry e = sample();
+	uint64_t now = store_now_ms(), id = 0, got_id = 0;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), 0);
+	ck_assert_int_eq(queue_lease(q, "a", now + 1000, 60000, &got_id, &err), 1);
+	ck_assert_uint_eq(got_id, id);
+	struct queue_entry got;
+	ck_assert_int_eq(queue_get(q, id, a, &got, &err), 0);
+	struct store_blob_id bid = got.blob;
+	ck_assert_uint_eq(count_links(&bid), 1);
+	/* The holder (or an operator) removes it while leased: entry, index and link go. */
+	ck_assert_int_eq(queue_remove(q, id, &err), 0);
+	ck_assert_int_eq(queue_get(q, id, a, &got, &err), CORE_ENOTFOUND);
+	ck_assert_uint_eq(count_links(&bid), 0);
+	/* Nobody can lease it afterwards, not even once the lease would have run out. */
+	ck_assert_int_eq(queue_lease(q, "b", now + 1000, 60000, &got_id, &err), 0);
+	ck_assert_int_eq(queue_lease(q, "b", now + 7200000, 60000, &got_id, &err), 0);
+}
+END_TEST
+
+START_TEST(test_queue_lease_expiry_boundary)
+{
+	struct queue_entry e = sample();
+	uint64_t now = store_now_ms(), id = 0, got_id = 0;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), 0);
+	ck_assert_int_eq(queue_lease(q, "a", now + 1000, 5000, &got_id, &err), 1);
+	/* Held up to its last millisecond, free at lease_until_ms. */
+	ck_assert_int_eq(queue_lease(q, "b", now + 5999, 5000, &got_id, &err), 0);
+	ck_assert_int_eq(queue_lease(q, "b", now + 6000, 5000, &got_id, &err), 1);
+	ck_assert_uint_eq(got_id, id);
+	struct queue_entry got;
+	ck_assert_int_eq(queue_get(q, id, a, &got, &err), 0);
+	ck_assert_str_eq(got.lease_owner, "b");
+	ck_assert_uint_eq(got.lease_until_ms, now + 11000);
+	/* The envelope is untouched by leasing. */
+	ck_assert_str_eq(got.sender, "alice@example.org");
+	ck_assert_int_eq(got.priority, -3);
+	ck_assert_uint_eq(got.nrcpts, 2);
+	/* The previous owner, whose lease ran out, cannot take it back while b holds it. */
+	ck_assert_int_eq(queue_lease(q, "a", now + 6001, 5000, &got_id, &err), 0);
+}
+END_TEST
+
+START_TEST(test_queue_lease_owner_required)
+{
+	struct queue_entry e = sample();
+	uint64_t now = store_now_ms(), id = 0, got_id = 0;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), 0);
+	/* An empty owner would leave the entry looking free to everyone. */
+	ck_assert_int_eq(queue_lease(q, "", now + 1000, 60000, &got_id, &err), CORE_ESYNTAX);
+	ck_assert_int_eq(queue_lease(q, NULL, now + 1000, 60000, &got_id, &err), CORE_ESYNTAX);
+	char *longer = malloc(QUEUE_STR_MAX + 2);
+	ck_assert_ptr_nonnull(longer);
+	memset(longer, 'o', QUEUE_STR_MAX + 1);
+	longer[QUEUE_STR_MAX + 1] = '\0';
+	ck_assert_int_eq(queue_lease(q, longer, now + 1000, 60000, &got_id, &err), CORE_ELIMIT);
+	/* The longest owner allowed is kept whole. */
+	longer[QUEUE_STR_MAX] = '\0';
+	ck_assert_int_eq(queue_lease(q, longer, now + 1000, 60000, &got_id, &err), 1);
+	struct queue_entry got;
+	ck_assert_int_eq(queue_get(q, id, a, &got, &err), 0);
+	ck_assert_str_eq(got.lease_owner, longer);
+	free(longer);
+	ck_assert_int_eq(queue_lease(q, "b", now + 1000, 60000, &got_id, &err), 0);
+}
+END_TEST
+
+START_TEST(test_queue_lease_time_limits)
+{
+	struct queue_entry e = sample();
+	uint64_t now = store_now_ms(), id = 0, got_id = 0;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), 0);
+	/* A lease that runs past the end of time ends there, never wraps to the past. */
+	ck_assert_int_eq(queue_lease(q, "a", now + 1000, UINT64_MAX - 5, &got_id, &err), 1);
+	struct queue_entry got;
+	ck_assert_int_eq(queue_get(q, id, a, &got, &err), 0);
+	ck_assert_uint_eq(got.lease_until_ms, UINT64_MAX);
+	ck_assert_int_eq(queue_lease(q, "b", now + 86400000, 60000, &got_id, &err), 0);
+	/* Late in time the held entry is due while a's lease still holds the first. */
+	e.hold_until = now / 1000u + 3600u;
+	uint64_t held = 0;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &held, &err), 0);
+	ck_assert_int_eq(queue_lease(q, "c", UINT64_MAX - 1, 10, &got_id, &err), 1);
+	ck_assert_uint_eq(got_id, held);
+	/* At the last millisecond every entry is due and every lease has ended. */
+	ck_assert_int_eq(queue_lease(q, "d", UINT64_MAX, 10, &got_id, &err), 1);
+	ck_assert_uint_eq(got_id, id);
+}
+END_TEST
+
+START_TEST(test_queue_lease_beyond_one_page)
+{
+	/* Leased entries stay in the due index: more of them than one scan reads must not hide
+	 * the free entries behind them. */
+	enum { N = 150 };
+	struct queue_entry e = sample();
+	uint64_t now = store_now_ms(), id = 0;
+	static uint64_t ids[N];
+	for (size_t i = 0; i < N; i++)
+		ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &ids[i], &err), 0);
+	static bool seen[N];
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0; i < N; i++) {
+		char owner[32];
+		snprintf(owner, sizeof(owner), "w%zu", i);
+		ck_assert_msg(queue_lease(q, owner, now + 1000, 600000, &id, &err) == 1,
+			      "lease %zu of %d found nothing: %s", i, (int)N, err.msg);
+		ck_assert_uint_ge(id, ids[0]);
+		ck_assert_uint_le(id, ids[N - 1]);
+		ck_assert_msg(!seen[id - ids[0]], "entry %llu leased twice",
+			      (unsigned long long)id);
+		seen[id - ids[0]] = true;
+	}
+	ck_assert_int_eq(queue_lease(q, "late", now + 1000, 600000, &id, &err), 0);
+}
+END_TEST
+
+struct racer {
+	const char *owner;
+	uint64_t now;
+	uint64_t ids[64];
+	size_t n;
+	int rc;
+};
+
+static void *race_run(void *arg)
+{
+	struct racer *r = arg;
+	struct core_error e;
+	core_error_clear(&e);
+	for (;;) {
+		uint64_t id = 0;
+		int rc = queue_lease(q, r->owner, r->now, 600000, &id, &e);
+		if (rc <= 0) {
+			r->rc = rc;
+			break;
+		}
+		if (r->n == CORE_NELEM(r->ids)) {
+			r->rc = -1000;
+			break;
+		}
+		r->ids[r->n++] = id;
+	}
+	return NULL;
+}
+
+START_TEST(test_queue_lease_race)
+{
+	/* Leasers racing from threads: every due entry goes to exactly one of them. */
+	enum { N = 40, T = 4 };
+	struct queue_entry e = sample();
+	uint64_t ids[N];
+	for (size_t i = 0; i < N; i++)
+		ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &ids[i], &err), 0);
+	static const char *const owners[T] = {"r0", "r1", "r2", "r3"};
+	struct racer rs[T];
+	pthread_t th[T];
+	uint64_t now = store_now_ms() + 1000;
+	for (size_t i = 0; i < T; i++) {
+		rs[i] = (struct racer){.owner = owners[i], .now = now};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, race_run, &rs[i]), 0);
+	}
+	for (size_t i = 0; i < T; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	size_t total = 0;
+	bool seen[N] = {false};
+	for (size_t i = 0; i < T; i++) {
+		ck_assert_msg(rs[i].rc == 0, "leaser %zu stopped with %d", i, rs[i].rc);
+		for (size_t j = 0; j < rs[i].n; j++) {
+			uint64_t id = rs[i].ids[j];
+			ck_assert(id >= ids[0] && id <= ids[N - 1]);
+			ck_assert_msg(!seen[id - ids[0]], "entry %llu leased twice",
+				      (unsigned long long)id);
+			seen[id - ids[0]] = true;
+			/* The stored owner is the one that was told it won. */
+			struct queue_entry got;
+			ck_assert_int_eq(queue_get(q, id, a, &got, &err), 0);
+			ck_assert_str_eq(got.lease_owner, rs[i].owner);
+		}
+		total += rs[i].n;
+	}
+	ck_assert_uint_eq(total, N);
+}
+END_TEST
+
+START_TEST(test_queue_submit_refuses_undecodable)
+{
+	/* What submit stores, decode must read back: out-of-range values are refused. */
+	struct queue_entry e;
+	uint64_t id = 0;
+	e = sample();
+	e.priority = 42; /* RFC 6710: -9..9 */
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), CORE_ESYNTAX);
+	e = sample();
+	e.ret = 3;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), CORE_ESYNTAX);
+	e = sample();
+	e.by_mode = 'X'; /* RFC 2852: N or R */
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), CORE_ESYNTAX);
+	e = sample();
+	e.hold_until = UINT64_MAX / 10; /* its milliseconds would wrap to an earlier time */
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), CORE_ESYNTAX);
+	struct queue_rcpt r[2] = {rcpts[0], rcpts[1]};
+	e = sample();
+	e.rcpts = r;
+	r[1].notify = 0x10;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), CORE_ESYNTAX);
+	/* A string longer than a record keeps is refused, not cut short. */
+	char *big = malloc(QUEUE_STR_MAX + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', QUEUE_STR_MAX + 1);
+	big[QUEUE_STR_MAX + 1] = '\0';
+	r[1] = rcpts[1];
+	r[1].last_reply = big;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), CORE_ELIMIT);
+	e = sample();
+	e.envid = big;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), CORE_ELIMIT);
+	size_t n = 0;
+	ck_assert_int_eq(queue_list(q, count_cb, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	/* The longest string allowed is stored whole. */
+	big[QUEUE_STR_MAX] = '\0';
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &id, &err), 0);
+	struct queue_entry got;
+	ck_assert_int_eq(queue_get(q, id, a, &got, &err), 0);
+	ck_assert_str_eq(got.envid, big);
+	free(big);
+}
+END_TEST
+
+static void put_raw(const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct store_txn *t = NULL;
+	ck_assert_int_eq(store_txn_begin(data, STORE_TXN_WRITE, &t, &err), 0);
+	ck_assert_int_eq(store_txn_put(t, k, kl, v, vl, &err), 0);
+	ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+}
+
+static void be64(uint8_t *k, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		k[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static void put_entry_raw(uint64_t key_id, uint64_t due, const void *v, size_t vl)
+{
+	uint8_t ek[12], dk[20];
+	memcpy(ek, "q/e/", 4);
+	be64(ek + 4, key_id);
+	memcpy(dk, "q/d/", 4);
+	be64(dk + 4, due);
+	be64(dk + 12, key_id);
+	put_raw(ek, sizeof(ek), v, vl);
+	put_raw(dk, sizeof(dk), "", 0);
+}
+
+static int collect_cb(void *arg, const struct queue_entry *e)
+{
+	uint64_t *ids = arg;
+	ids[ids[0]++ + 1] = e->id;
+	return 0;
+}
+
+static void log_hook(enum core_log_level level, const char *line, void *arg)
+{
+	size_t *n = arg;
+	if (level == CORE_LOG_WARN && strstr(line, "event=queue.damaged") != NULL)
+		(*n)++;
+}
+
+START_TEST(test_queue_damaged_entries)
+{
+	static size_t warned;
+	warned = 0;
+	core_log_set_hook(log_hook, &warned);
+	struct queue_entry e = sample();
+	uint64_t now = store_now_ms(), good = 0, id = 0;
+	ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &good, &err), 0);
+	/* Two damaged records due before the good one (ids above any the counter gives):
+	 * garbage bytes, and a good record stored under another entry's key. */
+	put_entry_raw(1000001, 1, "\x00\x00\x00\x00\x00\x00\x00\x01garbage", 15);
+	struct queue_entry got;
+	ck_assert_int_eq(queue_get(q, good, a, &got, &err), 0);
+	struct core_buf raw = CORE_BUF_INIT;
+	queue_entry_encode(&got, &raw);
+	put_entry_raw(1000002, 2, raw.p, raw.len);
+	core_buf_fini(&raw);
+	/* Reading one says it is damaged, not that it is the other entry. */
+	ck_assert_int_eq(queue_get(q, 1000001, a, &got, &err), CORE_EIO);
+	ck_assert_int_eq(queue_get(q, 1000002, a, &got, &err), CORE_EIO);
+	/* The listing shows the good entry once, skipping both. */
+	uint64_t listed[8] = {0};
+	ck_assert_int_eq(queue_list(q, collect_cb, listed, &err), 0);
+	ck_assert_uint_eq(listed[0], 1);
+	ck_assert_uint_eq(listed[1], good);
+	/* Leasing skips the damaged ones and still hands out the good entry, once. */
+	ck_assert_int_eq(queue_lease(q, "a", now + 1000, 60000, &id, &err), 1);
+	ck_assert_uint_eq(id, good);
+	ck_assert_int_eq(queue_lease(q, "b", now + 1000, 60000, &id, &err), 0);
+	/* The damaged records were left as they were, and each skip was reported. */
+	ck_assert_int_eq(queue_get(q, 1000001, a, &got, &err), CORE_EIO);
+	core_log_set_hook(NULL, NULL);
+	ck_assert_uint_ge(warned, 4);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("queue");
@@ -219,6 +544,14 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_codec);
 	tcase_add_test(tc, test_submit_list_remove);
 	tcase_add_test(tc, test_lease_and_hold);
+	tcase_add_test(tc, test_queue_remove_leased);
+	tcase_add_test(tc, test_queue_lease_expiry_boundary);
+	tcase_add_test(tc, test_queue_lease_owner_required);
+	tcase_add_test(tc, test_queue_lease_time_limits);
+	tcase_add_test(tc, test_queue_lease_beyond_one_page);
+	tcase_add_test(tc, test_queue_lease_race);
+	tcase_add_test(tc, test_queue_submit_refuses_undecodable);
+	tcase_add_test(tc, test_queue_damaged_entries);
 	suite_add_tcase(s, tc);
 	return s;
 }
