@@ -41,14 +41,66 @@ static int spool_create(const char *dir, struct core_error *err)
 	return fd2;
 }
 
+/*
+ * Closed spools of one directory kept for reuse, emptied: allocating and freeing a file per
+ * message costs the file system more than truncating one (ext4 searches its inode bitmaps
+ * on every O_TMPFILE). They are unnamed, so a crash still leaves nothing behind.
+ */
+#define SPOOL_POOL_MAX 32
+static struct {
+	pthread_mutex_t mu;
+	char dir[4096];
+	int fds[SPOOL_POOL_MAX];
+	size_t n;
+} spool_pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int spool_pool_take(const char *dir)
+{
+	int fd = -1;
+	pthread_mutex_lock(&spool_pool.mu);
+	if (spool_pool.n > 0 && strcmp(spool_pool.dir, dir) == 0)
+		fd = spool_pool.fds[--spool_pool.n];
+	pthread_mutex_unlock(&spool_pool.mu);
+	return fd;
+}
+
+/* Keep fd (already emptied) for dir's next spool, or close it. */
+static void spool_pool_give(const char *dir, int fd)
+{
+	pthread_mutex_lock(&spool_pool.mu);
+	if (spool_pool.n == 0 && strlen(dir) < sizeof(spool_pool.dir))
+		memcpy(spool_pool.dir, dir, strlen(dir) + 1);
+	if (spool_pool.n < SPOOL_POOL_MAX && strcmp(spool_pool.dir, dir) == 0) {
+		spool_pool.fds[spool_pool.n++] = fd;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&spool_pool.mu);
+	if (fd >= 0)
+		close(fd);
+}
+
+void delivery_spool_pool_clear(void)
+{
+	pthread_mutex_lock(&spool_pool.mu);
+	while (spool_pool.n > 0)
+		close(spool_pool.fds[--spool_pool.n]);
+	pthread_mutex_unlock(&spool_pool.mu);
+}
+
 int delivery_spool_open(struct delivery_spool *sp, const char *dir, const char *reverse_path,
 			struct core_error *err)
 {
 	memset(sp, 0, sizeof(*sp));
 	sp->fd = -1;
-	int fd = spool_create(dir != NULL && dir[0] != '\0' ? dir : ".", err);
+	if (dir == NULL || dir[0] == '\0')
+		dir = ".";
+	int fd = spool_pool_take(dir);
+	if (fd < 0)
+		fd = spool_create(dir, err);
 	if (fd < 0)
 		return fd;
+	if (strlen(dir) < sizeof(sp->dir))
+		memcpy(sp->dir, dir, strlen(dir) + 1);
 	sp->fd = fd;
 	if (reverse_path != NULL) {
 		/* RFC 5321 §4.4: the final delivery adds Return-Path with the MAIL reverse-path
@@ -113,8 +165,14 @@ void delivery_spool_close(struct delivery_spool *sp)
 		munmap(sp->map, sp->map_len);
 	sp->map = NULL;
 	sp->map_len = 0;
-	if (sp->fd >= 0)
-		close(sp->fd);
+	if (sp->fd >= 0) {
+		/* Emptied before reuse: no message outlives its spool. */
+		if (sp->dir[0] != '\0' && ftruncate(sp->fd, 0) == 0 &&
+		    lseek(sp->fd, 0, SEEK_SET) == 0)
+			spool_pool_give(sp->dir, sp->fd);
+		else
+			close(sp->fd);
+	}
 	sp->fd = -1;
 }
 

@@ -40,7 +40,8 @@ struct delivery_spool {
 	size_t prefix_len; /* length of the Return-Path line at the start */
 	void *map;         /* delivery_spool_map's mapping, or NULL */
 	size_t map_len;
-	int err; /* first write error (negative core_err), sticky */
+	int err;       /* first write error (negative core_err), sticky */
+	char dir[256]; /* its directory (closed spools are kept for reuse there) */
 };
 
 /*
@@ -55,8 +56,11 @@ int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n);
 /* Map the whole spool read-only (Return-Path line included). Returns 0 or CORE_EIO. */
 int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *len_out,
 		       struct core_error *err);
-/* Close (unmapping it); accepts a closed spool. */
+/* Close (unmapping it); accepts a closed spool. The emptied file is kept (up to 32 of
+ * them, for the directory in use) and reused by the next delivery_spool_open(). */
 void delivery_spool_close(struct delivery_spool *sp);
+/* Close the kept files (at shutdown, or before the spool directory changes hands). */
+void delivery_spool_pool_clear(void);
 
 /* --- local delivery ------------------------------------------------------------------- */
 

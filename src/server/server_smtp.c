@@ -17,6 +17,7 @@
 #include "server/server_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,7 +124,20 @@ static struct {
 
 static void res_close(void)
 {
+	if (R.dv != NULL) {
+		/* How well the group commit batched this run's deliveries. */
+		struct delivery_stats st;
+		delivery_stats_get(R.dv, &st);
+		char b[4][24];
+		snprintf(b[0], sizeof(b[0]), "%" PRIu64, st.messages);
+		snprintf(b[1], sizeof(b[1]), "%" PRIu64, st.batches);
+		snprintf(b[2], sizeof(b[2]), "%" PRIu64, st.commits);
+		snprintf(b[3], sizeof(b[3]), "%" PRIu64, st.largest);
+		core_log(CORE_LOG_INFO, "delivery.stats", "messages", b[0], "batches", b[1],
+			 "commits", b[2], "largest", b[3], NULL);
+	}
 	delivery_free(&R.dv);
+	delivery_spool_pool_clear();
 	queue_free(&R.q);
 	mailstore_free(&R.ms);
 	dir_bruteforce_free(&R.bf);

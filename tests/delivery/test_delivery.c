@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core_arena.h"
@@ -100,6 +101,7 @@ static void setup_sqlite(void)
 static void teardown(void)
 {
 	delivery_free(&dv);
+	delivery_spool_pool_clear();
 	mailstore_free(&ms);
 	dir_free(&d);
 	store_blob_free(&blob);
@@ -199,6 +201,27 @@ START_TEST(test_spool)
 	/* No directory to put it in. */
 	ck_assert_int_eq(delivery_spool_open(&sp, "/nonexistent/spool", "a@b", &err), CORE_EIO);
 	ck_assert_int_lt(sp.fd, 0);
+	/* A closed spool's file is reused, emptied: the next spool holds only its own bytes,
+	 * even when shorter than the last one. */
+	struct delivery_spool s1, s2;
+	spool(&s1, "long-sender@remote.test", MSG, &p, &len);
+	struct stat st1, st2;
+	ck_assert_int_eq(fstat(s1.fd, &st1), 0);
+	delivery_spool_close(&s1);
+	spool(&s2, "", "b\r\n", &p, &len);
+	ck_assert_int_eq(fstat(s2.fd, &st2), 0);
+	ck_assert_uint_eq(st1.st_ino, st2.st_ino);
+	ck_assert_uint_eq(len, strlen("Return-Path: <>\r\nb\r\n"));
+	ck_assert(memcmp(p, "Return-Path: <>\r\nb\r\n", len) == 0);
+	ck_assert_int_eq(fstat(s2.fd, &st2), 0);
+	ck_assert_int_eq(st2.st_size, (off_t)len);
+	/* Two open at once are two files. */
+	ck_assert_int_eq(delivery_spool_open(&s1, tmp, "a@b", &err), 0);
+	ck_assert_int_eq(fstat(s1.fd, &st1), 0);
+	ck_assert_uint_ne(st1.st_ino, st2.st_ino);
+	delivery_spool_close(&s1);
+	delivery_spool_close(&s2);
+	delivery_spool_pool_clear();
 	/* The spool leaves no file behind. */
 	char cmd[160];
 	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s' | grep -v data.db)\"", tmp);
