@@ -435,6 +435,55 @@ int queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_entry *e
 	return rc < 0 ? rc : 0;
 }
 
+struct due_of_ctx {
+	uint64_t id;
+	uint64_t dues[16];
+	size_t n;
+};
+
+static int due_of_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct due_of_ctx *c = arg;
+	(void)val;
+	(void)vlen;
+	const uint8_t *k = key;
+	uint64_t due = 0, id = 0;
+	if (klen != 20)
+		return 0;
+	for (int i = 4; i < 12; i++)
+		due = due << 8 | k[i];
+	for (int i = 12; i < 20; i++)
+		id = id << 8 | k[i];
+	if (id == c->id)
+		c->dues[c->n++] = due;
+	return c->n == CORE_NELEM(c->dues) ? 1 : 0;
+}
+
+/*
+ * The due time of a damaged entry is unknown: drop every due index key of id (a scan of the
+ * whole index, only ever for damage).
+ */
+static int due_drop_all(struct store_txn *t, uint64_t id, struct core_error *err)
+{
+	for (;;) {
+		struct store_range r;
+		uint8_t hi[STORE_KEY_MAX];
+		store_range_prefix(&r, "q/d/", 4, hi);
+		struct due_of_ctx c = {.id = id, .n = 0};
+		int rc = store_txn_scan(t, &r, due_of_one, &c, err);
+		if (rc < 0)
+			return rc;
+		for (size_t i = 0; i < c.n; i++) {
+			uint8_t dk[20];
+			rc = store_txn_delete(t, dk, due_key(dk, c.dues[i], id), err);
+			if (rc < 0)
+				return rc;
+		}
+		if (c.n < CORE_NELEM(c.dues))
+			return 0;
+	}
+}
+
 int queue_remove(struct queue *q, uint64_t id, struct core_error *err)
 {
 	int rc = 0;
@@ -449,13 +498,22 @@ int queue_remove(struct queue *q, uint64_t id, struct core_error *err)
 		uint8_t ek[12], dk[20];
 		char owner[32];
 		rc = get_in(t, id, a, &e, &raw, err);
+		bool damaged = rc == CORE_EIO;
+		if (damaged) {
+			/* A damaged entry can still be removed (else it would stay forever); the
+			 * link of its message, named only inside the record, cannot be found. */
+			core_error_clear(err);
+			rc = 0;
+		}
 		if (rc == 0)
 			rc = store_txn_assert(t, ek, entry_key(ek, id), raw.p, raw.len, err);
 		if (rc == 0)
 			rc = store_txn_delete(t, ek, entry_key(ek, id), err);
-		if (rc == 0)
+		if (rc == 0 && damaged)
+			rc = due_drop_all(t, id, err);
+		else if (rc == 0)
 			rc = store_txn_delete(t, dk, due_key(dk, e.due_ms, id), err);
-		if (rc == 0) {
+		if (rc == 0 && !damaged) {
 			blob_owner(owner, id);
 			rc = store_blob_unlink_txn(q->b, t, QUEUE_BLOB_ACCOUNT, &e.blob, owner,
 						   err);
@@ -471,6 +529,10 @@ int queue_remove(struct queue *q, uint64_t id, struct core_error *err)
 					       (unsigned long long)id);
 		} else {
 			rc = store_txn_commit(&t, err);
+			if (rc == 0 && damaged)
+				core_logf(CORE_LOG_WARN, "queue.damaged",
+					  "entry %llu removed; its message link, if any, is left",
+					  (unsigned long long)id);
 		}
 		if (rc != CORE_ECONFLICT)
 			break;

@@ -90,21 +90,30 @@ void queue_free(struct queue **q);
  * Store a message for the recipients of e (e->id, created_ms, blob and size are set here;
  * due_ms 0 means now, or hold_until when later). The bytes go to the blob store, then the
  * entry, its due index and the blob link commit in one transaction. *id_out gets the id.
+ * An entry the record cannot keep is refused before anything is written: CORE_ELIMIT for a
+ * recipient count outside 1..QUEUE_RCPTS_MAX or a string over QUEUE_STR_MAX bytes,
+ * CORE_ESYNTAX for a value out of its RFC range (RET, BODY, MT-PRIORITY, by-mode, NOTIFY,
+ * status) or a hold_until whose milliseconds overflow.
  */
 int queue_submit(struct queue *q, const struct queue_entry *e, const void *msg, size_t len,
 		 uint64_t *id_out, struct core_error *err);
-/* Read an entry (strings in a). CORE_ENOTFOUND when there is none. */
+/* Read an entry (strings in a). CORE_ENOTFOUND when there is none, CORE_EIO when its record
+ * is damaged. */
 int queue_get(struct queue *q, uint64_t id, struct core_arena *a, struct queue_entry *out,
 	      struct core_error *err);
-/* Visit entries in id order (e borrowed during the call; fn returns 0 to go on). */
+/* Visit entries in id order (e borrowed during the call; fn returns 0 to go on). Damaged
+ * records are skipped and logged. */
 int queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_entry *e), void *arg,
 	       struct core_error *err);
-/* Delete an entry, its index and its blob link. CORE_ENOTFOUND when absent. */
+/* Delete an entry, its index and its blob link. CORE_ENOTFOUND when absent. A damaged
+ * entry is deleted with its index; its blob link, named only in the record, stays. */
 int queue_remove(struct queue *q, uint64_t id, struct core_error *err);
 /*
  * Lease the first entry due at now_ms that no live lease holds, for owner until now_ms +
  * lease_ms (compare-and-set: two owners never get the same entry). Returns 1 with *id_out,
- * 0 when nothing is due.
+ * 0 when nothing is due. owner must be non-empty (CORE_ESYNTAX) and at most QUEUE_STR_MAX
+ * bytes (CORE_ELIMIT); a lease running past UINT64_MAX ends there. Damaged entries are
+ * skipped and logged.
  */
 int queue_lease(struct queue *q, const char *owner, uint64_t now_ms, uint64_t lease_ms,
 		uint64_t *id_out, struct core_error *err);
@@ -112,8 +121,9 @@ int queue_lease(struct queue *q, const char *owner, uint64_t now_ms, uint64_t le
 int queue_read(struct queue *q, const struct queue_entry *e, store_blob_read_fn fn, void *arg,
 	       struct core_error *err);
 
-/* Encoding of an entry (exposed for tests): pure. decode returns 0 or
- * CORE_ESYNTAX; strings of out are allocated in a. */
+/* Encoding of an entry (exposed for tests): pure. decode returns 0 or CORE_ESYNTAX; strings
+ * of out are allocated in a. Decoding is strict: a record it accepts re-encodes to the same
+ * bytes, and it allocates no more than the record's bytes describe. */
 void queue_entry_encode(const struct queue_entry *e, struct core_buf *out);
 int queue_entry_decode(const void *p, size_t len, struct core_arena *a, struct queue_entry *out);
 

@@ -260,10 +260,22 @@ START_TEST(test_queue_lease_expiry_boundary)
 	ck_assert_int_eq(queue_get(q, id, a, &got, &err), 0);
 	ck_assert_str_eq(got.lease_owner, "b");
 	ck_assert_uint_eq(got.lease_until_ms, now + 11000);
-	/* The envelope is untouched by leasing. */
+	/* The envelope is untouched by leasing: DSN (RFC 3461), REQUIRETLS (RFC 8689),
+	 * MT-PRIORITY (RFC 6710) and DELIVERBY (RFC 2852) data included. */
 	ck_assert_str_eq(got.sender, "alice@example.org");
+	ck_assert_str_eq(got.envid, "QQ314159");
+	ck_assert_int_eq(got.ret, 2);
+	ck_assert(got.requiretls && got.smtputf8);
+	ck_assert(got.has_priority);
 	ck_assert_int_eq(got.priority, -3);
+	ck_assert(got.has_by && got.by_trace);
+	ck_assert_int_eq(got.by_time, 3600);
+	ck_assert_int_eq(got.by_mode, 'R');
 	ck_assert_uint_eq(got.nrcpts, 2);
+	ck_assert_uint_eq(got.rcpts[0].notify, 0xcu);
+	ck_assert_str_eq(got.rcpts[0].orcpt_type, "rfc822");
+	ck_assert_str_eq(got.rcpts[0].orcpt, "bob@remote.test");
+	ck_assert_str_eq(got.rcpts[1].addr, "carol@far.test");
 	/* The previous owner, whose lease ran out, cannot take it back while b holds it. */
 	ck_assert_int_eq(queue_lease(q, "a", now + 6001, 5000, &got_id, &err), 0);
 }
@@ -492,6 +504,17 @@ static int collect_cb(void *arg, const struct queue_entry *e)
 	return 0;
 }
 
+static int count_key_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	size_t *n = arg;
+	(void)key;
+	(void)klen;
+	(void)val;
+	(void)vlen;
+	(*n)++;
+	return 0;
+}
+
 static void log_hook(enum core_log_level level, const char *line, void *arg)
 {
 	size_t *n = arg;
@@ -530,8 +553,28 @@ START_TEST(test_queue_damaged_entries)
 	ck_assert_int_eq(queue_lease(q, "b", now + 1000, 60000, &id, &err), 0);
 	/* The damaged records were left as they were, and each skip was reported. */
 	ck_assert_int_eq(queue_get(q, 1000001, a, &got, &err), CORE_EIO);
-	core_log_set_hook(NULL, NULL);
 	ck_assert_uint_ge(warned, 4);
+	/* Removing them deletes record and due index key; the good entry and its blob link
+	 * (which the twin never held) stay. */
+	ck_assert_int_eq(queue_remove(q, 1000001, &err), 0);
+	ck_assert_int_eq(queue_remove(q, 1000002, &err), 0);
+	ck_assert_int_eq(queue_get(q, 1000001, a, &got, &err), CORE_ENOTFOUND);
+	ck_assert_int_eq(queue_remove(q, 1000002, &err), CORE_ENOTFOUND);
+	core_log_set_hook(NULL, NULL);
+	struct store_txn *t = NULL;
+	size_t due_keys = 0;
+	struct store_range r;
+	uint8_t hi[STORE_KEY_MAX];
+	store_range_prefix(&r, "q/d/", 4, hi);
+	ck_assert_int_eq(store_txn_begin(data, STORE_TXN_READ, &t, &err), 0);
+	ck_assert_int_eq(store_txn_scan(t, &r, count_key_cb, &due_keys, &err), 1);
+	store_txn_abort(&t);
+	ck_assert_uint_eq(due_keys, 1);
+	ck_assert_int_eq(queue_get(q, good, a, &got, &err), 0);
+	ck_assert_uint_eq(count_links(&got.blob), 1);
+	/* Nothing is left for a lease after the good one's expires but the good one. */
+	ck_assert_int_eq(queue_lease(q, "c", now + 120000, 60000, &id, &err), 1);
+	ck_assert_uint_eq(id, good);
 }
 END_TEST
 
