@@ -124,7 +124,7 @@ struct net_tls_cert_cfg {
 
 struct net_runtime_cfg {
 	unsigned event_threads;    /* 0 = number of CPUs */
-	unsigned worker_threads;   /* 0 = 2 x CPUs */
+	unsigned worker_threads;   /* 0 = 4 x CPUs, at least 8 */
 	unsigned worker_queue_max; /* pending jobs before submit fails with CORE_ELIMIT; 0 = 4096 */
 	size_t out_high_watermark; /* default 256 KiB */
 	size_t out_low_watermark;  /* default 64 KiB */

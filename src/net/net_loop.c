@@ -256,7 +256,10 @@ struct net_runtime *net_runtime_new(const struct net_runtime_cfg *cfg, struct co
 	pthread_cond_init(&rt->workers.cv, NULL);
 
 	rt->nthreads = cfg->event_threads ? cfg->event_threads : net_ncpu();
-	rt->workers.n = cfg->worker_threads ? cfg->worker_threads : 2 * net_ncpu();
+	/* Workers mostly wait (a synced commit shared by a batch of deliveries, a directory or
+	 * DNS answer), so there are more of them than CPUs. */
+	unsigned def_workers = 4 * net_ncpu() > 8 ? 4 * net_ncpu() : 8;
+	rt->workers.n = cfg->worker_threads ? cfg->worker_threads : def_workers;
 	rt->workers.queue_max =
 		cfg->worker_queue_max ? cfg->worker_queue_max : NET_DEFAULT_QUEUE_MAX;
 	rt->out_high = cfg->out_high_watermark ? cfg->out_high_watermark : NET_DEFAULT_OUT_HIGH;

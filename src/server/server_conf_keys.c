@@ -76,7 +76,8 @@ static const struct core_conf_key runtime_keys[] = {
 	{"runtime.event-threads", CORE_CONF_INT, "0", NULL, 0, 1024, 0,
 	 "Number of network event threads; 0 = one per CPU."},
 	{"runtime.worker-threads", CORE_CONF_INT, "0", NULL, 0, 4096, 0,
-	 "Number of worker threads for storage, directory and DNS work; 0 = two per CPU."},
+	 "Number of worker threads for storage, directory and DNS work; 0 = four per CPU, at least "
+	 "8."},
 	{"runtime.worker-queue", CORE_CONF_INT, "10000", NULL, 1, 10000000, 0,
 	 "Pending worker jobs before new commands get a temporary failure."},
 	{"runtime.shutdown-grace", CORE_CONF_DURATION, "3s", NULL, 0, 600000, 0,
