@@ -134,6 +134,13 @@ int ms_tx_mbox(struct ms_tx *tx, uint64_t account, uint64_t id, struct ms_tx_mbo
 	return 0;
 }
 
+int ms_tx_mbox_need(struct ms_tx *tx, uint64_t account, uint64_t id, const char *rule,
+		    struct ms_tx_mbox **out)
+{
+	int rc = ms_tx_mbox(tx, account, id, out);
+	return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, rule, "no such mailbox") : rc;
+}
+
 struct ms_tx_mbox *ms_tx_mbox_add(struct ms_tx *tx, uint64_t account,
 				  const struct mailstore_mailbox *m)
 {

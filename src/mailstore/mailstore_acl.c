@@ -270,9 +270,9 @@ static int ms_acl_set_fn(struct ms_tx *tx, void *ctx)
 	struct ms_acl_ctx *c = ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
 	struct ms_tx_mbox *mb;
-	int rc = ms_tx_mbox(tx, c->owner, c->mailbox, &mb);
+	int rc = ms_tx_mbox_need(tx, c->owner, c->mailbox, NULL, &mb);
 	if (rc < 0)
-		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+		return rc;
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_pair_key(k, c->owner, MS_F_ACL, c->mailbox, c->principal);
 	uint64_t cur;

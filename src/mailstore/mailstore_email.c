@@ -287,9 +287,7 @@ static int ms_email_join(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailsto
 	if (e->nmembers >= MAILSTORE_MAILBOXES_MAX)
 		return ms_tx_fail(tx, CORE_ELIMIT, NULL, "email is in too many mailboxes");
 	struct ms_tx_mbox *mb;
-	int rc = ms_tx_mbox(tx, ac->account, mailbox, &mb);
-	if (rc == CORE_ENOTFOUND)
-		return ms_tx_fail(tx, CORE_ENOTFOUND, "RFC 8621 §4.6", "no such mailbox");
+	int rc = ms_tx_mbox_need(tx, ac->account, mailbox, "RFC 8621 §4.6", &mb);
 	if (rc < 0)
 		return rc;
 	if (mb->m.uidnext == 0 || mb->m.uidnext == UINT32_MAX)
@@ -1091,9 +1089,9 @@ static int ms_expunge_fn(struct ms_tx *tx, void *ctx)
 	struct ms_email_ctx *c = ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
 	struct ms_tx_mbox *mb;
-	int rc = ms_tx_mbox(tx, c->account, c->to, &mb);
+	int rc = ms_tx_mbox_need(tx, c->account, c->to, NULL, &mb);
 	if (rc < 0)
-		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+		return rc;
 	struct core_buf v = CORE_BUF_INIT;
 	int removed = 0;
 	for (size_t i = 0; i < c->n && rc >= 0; i++) {

@@ -186,6 +186,10 @@ void ms_tx_log(struct ms_tx *tx, struct ms_tx_acct *ac, enum mailstore_type type
 
 /* Mailbox cache: load (CORE_ENOTFOUND if absent), mark dirty after changing. */
 int ms_tx_mbox(struct ms_tx *tx, uint64_t account, uint64_t id, struct ms_tx_mbox **out);
+/* ms_tx_mbox() for an operation on that mailbox: its absence is the final error "no such
+ * mailbox" (not retried), citing rule when not NULL. */
+int ms_tx_mbox_need(struct ms_tx *tx, uint64_t account, uint64_t id, const char *rule,
+		    struct ms_tx_mbox **out);
 /* Add a new mailbox to the cache (written at commit). */
 struct ms_tx_mbox *ms_tx_mbox_add(struct ms_tx *tx, uint64_t account,
 				  const struct mailstore_mailbox *m);

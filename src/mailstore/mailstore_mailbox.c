@@ -525,9 +525,9 @@ static int ms_rename_in(struct ms_tx *tx, uint64_t account, uint64_t id, uint64_
 {
 	struct ms_tx_acct *ac = ms_tx_acct(tx, account);
 	struct ms_tx_mbox *mb;
-	int rc = ms_tx_mbox(tx, account, id, &mb);
+	int rc = ms_tx_mbox_need(tx, account, id, NULL, &mb);
 	if (rc < 0)
-		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+		return rc;
 	/* RFC 8621 §2: parentId may not make a loop (the mailbox itself or a descendant). */
 	unsigned levels = 0;
 	for (uint64_t p = new_parent; p != 0;) {
@@ -663,9 +663,9 @@ static int ms_update_fn(struct ms_tx *tx, void *ctx)
 	struct ms_mb_ctx *c = ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
 	struct ms_tx_mbox *mb;
-	int rc = ms_tx_mbox(tx, c->account, c->id, &mb);
+	int rc = ms_tx_mbox_need(tx, c->account, c->id, NULL, &mb);
 	if (rc < 0)
-		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+		return rc;
 	const struct mailstore_mailbox_patch *p = c->patch;
 	bool changed = false;
 	if (p->sort_order != NULL && *p->sort_order != mb->m.sort_order) {
@@ -788,9 +788,9 @@ static int ms_destroy_fn(struct ms_tx *tx, void *ctx)
 	struct ms_mb_ctx *c = ctx;
 	struct ms_tx_acct *ac = &tx->acct[0];
 	struct ms_tx_mbox *mb;
-	int rc = ms_tx_mbox(tx, c->account, c->id, &mb);
+	int rc = ms_tx_mbox_need(tx, c->account, c->id, NULL, &mb);
 	if (rc < 0)
-		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+		return rc;
 	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
 	size_t pl = ms_key_id(pre, c->account, MS_F_NAME, c->id);
 	struct store_range r;
@@ -968,9 +968,9 @@ static int ms_recent_fn(struct ms_tx *tx, void *ctx)
 {
 	struct ms_recent_ctx *c = ctx;
 	struct ms_tx_mbox *mb;
-	int rc = ms_tx_mbox(tx, c->account, c->mailbox, &mb);
+	int rc = ms_tx_mbox_need(tx, c->account, c->mailbox, NULL, &mb);
 	if (rc < 0)
-		return rc == CORE_ENOTFOUND ? ms_tx_fail(tx, rc, NULL, "no such mailbox") : rc;
+		return rc;
 	c->first = mb->m.recent_uid != 0 ? mb->m.recent_uid : 1;
 	c->next = mb->m.uidnext;
 	if (c->first > c->next)

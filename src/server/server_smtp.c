@@ -665,10 +665,8 @@ static void res_text(struct job *j, size_t i, int code, const char *enh, const c
 static struct queue_rcpt *qr_push(struct job *j, struct queue_rcpt *qr, size_t *nq, size_t *cap)
 {
 	if (*nq == *cap) {
-		struct queue_rcpt *more = core_arena_zalloc(j->a, sizeof(*more) * *cap * 2);
-		memcpy(more, qr, sizeof(*more) * *cap);
-		qr = more;
 		*cap *= 2;
+		qr = core_arena_grow(j->a, qr, *nq, *cap, sizeof(*qr));
 	}
 	(*nq)++;
 	return qr;
