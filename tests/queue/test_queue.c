@@ -469,6 +469,43 @@ START_TEST(test_queue_submit_refuses_undecodable)
 }
 END_TEST
 
+struct order_ctx {
+	uint64_t ids[8];
+	size_t n, stop_after;
+};
+
+static int order_cb(void *arg, const struct queue_entry *e)
+{
+	struct order_ctx *c = arg;
+	c->ids[c->n++] = e->id;
+	return c->n == c->stop_after ? 1 : 0;
+}
+
+START_TEST(test_queue_list_order_and_stop)
+{
+	/* Entries come in id order, whatever their due times; a non-zero answer stops. */
+	struct queue_entry e = sample();
+	uint64_t now = store_now_ms(), ids[5];
+	for (size_t i = 0; i < 5; i++) {
+		e.due_ms = now + (5 - i) * 1000u;
+		ck_assert_int_eq(queue_submit(q, &e, MSG, strlen(MSG), &ids[i], &err), 0);
+	}
+	struct order_ctx c = {.n = 0, .stop_after = 0};
+	ck_assert_int_eq(queue_list(q, order_cb, &c, &err), 0);
+	ck_assert_uint_eq(c.n, 5);
+	for (size_t i = 0; i < 5; i++)
+		ck_assert_uint_eq(c.ids[i], ids[i]);
+	c = (struct order_ctx){.n = 0, .stop_after = 2};
+	ck_assert_int_eq(queue_list(q, order_cb, &c, &err), 0);
+	ck_assert_uint_eq(c.n, 2);
+	ck_assert_uint_eq(c.ids[1], ids[1]);
+	/* Leases follow due times instead: the last submitted is due first. */
+	uint64_t id = 0;
+	ck_assert_int_eq(queue_lease(q, "a", now + 10000, 60000, &id, &err), 1);
+	ck_assert_uint_eq(id, ids[4]);
+}
+END_TEST
+
 static void put_raw(const void *k, size_t kl, const void *v, size_t vl)
 {
 	struct store_txn *t = NULL;
@@ -595,6 +632,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_queue_lease_race);
 	tcase_add_test(tc, test_queue_submit_refuses_undecodable);
 	tcase_add_test(tc, test_queue_damaged_entries);
+	tcase_add_test(tc, test_queue_list_order_and_stop);
 	suite_add_tcase(s, tc);
 	return s;
 }
