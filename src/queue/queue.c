@@ -615,6 +615,9 @@ int queue_lease(struct queue *q, const char *owner, uint64_t now_ms, uint64_t le
 	/* An empty owner would write an entry that reads as not leased. */
 	if (owner == NULL || owner[0] == '\0')
 		return core_error_set(err, CORE_ESYNTAX, NULL, "queue: a lease needs an owner");
+	/* A lease that ends as it starts would let the next leaser take the entry at once. */
+	if (lease_ms == 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "queue: a lease needs a duration");
 	if (strlen(owner) > QUEUE_STR_MAX)
 		return core_error_set(err, CORE_ELIMIT, NULL,
 				      "queue: a lease owner is longer than %u bytes",

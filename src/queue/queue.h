@@ -111,9 +111,9 @@ int queue_remove(struct queue *q, uint64_t id, struct core_error *err);
 /*
  * Lease the first entry due at now_ms that no live lease holds, for owner until now_ms +
  * lease_ms (compare-and-set: two owners never get the same entry). Returns 1 with *id_out,
- * 0 when nothing is due. owner must be non-empty (CORE_ESYNTAX) and at most QUEUE_STR_MAX
- * bytes (CORE_ELIMIT); a lease running past UINT64_MAX ends there. Damaged entries are
- * skipped and logged.
+ * 0 when nothing is due. owner must be non-empty and lease_ms above 0 (CORE_ESYNTAX), owner
+ * at most QUEUE_STR_MAX bytes (CORE_ELIMIT); a lease running past UINT64_MAX ends there. Damaged
+ * entries are skipped and logged.
  */
 int queue_lease(struct queue *q, const char *owner, uint64_t now_ms, uint64_t lease_ms,
 		uint64_t *id_out, struct core_error *err);

@@ -289,6 +289,8 @@ START_TEST(test_queue_lease_owner_required)
 	/* An empty owner would leave the entry looking free to everyone. */
 	ck_assert_int_eq(queue_lease(q, "", now + 1000, 60000, &got_id, &err), CORE_ESYNTAX);
 	ck_assert_int_eq(queue_lease(q, NULL, now + 1000, 60000, &got_id, &err), CORE_ESYNTAX);
+	/* So would a lease of no time at all. */
+	ck_assert_int_eq(queue_lease(q, "a", now + 1000, 0, &got_id, &err), CORE_ESYNTAX);
 	char *longer = malloc(QUEUE_STR_MAX + 2);
 	ck_assert_ptr_nonnull(longer);
 	memset(longer, 'o', QUEUE_STR_MAX + 1);
