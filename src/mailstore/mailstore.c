@@ -186,13 +186,13 @@ static int ms_tx_acct_open(struct ms_tx *tx, uint64_t account)
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_key(k, account, MS_F_ACCOUNT);
 	struct core_buf v = CORE_BUF_INIT;
-	int rc = ms_get(tx, k, kl, &v);
+	/* ARCHITECTURE.md §4: the change counter is read and advanced inside the committing
+	 * transaction, under the account key's lock (taken before the read, also for an account
+	 * not created yet, so two first writers serialise): writers of one account wait for
+	 * each other instead of failing, and their commits become visible in counter order. */
+	int rc = store_txn_get_for_update(tx->t, k, kl, &v, tx->err);
 	if (rc == CORE_ENOTFOUND) {
-		/* Compare-and-set on absence: two first writers of an account serialise here. */
-		rc = store_txn_assert(tx->t, k, kl, NULL, 0, tx->err);
 		core_buf_fini(&v);
-		if (rc < 0)
-			return rc;
 		memset(&ac->rec, 0, sizeof(ac->rec));
 		ac->modseq = 1;
 		return ms_account_init(tx, ac);
@@ -201,12 +201,7 @@ static int ms_tx_acct_open(struct ms_tx *tx, uint64_t account)
 		core_buf_fini(&v);
 		return rc;
 	}
-	/* ARCHITECTURE.md §4: the change counter is read and advanced inside the committing
-	 * transaction by compare-and-set on the account key: the assertion locks the key and
-	 * fails if another writer committed since our read, so commits of one account become
-	 * visible in counter order. */
-	rc = store_txn_assert(tx->t, k, kl, v.p, v.len, tx->err);
-	if (rc >= 0 && ms_account_decode(v.p, v.len, &ac->rec) < 0)
+	if (ms_account_decode(v.p, v.len, &ac->rec) < 0)
 		rc = core_error_set(tx->err, CORE_EINTERNAL, NULL, "corrupt account record");
 	core_buf_fini(&v);
 	if (rc < 0)

@@ -123,6 +123,17 @@ int store_txn_begin(struct store_data *d, enum store_txn_mode mode, struct store
 int store_txn_get(struct store_txn *t, const void *key, size_t klen, struct core_buf *val_out,
 		  struct core_error *err);
 
+/*
+ * In a write transaction: lock the key until the transaction ends (also when it does not
+ * exist yet), then read its latest committed value (or the transaction's own write). A
+ * read-modify-write of a hot key reads this way so that it waits for the previous writer
+ * instead of reading a value that the previous writer is about to replace (which fails the
+ * commit and, under steady contention, every retry too). CORE_EPERM in a read
+ * transaction; CORE_ECONFLICT when the backend cannot lock (lock timeout, deadlock).
+ */
+int store_txn_get_for_update(struct store_txn *t, const void *key, size_t klen,
+			     struct core_buf *val_out, struct core_error *err);
+
 /* One key of a multi-get: key in, val and found out. */
 struct store_mget {
 	const void *key;

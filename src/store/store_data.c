@@ -453,6 +453,22 @@ int store_txn_get(struct store_txn *t, const void *key, size_t klen, struct core
 	return store_value_decode(t, key, klen, val_out, err);
 }
 
+int store_txn_get_for_update(struct store_txn *t, const void *key, size_t klen,
+			     struct core_buf *val_out, struct core_error *err)
+{
+	int rc = store_key_check(key, klen, err);
+	if (rc < 0)
+		return rc;
+	if (!t->write)
+		return core_error_set(err, CORE_EPERM, NULL,
+				      "locked read in a read-only transaction");
+	core_buf_reset(val_out);
+	rc = store_txn_raw_get(t, STORE_SPACE_DATA, key, klen, true, val_out, err);
+	if (rc < 0)
+		return rc;
+	return store_value_decode(t, key, klen, val_out, err);
+}
+
 int store_txn_multi_get(struct store_txn *t, struct store_mget *v, size_t n, struct core_error *err)
 {
 	int rc = store_txn_check_time(t, err);

@@ -763,6 +763,61 @@ START_TEST(data_concurrency_no_lost_update)
 }
 END_TEST
 
+/* Read-modify-write under store_txn_get_for_update: writers of one key wait for each other
+ * and none fails (no conflict to retry), and no increment is lost. */
+static void *lock_thread(void *arg)
+{
+	int *conflicts = arg;
+	for (int i = 0; i < CONC_ITERS; i++) {
+		struct core_error err;
+		struct store_txn *t = NULL;
+		int rc = store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, &err);
+		struct core_buf cur = CORE_BUF_INIT;
+		if (rc == 0)
+			rc = store_txn_get_for_update(t, "lockv", 5, &cur, &err);
+		long v = 0;
+		if (rc == 0)
+			v = strtol(core_buf_cstr(&cur), NULL, 10);
+		if (rc == CORE_ENOTFOUND)
+			rc = 0;
+		char nv[32];
+		int len = snprintf(nv, sizeof(nv), "%ld", v + 1);
+		if (rc == 0)
+			rc = store_txn_put(t, "lockv", 5, nv, (size_t)len, &err);
+		if (rc == 0)
+			rc = store_txn_commit(&t, &err);
+		else
+			store_txn_abort(&t);
+		core_buf_fini(&cur);
+		if (rc != 0)
+			(*conflicts)++;
+	}
+	return NULL;
+}
+
+START_TEST(data_get_for_update_serialises)
+{
+	pthread_t th[CONC_THREADS];
+	int conflicts[CONC_THREADS] = {0};
+	for (int i = 0; i < CONC_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, lock_thread, &conflicts[i]), 0);
+	int total = 0;
+	for (int i = 0; i < CONC_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		total += conflicts[i];
+	}
+	ck_assert_int_eq(total, 0);
+	check_value("lockv", "480");
+	_Static_assert(CONC_THREADS * CONC_ITERS == 480, "the expected count above");
+	/* Not in a read transaction. */
+	struct store_txn *r = begin(STORE_TXN_READ);
+	struct core_buf b = CORE_BUF_INIT;
+	ck_assert_int_eq(store_txn_get_for_update(r, "lockv", 5, &b, NULL), CORE_EPERM);
+	store_txn_abort(&r);
+	core_buf_fini(&b);
+}
+END_TEST
+
 START_TEST(data_conflict_detected)
 {
 	/* Two open transactions assert the same point key: the second cannot pass its
@@ -804,6 +859,7 @@ Suite *store_suite_data(void)
 	tcase_add_test(tc, data_conflict_detected);
 	tcase_add_test(tc, data_lock_wait_times_out);
 	tcase_add_test(tc, data_concurrency_no_lost_update);
+	tcase_add_test(tc, data_get_for_update_serialises);
 	suite_add_tcase(s, tc);
 	return s;
 }
