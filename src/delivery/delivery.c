@@ -15,6 +15,7 @@
 
 #include "core/core_arena.h"
 #include "core/core_buf.h"
+#include "core/core_log.h"
 #include "directory/directory.h"
 #include "mailstore/mailstore.h"
 
@@ -185,17 +186,24 @@ struct dv_req {
 	struct dv_req *next;
 };
 
+/* A queue of the group commit, with at most one batch in flight. */
+struct dv_lane {
+	pthread_cond_t cv;
+	struct dv_req *head, **tailp;
+	bool leading;
+};
+
 struct delivery {
 	struct dir *d;
 	struct mailstore *ms;
-	/* Group commit: requests queue here; one thread at a time leads, taking every queued
-	 * request (within the limits below) into one mail-store transaction while the others
-	 * wait for their results. */
+	/* Group commit: a request queues in the lane of its first account; one thread at a
+	 * time leads a lane, taking its queued requests (within the limits below) into one
+	 * mail-store transaction while their senders wait for their results. Lanes commit
+	 * concurrently, so deliveries to unrelated accounts do not wait for each other. */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct dv_req *head, **tailp;
+	struct dv_lane lanes[DELIVERY_LANES_MAX];
+	size_t nlanes;
 	size_t pending;
-	bool leading;
 	size_t batch_max;
 	delivery_hook_fn hook;
 	void *hook_arg;
@@ -208,8 +216,11 @@ struct delivery *delivery_new(struct dir *d, struct mailstore *ms)
 	dv->d = d;
 	dv->ms = ms;
 	pthread_mutex_init(&dv->mu, NULL);
-	pthread_cond_init(&dv->cv, NULL);
-	dv->tailp = &dv->head;
+	for (size_t i = 0; i < DELIVERY_LANES_MAX; i++) {
+		pthread_cond_init(&dv->lanes[i].cv, NULL);
+		dv->lanes[i].tailp = &dv->lanes[i].head;
+	}
+	dv->nlanes = DELIVERY_LANES_MAX;
 	dv->batch_max = DELIVERY_BATCH_MAX;
 	return dv;
 }
@@ -218,18 +229,25 @@ void delivery_free(struct delivery **dv)
 {
 	if (dv == NULL || *dv == NULL)
 		return;
-	pthread_cond_destroy(&(*dv)->cv);
+	for (size_t i = 0; i < DELIVERY_LANES_MAX; i++)
+		pthread_cond_destroy(&(*dv)->lanes[i].cv);
 	pthread_mutex_destroy(&(*dv)->mu);
 	free(*dv);
 	*dv = NULL;
 }
 
-void delivery_set_batch(struct delivery *dv, size_t batch_max, delivery_hook_fn hook, void *arg)
+void delivery_set_batch(struct delivery *dv, size_t batch_max, size_t lanes, delivery_hook_fn hook,
+			void *arg)
 {
 	pthread_mutex_lock(&dv->mu);
 	dv->batch_max = batch_max == 0                   ? 1
 			: batch_max > DELIVERY_BATCH_MAX ? DELIVERY_BATCH_MAX
 							 : batch_max;
+	/* Only while nothing is queued may the lanes change (no request is stranded). */
+	if (dv->pending == 0)
+		dv->nlanes = lanes == 0                   ? 1
+			     : lanes > DELIVERY_LANES_MAX ? DELIVERY_LANES_MAX
+							  : lanes;
 	dv->hook = hook;
 	dv->hook_arg = arg;
 	pthread_mutex_unlock(&dv->mu);
@@ -259,28 +277,65 @@ static size_t dv_weight(const struct dv_req *r)
 	return content + 4096u * r->md.ntargets;
 }
 
+/* Fibonacci hashing of the account spreads neighbouring ids over the lanes. */
+static size_t dv_lane_of(const struct delivery *dv, uint64_t account)
+{
+	uint64_t h = account * 0x9e3779b97f4a7c15ull;
+	return (size_t)((h >> 32) % dv->nlanes);
+}
+
+size_t delivery_lane(struct delivery *dv, uint64_t account)
+{
+	pthread_mutex_lock(&dv->mu);
+	size_t l = dv_lane_of(dv, account);
+	pthread_mutex_unlock(&dv->mu);
+	return l;
+}
+
+static void dv_count(struct delivery *dv, size_t n, size_t commits)
+{
+	dv->stats.batches++;
+	dv->stats.messages += n;
+	dv->stats.commits += commits;
+	if (n > dv->stats.largest)
+		dv->stats.largest = n;
+}
+
 /*
  * Deliver r through the group commit and return when its outcome is in r->md. The first
- * caller to find no leader leads: it takes queued requests from the head, in arrival order,
- * up to the batch limits, and delivers them with one mailstore_deliver_batch() (one synced
- * commit for all, each member still failing alone). Requests that arrive meanwhile queue and
- * go together in the next batch, so the number of commits follows the sync rate, not the
- * message rate. A request alone finds no leader and goes at once: no added wait.
+ * caller to find its lane without a leader leads: it takes the lane's queued requests, in
+ * arrival order, up to the batch limits, and delivers them with one
+ * mailstore_deliver_batch() (one commit for all, each member still failing alone).
+ * Requests that arrive meanwhile queue and go together in the lane's next batch, so the
+ * number of commits follows the commit rate, not the message rate. A request alone finds
+ * no leader and goes at once: no added wait. Deliveries to one account always share a
+ * lane: they would wait for each other on the account's lock anyway.
  */
 static void dv_commit(struct delivery *dv, struct dv_req *r)
 {
 	pthread_mutex_lock(&dv->mu);
+	if (dv->batch_max == 1 && dv->hook == NULL) {
+		/* No group commit: every delivery its own transaction, concurrently. */
+		pthread_mutex_unlock(&dv->mu);
+		size_t commits = 0;
+		mailstore_deliver_batch(dv->ms, &r->md, 1, &commits);
+		pthread_mutex_lock(&dv->mu);
+		dv_count(dv, 1, commits);
+		pthread_mutex_unlock(&dv->mu);
+		return;
+	}
+	struct dv_lane *ln = &dv->lanes[dv_lane_of(dv, r->md.targets[0].account)];
 	r->done = false;
 	r->next = NULL;
-	*dv->tailp = r;
-	dv->tailp = &r->next;
+	*ln->tailp = r;
+	ln->tailp = &r->next;
 	dv->pending++;
 	while (!r->done) {
-		if (dv->leading) {
-			pthread_cond_wait(&dv->cv, &dv->mu);
+		if (ln->leading) {
+			pthread_cond_wait(&ln->cv, &dv->mu);
 			continue;
 		}
-		dv->leading = true;
+		ln->leading = true;
 		if (dv->hook != NULL) {
 			delivery_hook_fn hook = dv->hook;
 			void *arg = dv->hook_arg;
@@ -290,17 +345,17 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 		}
 		struct dv_req *batch[DELIVERY_BATCH_MAX];
 		size_t n = 0, bytes = 0, targets = 0;
-		while (dv->head != NULL && n < dv->batch_max) {
-			struct dv_req *q = dv->head;
+		while (ln->head != NULL && n < dv->batch_max) {
+			struct dv_req *q = ln->head;
 			size_t w = dv_weight(q);
 			/* The mail store's joint transaction holds at most MAILSTORE_TARGETS_MAX
 			 * accounts and STORE_TXN_MAX_BYTES of writes. */
 			if (n > 0 && (bytes + w > DELIVERY_BATCH_BYTES ||
 				      targets + q->md.ntargets > MAILSTORE_TARGETS_MAX))
 				break;
-			dv->head = q->next;
-			if (dv->head == NULL)
-				dv->tailp = &dv->head;
+			ln->head = q->next;
+			if (ln->head == NULL)
+				ln->tailp = &ln->head;
 			batch[n++] = q;
 			bytes += w;
 			targets += q->md.ntargets;
@@ -320,13 +375,9 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 			batch[i]->md.err = md[i].err;
 			batch[i]->done = true;
 		}
-		dv->stats.batches++;
-		dv->stats.messages += n;
-		dv->stats.commits += commits;
-		if (n > dv->stats.largest)
-			dv->stats.largest = n;
-		dv->leading = false;
-		pthread_cond_broadcast(&dv->cv);
+		dv_count(dv, n, commits);
+		ln->leading = false;
+		pthread_cond_broadcast(&ln->cv);
 	}
 	pthread_mutex_unlock(&dv->mu);
 }
@@ -519,6 +570,8 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 		dv_commit(dv, &r);
 		for (size_t k = b; k < b + nb; k++)
 			acct_rc[k] = r.md.rc;
+		if (r.md.rc < 0 && r.md.rc != CORE_ELIMIT)
+			core_log(CORE_LOG_WARN, "delivery.failed", "error", r.md.err.msg, NULL);
 		if (r.md.rc == CORE_ELIMIT && nb > 1) {
 			for (size_t k = b; k < b + nb; k++) {
 				struct dv_req one = {.md = {.data = msg,

@@ -72,15 +72,19 @@ struct delivery *delivery_new(struct dir *d, struct mailstore *ms);
 void delivery_free(struct delivery **dv);
 
 /*
- * Group commit. Concurrent delivery_local() calls share mail-store transactions: while one
- * batch commits (and syncs), the messages that arrive queue, and the next batch takes them
- * all, up to DELIVERY_BATCH_MAX messages, DELIVERY_BATCH_BYTES of content and
- * MAILSTORE_TARGETS_MAX accounts. Every message keeps its own outcome: a member that fails
- * (over quota) is retried alone by the mail store and fails alone
+ * Group commit. Concurrent delivery_local() calls share mail-store transactions: while a
+ * batch commits, the messages that arrive queue, and the next batch takes them all, up to
+ * DELIVERY_BATCH_MAX messages, DELIVERY_BATCH_BYTES of content and MAILSTORE_TARGETS_MAX
+ * accounts. A message queues in one of DELIVERY_LANES_MAX lanes chosen by its first
+ * account; each lane has at most one batch in flight and the lanes commit concurrently, so
+ * deliveries to one account (which would wait for each other on its lock) batch together
+ * and unrelated accounts proceed side by side. Every message keeps its own outcome: a member
+ * that fails (over quota) is retried alone by the mail store and fails alone
  * (mailstore_deliver_batch()).
  */
 #define DELIVERY_BATCH_MAX 64u
 #define DELIVERY_BATCH_BYTES (4u * 1024u * 1024u)
+#define DELIVERY_LANES_MAX 16u
 
 struct delivery_stats {
 	uint64_t batches;  /* mailstore_deliver_batch() calls */
@@ -93,11 +97,16 @@ void delivery_stats_get(struct delivery *dv, struct delivery_stats *out);
 /* Called by the thread that leads a batch just before it takes the queued requests (no lock
  * held): tests use it to hold a batch open until others have queued. */
 typedef void (*delivery_hook_fn)(void *arg);
-/* Set the batch size limit (1 turns group commit off; capped at DELIVERY_BATCH_MAX) and the
- * hook (NULL for none). */
-void delivery_set_batch(struct delivery *dv, size_t batch_max, delivery_hook_fn hook, void *arg);
+/* Set the batch size limit (1 with no hook turns group commit off: each delivery its own
+ * transaction; capped at DELIVERY_BATCH_MAX), the number of lanes (1 to
+ * DELIVERY_LANES_MAX, the default; changed only while nothing is queued) and the hook (NULL
+ * for none). */
+void delivery_set_batch(struct delivery *dv, size_t batch_max, size_t lanes, delivery_hook_fn hook,
+			void *arg);
 /* Requests queued and not yet taken into a batch. */
 size_t delivery_pending(struct delivery *dv);
+/* The lane a delivery whose first account is `account` queues in. */
+size_t delivery_lane(struct delivery *dv, uint64_t account);
 
 /* Outcome of one recipient, as an SMTP reply (RFC 3463 enhanced code). Static strings. */
 struct delivery_result {

@@ -436,7 +436,7 @@ START_TEST(test_group_commit)
 	size_t len;
 	spool(&sp, "x@remote.test", MSG, &p, &len);
 	struct gate g = {.want = 5};
-	delivery_set_batch(dv, DELIVERY_BATCH_MAX, gate_hook, &g);
+	delivery_set_batch(dv, DELIVERY_BATCH_MAX, 1, gate_hook, &g);
 	struct sender s[6] = {{.rcpt = "alice@example.org"}, {.rcpt = "bob@example.org"},
 			      {.rcpt = "al@example.org"},    {.rcpt = "bob+x@example.org"},
 			      {.rcpt = "team@example.org"},  {.rcpt = "carol@example.org"}};
@@ -475,13 +475,74 @@ START_TEST(test_group_commit)
 	ck_assert_uint_eq(inbox("carol", NULL), 0);
 
 	/* Batch size 1 turns group commit off: every message its own commit. */
-	delivery_set_batch(dv, 1, NULL, NULL);
+	delivery_set_batch(dv, 1, 1, NULL, NULL);
 	send_all(s, 4, p, len);
 	delivery_stats_get(dv, &st);
 	ck_assert_uint_eq(st.messages, 15);
 	ck_assert_uint_eq(st.batches, 6);
 	ck_assert_uint_eq(st.commits, 10);
 	ck_assert_uint_eq(inbox("alice", NULL), 8);
+	delivery_spool_close(&sp);
+}
+END_TEST
+
+/* Lanes: while a batch for one account is held open, a delivery to an account of another
+ * lane commits (it does not queue behind the first). */
+static volatile bool held, saw_other;
+
+static void hold_hook(void *arg)
+{
+	(void)arg;
+	if (held)
+		return;
+	held = true;
+	struct delivery_stats st = {0};
+	for (int i = 0; i < 20000 && st.batches == 0; i++) {
+		usleep(1000);
+		delivery_stats_get(dv, &st);
+	}
+	saw_other = st.batches > 0;
+}
+
+START_TEST(test_group_commit_lanes)
+{
+	/* An account in another lane than alice's. */
+	uint64_t lane_a = delivery_lane(dv, account_of("alice"));
+	const char *other = NULL;
+	static const char *names[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"};
+	static const char *addrs[] = {"u0@example.org", "u1@example.org", "u2@example.org",
+				      "u3@example.org", "u4@example.org", "u5@example.org",
+				      "u6@example.org", "u7@example.org"};
+	for (size_t i = 0; i < CORE_NELEM(names) && other == NULL; i++) {
+		create(&(struct dir_principal){
+			.type = DIR_INDIVIDUAL, .name = names[i], .address = addrs[i]});
+		if (delivery_lane(dv, account_of(names[i])) != lane_a)
+			other = addrs[i];
+	}
+	ck_assert_ptr_nonnull(other); /* 8 accounts all in alice's lane of 16: broken hash */
+	struct delivery_spool sp;
+	const void *p;
+	size_t len;
+	spool(&sp, "x@remote.test", MSG, &p, &len);
+	held = saw_other = false;
+	delivery_set_batch(dv, DELIVERY_BATCH_MAX, DELIVERY_LANES_MAX, hold_hook, NULL);
+	struct sender s[2] = {{.rcpt = "alice@example.org", .p = p, .len = len},
+			      {.rcpt = other, .p = p, .len = len}};
+	ck_assert_int_eq(pthread_create(&s[0].th, NULL, sender_main, &s[0]), 0);
+	for (int i = 0; i < 20000 && !held; i++)
+		usleep(1000);
+	ck_assert(held);
+	ck_assert_int_eq(pthread_create(&s[1].th, NULL, sender_main, &s[1]), 0);
+	pthread_join(s[1].th, NULL);
+	pthread_join(s[0].th, NULL);
+	ck_assert(saw_other);
+	ck_assert_int_eq(s[0].res.code, 250);
+	ck_assert_int_eq(s[1].res.code, 250);
+	struct delivery_stats st;
+	delivery_stats_get(dv, &st);
+	ck_assert_uint_eq(st.batches, 2);
+	ck_assert_uint_eq(st.commits, 2);
+	ck_assert_uint_eq(inbox("alice", NULL), 1);
 	delivery_spool_close(&sp);
 }
 END_TEST
@@ -542,6 +603,7 @@ static Suite *suite(void)
 	tcase_add_test(ti, test_local);
 	tcase_add_test(ti, test_quota);
 	tcase_add_test(ti, test_group_commit);
+	tcase_add_test(ti, test_group_commit_lanes);
 	tcase_add_test(ti, test_big_list);
 	tcase_add_test(ti, test_inline_split);
 	suite_add_tcase(s, ti);
@@ -553,6 +615,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_local);
 	tcase_add_test(tc, test_quota);
 	tcase_add_test(tc, test_group_commit);
+	tcase_add_test(tc, test_group_commit_lanes);
 	tcase_add_test(tc, test_big_list);
 	tcase_add_test(tc, test_no_mailstore);
 	suite_add_tcase(s, tc);
