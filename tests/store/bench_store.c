@@ -2,6 +2,11 @@
  * bench_store.c: throughput of the store backends (issue 3 benchmark): point get, put (one
  * synced commit each), batched commit (1000 small puts per commit), range scan, and blob
  * put/get at 1 KB, 100 KB and 10 MB. One table per backend on stdout.
+ * Point gets are measured twice: "mem" rows right after the writes (RocksDB: every key is
+ * still in the memtable), "file" rows after the store is closed and reopened (RocksDB:
+ * the keys are in table files, read through the bloom filter, index and block cache, as
+ * in a long-running store). Each has a row with 1 get per read transaction and one with
+ * 100 (one command's worth).
  *
  *   store_bench [DIR]     DIR: where the embedded stores go (default: a temp dir)
  * PostgreSQL is measured when STAUNCH_TEST_PG holds a connection string. Each figure is
@@ -9,6 +14,7 @@
  * Aims (issue 3): RocksDB point gets above 500k/s and batched small writes above 50k/s on
  * one core; PostgreSQL batched writes within 5x of RocksDB.
  */
+#include <dirent.h>
 #include <ftw.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -37,9 +43,14 @@ static void die_on(int rc, const struct core_error *err, const char *what)
 
 #define NKEYS 100000
 
+/* "bench/%08lu" without snprintf: the get rows measure the store, not the formatting. */
 static int key_of(char *k, unsigned long i)
 {
-	return snprintf(k, 32, "bench/%08lu", i);
+	memcpy(k, "bench/", 6);
+	for (int d = 13; d >= 6; d--, i /= 10)
+		k[d] = (char)('0' + i % 10);
+	k[14] = '\0';
+	return 14;
 }
 
 /* Process CPU time: on a shared machine, rate per CPU second is the steadier figure. */
@@ -89,6 +100,58 @@ static int sink(void *arg, const void *p, size_t n)
 	return 0;
 }
 
+/* STAUNCH_BENCH_GETS=N: exactly N gets in each point-get row and N scans in the scan row
+ * (for instruction counts with callgrind or perf stat) instead of one second's worth. */
+static unsigned long bench_fixed(void)
+{
+	const char *e = getenv("STAUNCH_BENCH_GETS");
+	return e != NULL ? strtoul(e, NULL, 10) : 0;
+}
+
+/* One point-get row: random keys, per_txn gets in each read transaction. Not inlined, so
+ * that callgrind --toggle-collect=bench_gets counts exactly the rows' work. */
+__attribute__((noinline)) static void bench_gets(struct store_data *d, const char *label,
+						 int per_txn, unsigned long *x,
+						 struct core_buf *val)
+{
+	struct core_error err;
+	core_error_clear(&err);
+	struct store_txn *t = NULL;
+	char k[32];
+	unsigned long fixed = bench_fixed(), n = 0;
+	double t0 = bench_start();
+	while (fixed > 0 ? n < fixed : (n < 1000 || now_s() - t0 < 1.0)) {
+		die_on(store_txn_begin(d, STORE_TXN_READ, &t, &err), &err, "begin");
+		for (int i = 0; i < per_txn; i++, n++) {
+			*x = *x * 6364136223846793005ul + 1442695040888963407ul;
+			int kl = key_of(k, (*x >> 33) % NKEYS);
+			die_on(store_txn_get(t, k, (size_t)kl, val, &err), &err, "get");
+			if (val->len == 0) {
+				fprintf(stderr, "bench: get: empty value\n");
+				exit(1);
+			}
+		}
+		store_txn_abort(&t);
+	}
+	row(label, (double)n, now_s() - t0, "gets", 0);
+}
+
+/* Table files (*.sst) in a RocksDB directory. */
+static unsigned sst_count(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	unsigned n = 0;
+	if (dp == NULL)
+		return 0;
+	for (struct dirent *e; (e = readdir(dp)) != NULL;) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && strcmp(e->d_name + l - 4, ".sst") == 0)
+			n++;
+	}
+	closedir(dp);
+	return n;
+}
+
 static void bench_backend(const char *backend, const struct store_params *p, const char *blobs)
 {
 	struct core_error err;
@@ -127,43 +190,22 @@ static void bench_backend(const char *backend, const struct store_params *p, con
 	}
 	row("put (1/commit, synced)", (double)n, now_s() - t0, "commits", 0);
 
-	/* Point get: 100 gets per read transaction (one command's worth), and 1 per txn. */
+	/* Point gets on what was just written (RocksDB: every key still in the memtable). */
 	struct core_buf val = CORE_BUF_INIT;
-	t0 = bench_start();
-	n = 0;
 	unsigned long x = 12345;
-	/* STAUNCH_BENCH_GETS=N: exactly N gets in each point-get row (for instruction
-	 * counts with perf stat), instead of one second's worth. */
-	const char *fixed_env = getenv("STAUNCH_BENCH_GETS");
-	unsigned long fixed = fixed_env != NULL ? strtoul(fixed_env, NULL, 10) : 0;
-	while (fixed > 0 ? n < fixed : (n < 1000 || (now_s() - t0 < 1.0))) {
-		die_on(store_txn_begin(d, STORE_TXN_READ, &t, &err), &err, "begin");
-		for (int i = 0; i < 100; i++, n++) {
-			x = x * 6364136223846793005ul + 1442695040888963407ul;
-			die_on(store_txn_get(t, k, (size_t)key_of(k, (x >> 33) % NKEYS), &val,
-					     &err),
-			       &err, "get");
-		}
-		store_txn_abort(&t);
-	}
-	row("point get (100/txn)", (double)n, now_s() - t0, "gets", 0);
-	t0 = bench_start();
-	n = 0;
-	while (fixed > 0 ? n < fixed : (n < 100 || (now_s() - t0 < 1.0))) {
-		die_on(store_txn_begin(d, STORE_TXN_READ, &t, &err), &err, "begin");
-		x = x * 6364136223846793005ul + 1442695040888963407ul;
-		die_on(store_txn_get(t, k, (size_t)key_of(k, (x >> 33) % NKEYS), &val, &err), &err,
-		       "get");
-		store_txn_abort(&t);
-		n++;
-	}
-	row("point get (1/txn)", (double)n, now_s() - t0, "gets", 0);
+	bench_gets(d, "point get mem (1/txn)", 1, &x, &val);
+	bench_gets(d, "point get mem (100/txn)", 100, &x, &val);
+
+	/* STAUNCH_BENCH_GETS_ONLY=1: only the loading and point-get rows (for profiling). */
+	const char *go = getenv("STAUNCH_BENCH_GETS_ONLY");
+	bool gets_only = go != NULL && strcmp(go, "1") == 0;
 
 	/* Range scan: 100 keys from a random start. */
 	t0 = bench_start();
 	n = 0;
 	unsigned long keys = 0;
-	while (fixed > 0 ? n < fixed : (n < 100 || (now_s() - t0 < 1.0))) {
+	unsigned long fixed = bench_fixed();
+	while (!gets_only && (fixed > 0 ? n < fixed : (n < 100 || (now_s() - t0 < 1.0)))) {
 		die_on(store_txn_begin(d, STORE_TXN_READ, &t, &err), &err, "begin");
 		x = x * 6364136223846793005ul + 1442695040888963407ul;
 		int kl = key_of(k, (x >> 33) % (NKEYS - 200));
@@ -172,8 +214,33 @@ static void bench_backend(const char *backend, const struct store_params *p, con
 		store_txn_abort(&t);
 		n++;
 	}
-	row("range scan (100 keys)", (double)keys, now_s() - t0, "keys", 0);
+	if (!gets_only)
+		row("range scan (100 keys)", (double)keys, now_s() - t0, "keys", 0);
+
+	/* Point gets after a close and reopen: RocksDB writes the recovered memtable into
+	 * table files when it opens, so these gets go through the bloom filter, index and
+	 * block cache, the way a long-running mail store reads. */
+	store_data_free(&d);
+	die_on(store_data_open(backend, p, &d, &err), &err, "reopen");
+	char files[64] = "";
+	if (strcmp(backend, "rocksdb") == 0)
+		snprintf(files, sizeof(files), ", %u table files", sst_count(p->path));
+	/* Every key read once, untimed: the rows measure a warm block cache. */
+	for (unsigned long i = 0; i < NKEYS; i++) {
+		if (i % 1000 == 0)
+			die_on(store_txn_begin(d, STORE_TXN_READ, &t, &err), &err, "begin");
+		die_on(store_txn_get(t, k, (size_t)key_of(k, i), &val, &err), &err, "warm-up get");
+		if (i % 1000 == 999 || i + 1 == NKEYS)
+			store_txn_abort(&t);
+	}
+	bench_gets(d, "point get file (1/txn)", 1, &x, &val);
+	bench_gets(d, "point get file (100/txn)", 100, &x, &val);
 	core_buf_fini(&val);
+	if (gets_only) {
+		store_data_free(&d);
+		printf("\n(file rows: after a reopen%s)\n", files);
+		return;
+	}
 
 	/* Blobs. */
 	struct store_blob *b = NULL;
@@ -220,6 +287,7 @@ static void bench_backend(const char *backend, const struct store_params *p, con
 	free(data);
 	store_blob_free(&b);
 	store_data_free(&d);
+	printf("\n(file rows: after a reopen%s)\n", files);
 }
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -12,9 +12,11 @@
  * read options) instead of creating their own: it is exactly the state a new snapshot
  * would show, so isolation is unchanged. Gets use pinned slices (no copy of a value found in
  * the block cache), the memtable keeps a whole-key bloom filter (a get for a key that is not
- * in the memtable skips its skip list), and data blocks carry a hash index. RocksDB
- * allows one process per database: a running server owns it and the CLI goes through the control
- * socket. Threading: the handle is shared; a transaction is used by one thread at a time.
+ * in the memtable skips its skip list), data blocks carry a hash index and a restart point
+ * every 4 keys, table files a whole-key bloom filter, and RocksDB's per-thread perf counters
+ * are off. RocksDB allows one process per database: a running server owns it and the CLI
+ * goes through the control socket. Threading: the handle is shared; a transaction is used by one
+ * thread at a time.
  */
 #include <pthread.h>
 #include <rocksdb/c.h>
@@ -164,13 +166,22 @@ static int store_rocksdb_open(const struct store_params *p, void **h_out, struct
 	r->cache = rocksdb_cache_create_lru(64u << 20);
 	r->bbto = rocksdb_block_based_options_create();
 	rocksdb_block_based_options_set_block_cache(r->bbto, r->cache);
+	/* A whole-key bloom filter per table file (10 bits a key, about 1% false positives): a
+	 * get skips the files that do not hold its key. Filters are kept on every level,
+	 * including the last (no optimize_filters_for_hits), so a get for a missing key
+	 * costs no data block read there either. */
 	rocksdb_block_based_options_set_filter_policy(r->bbto,
-						      rocksdb_filterpolicy_create_bloom(10));
+						      rocksdb_filterpolicy_create_bloom_full(10));
+	rocksdb_block_based_options_set_whole_key_filtering(r->bbto, 1);
 	/* Point lookups: a hash index inside data blocks, and a whole-key bloom filter in the
-	 * memtable (no prefix extractor, so scans keep their total order). */
+	 * memtable (no prefix extractor, so scans keep their total order). A restart point
+	 * every 4 keys (RocksDB's default is 16) shortens the linear walk after a hash hit:
+	 * about 10% fewer instructions per get from a table file, for slightly larger blocks
+	 * (less key prefix sharing). */
 	rocksdb_block_based_options_set_data_block_index_type(
 		r->bbto, rocksdb_block_based_table_data_block_index_type_binary_search_and_hash);
 	rocksdb_block_based_options_set_data_block_hash_ratio(r->bbto, 0.75);
+	rocksdb_block_based_options_set_block_restart_interval(r->bbto, 4);
 	rocksdb_options_set_block_based_table_factory(r->opts, r->bbto);
 	rocksdb_options_set_memtable_whole_key_filtering(r->opts, 1);
 	rocksdb_options_set_memtable_prefix_bloom_size_ratio(r->opts, 0.02);
@@ -203,10 +214,26 @@ static int store_rocksdb_open(const struct store_params *p, void **h_out, struct
 	return 0;
 }
 
+/* RocksDB counts every key comparison, block read and the like in a thread-local perf
+ * context (its default level counts); nothing here reads those counters, and in a shared
+ * librocksdb each update is a TLS lookup (about 1,000 instructions of a memtable get's
+ * 17,000, 600 of a table-file get's 12,000). The level is per thread, so each thread that
+ * uses the store turns it off once. */
+static _Thread_local bool store_rocksdb_perf_off;
+
+static void store_rocksdb_perf_disable(void)
+{
+	if (store_rocksdb_perf_off)
+		return;
+	rocksdb_set_perf_level(rocksdb_disable);
+	store_rocksdb_perf_off = true;
+}
+
 static int store_rocksdb_begin(void *h, bool write, void **txn_out, struct core_error *err)
 {
 	(void)err;
 	struct store_rocksdb *r = h;
+	store_rocksdb_perf_disable();
 	struct store_rocksdb_txn *t = core_xcalloc(1, sizeof(*t));
 	t->r = r;
 	t->write = write;
