@@ -12,7 +12,9 @@
  * at once): nothing is left behind by a crash and nothing needs an fsync, because the reply
  * that accepts a message is sent only after the mail store (or the queue) committed its own
  * durable copy. The spool starts with the Return-Path line, so the bytes the mail store keeps
- * are one contiguous mapping of the file (never a heap copy of the message).
+ * are one contiguous view of the file: a mapping, or for a small message (up to
+ * DELIVERY_SPOOL_READ_MAX) a copy of that bounded size; a large message is never copied
+ * whole into memory.
  *
  * Threading: a struct delivery is thread-safe (the directory and mail store under it are) and
  * its calls block on them: call them from the worker pool. A spool belongs to one thread at a
@@ -38,8 +40,9 @@ struct delivery_spool {
 	int fd;            /* -1 when closed */
 	uint64_t size;     /* bytes written */
 	size_t prefix_len; /* length of the Return-Path line at the start */
-	void *map;         /* delivery_spool_map's mapping, or NULL */
+	void *map;         /* delivery_spool_map's mapping (or copy), or NULL */
 	size_t map_len;
+	bool map_heap; /* map is a heap copy (small spool), not a mapping */
 	int err;       /* first write error (negative core_err), sticky */
 	char dir[256]; /* its directory (closed spools are kept for reuse there) */
 };
@@ -53,7 +56,10 @@ int delivery_spool_open(struct delivery_spool *sp, const char *dir, const char *
 			struct core_error *err);
 /* Append bytes. Returns 0 or CORE_EIO (and every later write fails too). */
 int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n);
-/* Map the whole spool read-only (Return-Path line included). Returns 0 or CORE_EIO. */
+/* Spools up to this size are read into memory by delivery_spool_map; larger ones mapped. */
+#define DELIVERY_SPOOL_READ_MAX (64u * 1024u)
+/* Map the whole spool read-only (Return-Path line included): a mapping of the file, or for
+ * a spool up to DELIVERY_SPOOL_READ_MAX a copy in memory. Returns 0 or CORE_EIO. */
 int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *len_out,
 		       struct core_error *err);
 /* Close (unmapping it); accepts a closed spool. The emptied file is kept (up to 32 of

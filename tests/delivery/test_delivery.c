@@ -201,6 +201,27 @@ START_TEST(test_spool)
 	/* No directory to put it in. */
 	ck_assert_int_eq(delivery_spool_open(&sp, "/nonexistent/spool", "a@b", &err), CORE_EIO);
 	ck_assert_int_lt(sp.fd, 0);
+	/* Past DELIVERY_SPOOL_READ_MAX the spool is mapped, not copied; the same bytes. */
+	{
+		struct delivery_spool big;
+		ck_assert_int_eq(delivery_spool_open(&big, tmp, "a@b", &err), 0);
+		char line[100];
+		size_t want = big.prefix_len;
+		for (int i = 0; want <= DELIVERY_SPOOL_READ_MAX; i++) {
+			int n = snprintf(line, sizeof(line), "line %06d of a large message\r\n", i);
+			ck_assert_int_eq(delivery_spool_write(&big, line, (size_t)n), 0);
+			want += (size_t)n;
+		}
+		ck_assert_int_eq(delivery_spool_map(&big, &p, &len, &err), 0);
+		ck_assert(!big.map_heap);
+		ck_assert_uint_eq(len, want);
+		ck_assert(memcmp((const char *)p + len - 2, "\r\n", 2) == 0);
+		ck_assert(memcmp(p, "Return-Path: <a@b>\r\nline 000000 ", 32) == 0);
+		delivery_spool_close(&big);
+		spool(&big, "a@b", "x\r\n", &p, &len);
+		ck_assert(big.map_heap);
+		delivery_spool_close(&big);
+	}
 	/* A closed spool's file is reused, emptied: the next spool holds only its own bytes,
 	 * even when shorter than the last one. */
 	struct delivery_spool s1, s2;
