@@ -12,12 +12,7 @@ for r in "$bindir/tests/smtp_test_smtp_live" "$bindir/smtp_test_smtp_live"; do
   [ -x "$r" ] && runner=$r && break
 done
 [ -n "$runner" ] || { echo "SKIP: smtp_test_smtp_live not built next to $STAUNCH_BIN"; exit 77; }
-# The postgresql profile shares one PostgreSQL server: this scenario gets a database of its own.
-if [[ " ${STAUNCH_SERVER_OPTS:-} " == *" --data postgresql "* ]] && [ -n "${STAUNCH_TEST_PG:-}" ]; then
-  db="staunch_$(basename "$0" .sh)_$$"
-  psql "$STAUNCH_TEST_PG" -qc "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
-  export STAUNCH_TEST_PG="$STAUNCH_TEST_PG dbname=$db"
-fi
+own_pg_database
 start_server
 B=$STAUNCH_BIN
 C=$SERVER_DIR/staunch.conf

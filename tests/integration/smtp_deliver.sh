@@ -10,12 +10,7 @@
 # (RFC 5321 §6.1: after 250 the server answers for it; the DSN is the outbound module's).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-# The postgresql profile shares one PostgreSQL server: this scenario gets a database of its own.
-if [[ " ${STAUNCH_SERVER_OPTS:-} " == *" --data postgresql "* ]] && [ -n "${STAUNCH_TEST_PG:-}" ]; then
-  db="staunch_$(basename "$0" .sh)_$$"
-  psql "$STAUNCH_TEST_PG" -qc "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
-  export STAUNCH_TEST_PG="$STAUNCH_TEST_PG dbname=$db"
-fi
+own_pg_database
 start_server
 B=$STAUNCH_BIN
 C=$SERVER_DIR/staunch.conf

@@ -7,11 +7,7 @@
 # delivery statistics at shutdown count every delivery attempt.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-if [[ " ${STAUNCH_SERVER_OPTS:-} " == *" --data postgresql "* ]] && [ -n "${STAUNCH_TEST_PG:-}" ]; then
-  db="staunch_$(basename "$0" .sh)_$$"
-  psql "$STAUNCH_TEST_PG" -qc "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
-  export STAUNCH_TEST_PG="$STAUNCH_TEST_PG dbname=$db"
-fi
+own_pg_database
 # More workers than the test default, so deliveries are in flight together.
 start_server --set runtime.worker-threads=8
 B=$STAUNCH_BIN

@@ -7,12 +7,7 @@
 # VRFY from the directory (RFC 5321 §3.5.3) while EXPN stays off (502, §7.3).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-# The postgresql profile shares one PostgreSQL server: this scenario gets a database of its own.
-if [[ " ${STAUNCH_SERVER_OPTS:-} " == *" --data postgresql "* ]] && [ -n "${STAUNCH_TEST_PG:-}" ]; then
-  db="staunch_$(basename "$0" .sh)_$$"
-  psql "$STAUNCH_TEST_PG" -qc "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
-  export STAUNCH_TEST_PG="$STAUNCH_TEST_PG dbname=$db"
-fi
+own_pg_database
 start_server --set smtp.max-message-size=4096 --set smtp.max-recipients=2 \
   --set smtp.rate.messages-per-ip=3 --set smtp.rate.messages-per-recipient=2 \
   --set 'smtp.disable-extensions=["CHUNKING"]' --set smtp.vrfy=true

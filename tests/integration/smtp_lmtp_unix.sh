@@ -8,12 +8,7 @@
 # store with a Received line that names the unix socket.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-# The postgresql profile shares one PostgreSQL server: this scenario gets a database of its own.
-if [[ " ${STAUNCH_SERVER_OPTS:-} " == *" --data postgresql "* ]] && [ -n "${STAUNCH_TEST_PG:-}" ]; then
-  db="staunch_$(basename "$0" .sh)_$$"
-  psql "$STAUNCH_TEST_PG" -qc "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
-  export STAUNCH_TEST_PG="$STAUNCH_TEST_PG dbname=$db"
-fi
+own_pg_database
 # The socket directory: the server (after the drop, possibly "nobody") must be able to remove
 # its socket there, as in /run/staunch.
 SOCKDIR=$(mktemp -d /tmp/staunch-lmtp.XXXXXX)

@@ -40,6 +40,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The postgresql profile shares one PostgreSQL server: a scenario that keeps accounts and
+# mail calls this before start_server to get a database of its own (its name goes into
+# STAUNCH_TEST_PG, which ci/server.sh reads).
+own_pg_database() {
+  if [[ " ${STAUNCH_SERVER_OPTS:-} " == *" --data postgresql "* ]] && [ -n "${STAUNCH_TEST_PG:-}" ]; then
+    local db
+    db="staunch_$(basename "$0" .sh)_$$"
+    psql "$STAUNCH_TEST_PG" -qc "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
+    export STAUNCH_TEST_PG="$STAUNCH_TEST_PG dbname=$db"
+  fi
+}
+
 start_server() {
   SERVER_DIR=$(mktemp -d /tmp/staunch-it.XXXXXX)
   local out
