@@ -30,8 +30,8 @@ static const struct store_test_env rocksdb_env = {
 	.blob_backend = "rocksdb",
 };
 
-/* Files in the database directory whose name starts with prefix and ends with suffix;
- * the name of the greatest one (by strcmp) goes to last_out when not NULL. */
+/* Files in the database directory whose name starts with prefix and ends with suffix (with
+ * an empty suffix: has no dot); the greatest name (by strcmp) goes to last_out if not NULL. */
 static unsigned rocksdb_files(const char *prefix, const char *suffix, char *last_out, size_t n)
 {
 	DIR *dp = opendir(rocksdb_path);
@@ -44,6 +44,8 @@ static unsigned rocksdb_files(const char *prefix, const char *suffix, char *last
 		if (l < pl + sl || strncmp(e->d_name, prefix, pl) != 0 ||
 		    strcmp(e->d_name + l - sl, suffix) != 0)
 			continue;
+		if (sl == 0 && strchr(e->d_name, '.') != NULL)
+			continue; /* OPTIONS-*.dbtmp: one being written */
 		count++;
 		if (last_out != NULL && strcmp(e->d_name, last_out) > 0)
 			snprintf(last_out, n, "%s", e->d_name);
