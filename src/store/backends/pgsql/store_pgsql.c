@@ -34,9 +34,6 @@
 #include "core/core.h"
 #include "store/store_int.h"
 
-/* Range deletes sent in one statement (store_pg_flush). */
-#define STORE_PG_RANGES_PER_STMT 32
-
 /* Type OIDs of the binary array parameters (pg_type.dat). */
 #define PG_OID_INT2 21
 #define PG_OID_INT8 20
@@ -72,6 +69,11 @@ static const struct {
 	 "WHERE t.s = d.s AND t.k = d.k",
 	 2,
 	 {PG_OID_INT2_ARRAY, PG_OID_BYTEA_ARRAY}},
+	{"dr",
+	 "DELETE FROM staunch_kv t USING unnest($1::int2[], $2::bytea[], $3::bytea[]) "
+	 "AS r(s, lo, hi) WHERE t.s = r.s AND t.k >= r.lo AND t.k < r.hi",
+	 3,
+	 {PG_OID_INT2_ARRAY, PG_OID_BYTEA_ARRAY, PG_OID_BYTEA_ARRAY}},
 	{"sa",
 	 "SELECT k, v FROM staunch_kv WHERE s = $1 AND k >= $2 AND k < $3 ORDER BY k LIMIT 512",
 	 3,
@@ -202,10 +204,15 @@ static int store_pg_conn_open(struct store_pg *p, bool schema, struct store_pg_c
 		PQfinish(pg);
 		return rc == CORE_EIO ? CORE_ETEMP : rc;
 	}
-	char sql[256];
+	/* enable_seqscan off: every statement here reads or writes keys or key ranges through
+	 * the primary key. The prepared statements' generic plans are made without the values,
+	 * and the range delete (a join of the table with an array of ranges) was then planned
+	 * as a hash join over a scan of the whole table, a cost that grew with the store; with
+	 * sequential scans ruled out it is a nested loop of primary-key range scans. */
+	char sql[320];
 	snprintf(sql, sizeof(sql),
 		 "SET client_min_messages = warning; SET lock_timeout = %u; "
-		 "SET synchronous_commit = on; "
+		 "SET synchronous_commit = on; SET enable_seqscan = off; "
 		 "SET idle_in_transaction_session_timeout = %u",
 		 p->lock_ms, STORE_TXN_MAX_MS * 4);
 	int rc = store_pg_exec(NULL, pg, sql, err);
@@ -493,51 +500,28 @@ static int store_pg_flush(struct store_pg_txn *t, struct core_error *err)
 		hs[i] = store_pg_lock_id(t->ops[i].sp, t->ops[i].k, t->ops[i].kl);
 	rc = store_pg_lock(t, hs, t->nops, err);
 	free(hs);
-	/*
-	 * Range deletes: up to STORE_PG_RANGES_PER_STMT in one statement, each its own simple
-	 * "s = $ AND k >= $ AND k < $" DELETE (joined by data-modifying WITH clauses), so every
-	 * one is planned as a range scan of the primary key. A join of the table with an array
-	 * of ranges was planned (as a generic plan) as a scan of the whole table: a cost that
-	 * grew with the store.
-	 */
-	for (size_t b = 0; rc == 0 && b < t->nranges; b += STORE_PG_RANGES_PER_STMT) {
-		size_t n = t->nranges - b < STORE_PG_RANGES_PER_STMT ? t->nranges - b
-								     : STORE_PG_RANGES_PER_STMT;
-		struct core_buf sql = CORE_BUF_INIT;
-		const char *vals[3 * STORE_PG_RANGES_PER_STMT];
-		int lens[3 * STORE_PG_RANGES_PER_STMT], fmts[3 * STORE_PG_RANGES_PER_STMT];
-		Oid types[3 * STORE_PG_RANGES_PER_STMT];
-		uint8_t spv[STORE_PG_RANGES_PER_STMT][2];
-		for (size_t i = 0; i < n; i++) {
-			const struct store_pg_range *r = &t->ranges[b + i];
-			unsigned p = (unsigned)(3 * i + 1);
-			if (i + 1 < n)
-				core_buf_printf(&sql, "%sd%zu AS (", i == 0 ? "WITH " : "", i);
-			core_buf_printf(
-				&sql,
-				"DELETE FROM staunch_kv WHERE s = $%u AND k >= $%u AND k < $%u", p,
-				p + 1, p + 2);
-			if (i + 1 < n)
-				core_buf_printf(&sql, i + 2 < n ? "), " : ") ");
-			spv[i][0] = 0;
-			spv[i][1] = (uint8_t)r->sp;
-			vals[3 * i] = (const char *)spv[i];
-			lens[3 * i] = 2;
-			types[3 * i] = PG_OID_INT2;
-			vals[3 * i + 1] = (const char *)r->lo;
-			lens[3 * i + 1] = (int)r->lol;
-			types[3 * i + 1] = PG_OID_BYTEA;
-			vals[3 * i + 2] = (const char *)r->hi;
-			lens[3 * i + 2] = (int)r->hil;
-			types[3 * i + 2] = PG_OID_BYTEA;
-			fmts[3 * i] = fmts[3 * i + 1] = fmts[3 * i + 2] = 1;
+	if (rc == 0 && t->nranges > 0) {
+		/* Every buffered range delete in one statement. */
+		struct core_buf sa = CORE_BUF_INIT, la = CORE_BUF_INIT, ha = CORE_BUF_INIT;
+		store_pg_array_begin(&sa, PG_OID_INT2, t->nranges);
+		store_pg_array_begin(&la, PG_OID_BYTEA, t->nranges);
+		store_pg_array_begin(&ha, PG_OID_BYTEA, t->nranges);
+		for (size_t i = 0; i < t->nranges; i++) {
+			struct store_pg_range *r = &t->ranges[i];
+			uint8_t s[2] = {0, r->sp};
+			store_pg_array_add(&sa, s, 2);
+			store_pg_array_add(&la, r->lo, r->lol);
+			store_pg_array_add(&ha, r->hi, r->hil);
 		}
-		PGresult *res = PQexecParams(t->c->pg, core_buf_cstr(&sql), (int)(3 * n), types,
-					     vals, lens, fmts, 1);
-		core_buf_fini(&sql);
+		const char *vals[3] = {sa.p, la.p, ha.p};
+		int lens[3] = {(int)sa.len, (int)la.len, (int)ha.len};
+		PGresult *res = store_pg_run(t, "dr", 3, vals, lens);
 		rc = store_pg_ok(t, res, PGRES_COMMAND_OK, err, "delete range");
 		if (rc == 0)
 			PQclear(res);
+		core_buf_fini(&sa);
+		core_buf_fini(&la);
+		core_buf_fini(&ha);
 	}
 	for (int pass = 0; rc == 0 && pass < 2; pass++) {
 		bool del = pass == 0;
