@@ -692,7 +692,8 @@ int mailstore_deliver(struct mailstore *ms, const void *data, size_t len,
 				       .received_at = received_at,
 				       .out = out};
 	mailstore_deliver_batch(ms, &d, 1, NULL);
-	*err = d.err;
+	if (err != NULL)
+		*err = d.err;
 	return d.rc;
 }
 
