@@ -461,7 +461,7 @@ int store_txn_get_for_update(struct store_txn *t, const void *key, size_t klen,
 		return rc;
 	if (!t->write)
 		return core_error_set(err, CORE_EPERM, NULL,
-				      "locked read in a read-only transaction");
+				      "locked read or assertion in a read-only transaction");
 	core_buf_reset(val_out);
 	rc = store_txn_raw_get(t, STORE_SPACE_DATA, key, klen, true, val_out, err);
 	if (rc < 0)
@@ -612,14 +612,9 @@ int store_txn_delete(struct store_txn *t, const void *key, size_t klen, struct c
 int store_txn_assert(struct store_txn *t, const void *key, size_t klen, const void *expect,
 		     size_t elen, struct core_error *err)
 {
-	int rc = store_key_check(key, klen, err);
-	if (rc < 0)
-		return rc;
-	if (!t->write)
-		return core_error_set(err, CORE_EPERM, NULL,
-				      "assertion in a read-only transaction");
+	/* The key is locked, then its latest value compared. */
 	struct core_buf cur = CORE_BUF_INIT;
-	rc = store_txn_raw_get(t, STORE_SPACE_DATA, key, klen, true, &cur, err);
+	int rc = store_txn_get_for_update(t, key, klen, &cur, err);
 	if (rc == CORE_ENOTFOUND) {
 		core_buf_fini(&cur);
 		if (expect == NULL)
@@ -627,8 +622,6 @@ int store_txn_assert(struct store_txn *t, const void *key, size_t klen, const vo
 		return core_error_set(err, CORE_ECONFLICT, "ARCHITECTURE.md §4",
 				      "compare-and-set: key does not exist");
 	}
-	if (rc == 0)
-		rc = store_value_decode(t, key, klen, &cur, err);
 	if (rc < 0) {
 		core_buf_fini(&cur);
 		return rc;
