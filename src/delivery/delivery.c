@@ -404,7 +404,14 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 		}
 		dv_count(dv, n, commits);
 		ln->leading = false;
+		bool mine = r->done;
+		/* Woken after the unlock, so the waiters do not block at once on the mutex this
+		 * thread still holds; they re-check their state under it. */
+		pthread_mutex_unlock(&dv->mu);
 		pthread_cond_broadcast(&ln->cv);
+		if (mine)
+			return;
+		pthread_mutex_lock(&dv->mu);
 	}
 	pthread_mutex_unlock(&dv->mu);
 }

@@ -22,8 +22,11 @@ static void net_pool_push(struct net_workers *w, struct net_job *job)
 	else
 		w->head = job;
 	w->tail = job;
-	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+	/* Signalled after the unlock: a worker woken while the lock is still held would only
+	 * block again on the mutex (a futex wait and wake more per job). Workers re-check the
+	 * queue under the lock, so no job is missed. */
+	pthread_cond_signal(&w->cv);
 }
 
 /* Hand a finished job to its connection's event thread. */

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -509,7 +510,7 @@ END_TEST
 
 /* Lanes: while a batch for one account is held open, a delivery to an account of another
  * lane commits (it does not queue behind the first). */
-static volatile bool held, saw_other;
+static atomic_bool held, saw_other;
 
 static void hold_hook(void *arg)
 {
