@@ -6,6 +6,7 @@
 #ifndef STAUNCH_DIRECTORY_DIR_INT_H
 #define STAUNCH_DIRECTORY_DIR_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@ struct dir {
 	void *h;
 	struct store_data *data;
 	struct dir_settings s;
+	_Atomic uint64_t generation; /* dir_generation() */
 };
 
 /* Data-store key prefix of everything the directory keeps ("dir/", docs/directory.md). */

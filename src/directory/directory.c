@@ -869,26 +869,38 @@ static int read_only(struct dir *d, struct core_error *err)
 			      d->type);
 }
 
+uint64_t dir_generation(struct dir *d)
+{
+	return atomic_load(&d->generation);
+}
+
+/* After a change through d (committed or not): whatever was resolved before is suspect. */
+static int dir_changed(struct dir *d, int rc)
+{
+	atomic_fetch_add(&d->generation, 1);
+	return rc;
+}
+
 int dir_principal_create(struct dir *d, const struct dir_principal *p, struct core_arena *a,
 			 const char **id_out, struct core_error *err)
 {
 	if (d->ops->create == NULL)
 		return read_only(d, err);
-	return d->ops->create(d->h, p, a, id_out, err);
+	return dir_changed(d, d->ops->create(d->h, p, a, id_out, err));
 }
 
 int dir_principal_update(struct dir *d, const struct dir_principal *p, struct core_error *err)
 {
 	if (d->ops->update == NULL)
 		return read_only(d, err);
-	return d->ops->update(d->h, p, err);
+	return dir_changed(d, d->ops->update(d->h, p, err));
 }
 
 int dir_principal_remove(struct dir *d, struct core_str id, struct core_error *err)
 {
 	if (d->ops->remove == NULL)
 		return read_only(d, err);
-	return d->ops->remove(d->h, id, err);
+	return dir_changed(d, d->ops->remove(d->h, id, err));
 }
 
 int dir_password_change(struct dir *d, struct core_str id, struct core_str password,

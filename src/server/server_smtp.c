@@ -18,11 +18,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -122,6 +124,27 @@ static struct {
 	atomic_bool ready;     /* the stores are open */
 } R;
 
+/*
+ * Recent recipient resolutions, so that a RCPT for an address resolved moments ago is answered
+ * on the event thread instead of after a round trip through the worker pool. Only addresses
+ * that exist (local or remote) are kept, for RCPT_CACHE_TTL_MS at most and only while the
+ * directory has not changed through this server (dir_generation()); an address unknown a
+ * moment ago is always looked up again, so a new account receives mail at once. The final
+ * word is delivery's, which resolves every recipient again when the message is complete.
+ * Not used with a per-recipient rate limit (that is counted on the worker pool).
+ */
+#define RCPT_CACHE_SLOTS 1024u
+#define RCPT_CACHE_TTL_MS 30000u
+struct rcpt_slot {
+	uint64_t gen, expires_ms;
+	enum delivery_kind kind;
+	char addr[256]; /* lower-cased; "" for an empty slot */
+};
+static struct {
+	pthread_mutex_t mu;
+	struct rcpt_slot *s; /* RCPT_CACHE_SLOTS, allocated with the resources */
+} RC = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
 static void res_close(void)
 {
 	if (R.dv != NULL) {
@@ -138,6 +161,10 @@ static void res_close(void)
 	}
 	delivery_free(&R.dv);
 	delivery_spool_pool_clear();
+	pthread_mutex_lock(&RC.mu);
+	free(RC.s);
+	RC.s = NULL;
+	pthread_mutex_unlock(&RC.mu);
 	queue_free(&R.q);
 	mailstore_free(&R.ms);
 	dir_bruteforce_free(&R.bf);
@@ -182,6 +209,9 @@ static void res_open_now(void *arg)
 		return;
 	}
 	R.dv = delivery_new(R.d, R.ms);
+	pthread_mutex_lock(&RC.mu);
+	RC.s = core_xcalloc(RCPT_CACHE_SLOTS, sizeof(*RC.s));
+	pthread_mutex_unlock(&RC.mu);
 	for (struct smtp_lst *l = R.lsts; l != NULL; l = l->next) {
 		struct dir_auth_ctx actx = {.remote_ip = NULL, .bf = R.bf};
 		dir_sasl_init(&l->sasl, R.d, &actx);
@@ -236,6 +266,7 @@ struct smtp_sess {
 	char authcid[256];
 	struct delivery_spool spool;
 	bool spool_on;
+	char rcpt_text[320]; /* a RCPT reply answered from the resolution cache */
 };
 
 /* The authentication identity a client named, so a failure counts against that account too
@@ -597,6 +628,84 @@ static void run_mail(struct job *j)
 	set_v(j, 250, "2.1.0", "Sender OK%s", NULL);
 }
 
+/*
+ * The reply to RCPT for an address that resolved to `kind` (DELIVERY_LOCAL or
+ * DELIVERY_REMOTE), written into text (the verdict points into it).
+ */
+static struct smtp_verdict rcpt_verdict(enum delivery_kind kind, bool lmtp, bool authed,
+					const char *addr, char *text, size_t size)
+{
+	int code = 250;
+	const char *enh = "2.1.5", *fmt = "Recipient <%s> OK";
+	if (kind == DELIVERY_UNKNOWN) {
+		code = 550, enh = "5.1.1", fmt = "No such user here: <%s>";
+	} else if (kind == DELIVERY_REMOTE && lmtp) {
+		/* RFC 2033 §4.3: an LMTP server delivers locally only. */
+		code = 550, enh = "5.1.1", fmt = "Not a local recipient: <%s>";
+	} else if (kind == DELIVERY_REMOTE && authed) {
+		fmt = "Recipient <%s> OK (relayed)";
+	} else if (kind == DELIVERY_REMOTE) {
+		/* RFC 5321 §3.6.2, RFC 5321 §7.1: no open relaying for anonymous clients. */
+		code = 550, enh = "5.7.1", fmt = "Relaying denied for <%s>";
+	}
+	snprintf(text, size, fmt, addr);
+	return (struct smtp_verdict){code, enh, text};
+}
+
+static uint64_t rcpt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The slot of an address (lower-cased into key, which has 256 bytes); NULL when too long. */
+static struct rcpt_slot *rcpt_slot_of(const char *addr, char *key)
+{
+	size_t n = strlen(addr);
+	if (RC.s == NULL || n >= 256)
+		return NULL;
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < n; i++) {
+		key[i] = core_ascii_lower(addr[i]);
+		h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+	}
+	key[n] = '\0';
+	return &RC.s[h % RCPT_CACHE_SLOTS];
+}
+
+static bool rcpt_cache_get(const char *addr, enum delivery_kind *kind_out)
+{
+	char key[256];
+	bool hit = false;
+	pthread_mutex_lock(&RC.mu);
+	struct rcpt_slot *sl = rcpt_slot_of(addr, key);
+	if (sl != NULL && strcmp(sl->addr, key) == 0 && sl->gen == dir_generation(R.d) &&
+	    sl->expires_ms > rcpt_now_ms()) {
+		*kind_out = sl->kind;
+		hit = true;
+	}
+	pthread_mutex_unlock(&RC.mu);
+	return hit;
+}
+
+/* gen: dir_generation() read before the resolution began. */
+static void rcpt_cache_put(const char *addr, enum delivery_kind kind, uint64_t gen)
+{
+	if (kind == DELIVERY_UNKNOWN)
+		return;
+	char key[256];
+	pthread_mutex_lock(&RC.mu);
+	struct rcpt_slot *sl = rcpt_slot_of(addr, key);
+	if (sl != NULL) {
+		memcpy(sl->addr, key, strlen(key) + 1);
+		sl->kind = kind;
+		sl->gen = gen;
+		sl->expires_ms = rcpt_now_ms() + RCPT_CACHE_TTL_MS;
+	}
+	pthread_mutex_unlock(&RC.mu);
+}
+
 static void run_rcpt(struct job *j)
 {
 	if (rate_over("rcpt", j->addr, R.rate_rcpt)) {
@@ -606,30 +715,14 @@ static void run_rcpt(struct job *j)
 	enum delivery_kind kind;
 	struct core_error err;
 	core_error_clear(&err);
+	uint64_t gen = dir_generation(R.d);
 	int rc = delivery_resolve(R.dv, j->addr, j->a, &kind, NULL, 0, NULL, &err);
 	if (rc < 0) {
 		set_v(j, 451, "4.3.0", "Cannot check <%s> now, try again later", j->addr);
 		return;
 	}
-	switch (kind) {
-	case DELIVERY_LOCAL:
-		set_v(j, 250, "2.1.5", "Recipient <%s> OK", j->addr);
-		return;
-	case DELIVERY_UNKNOWN:
-		set_v(j, 550, "5.1.1", "No such user here: <%s>", j->addr);
-		return;
-	case DELIVERY_REMOTE:
-		break;
-	}
-	if (j->lmtp) {
-		/* RFC 2033 §4.3: an LMTP server delivers locally only. */
-		set_v(j, 550, "5.1.1", "Not a local recipient: <%s>", j->addr);
-	} else if (j->auth_user != NULL) {
-		set_v(j, 250, "2.1.5", "Recipient <%s> OK (relayed)", j->addr);
-	} else {
-		/* RFC 5321 §3.6.2, RFC 5321 §7.1: no open relaying for anonymous clients. */
-		set_v(j, 550, "5.7.1", "Relaying denied for <%s>", j->addr);
-	}
+	rcpt_cache_put(j->addr, kind, gen);
+	j->v = rcpt_verdict(kind, j->lmtp, j->auth_user != NULL, j->addr, j->text, sizeof(j->text));
 }
 
 /* RFC 5321 §3.5.3: VRFY of a mailbox; §3.5.1: 252 when we will not say. */
@@ -882,6 +975,14 @@ static int svc_check_rcpt(void *ctx, struct smtp_session *s, const struct smtp_e
 	const char *user = smtp_session_auth_user(s);
 	j->auth_user = user != NULL ? core_arena_strdup(j->a, user) : NULL;
 	j->lmtp = ss->lst->l.cfg.lmtp;
+	enum delivery_kind kind;
+	if (R.rate_rcpt <= 0 && res_ready() && rcpt_cache_get(j->addr, &kind)) {
+		/* Resolved the same way moments ago (see RC): answered here. */
+		*out = rcpt_verdict(kind, j->lmtp, j->auth_user != NULL, j->addr, ss->rcpt_text,
+				    sizeof(ss->rcpt_text));
+		job_free(j);
+		return 0;
+	}
 	return job_submit(j, out);
 }
 
