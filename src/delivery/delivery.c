@@ -127,7 +127,7 @@ int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n)
 		return sp->err = CORE_EIO;
 	const char *c = p;
 	while (n > 0) {
-		ssize_t w = write(sp->fd, c, n);
+		ssize_t w = pwrite(sp->fd, c, n, (off_t)sp->size);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -194,9 +194,12 @@ void delivery_spool_close(struct delivery_spool *sp)
 	sp->map = NULL;
 	sp->map_len = 0;
 	if (sp->fd >= 0) {
-		/* Emptied before reuse: no message outlives its spool. */
-		if (sp->dir[0] != '\0' && ftruncate(sp->fd, 0) == 0 &&
-		    lseek(sp->fd, 0, SEEK_SET) == 0)
+		/* Kept for reuse and written again from its start (pwrite at the spool's own
+		 * size): bytes past a later, shorter message are never read. A file that grew
+		 * past DELIVERY_SPOOL_KEEP_MAX is emptied first, so a kept file stays small
+		 * without a truncation per message. */
+		if (sp->dir[0] != '\0' &&
+		    (sp->size <= DELIVERY_SPOOL_KEEP_MAX || ftruncate(sp->fd, 0) == 0))
 			spool_pool_give(sp->dir, sp->fd);
 		else
 			close(sp->fd);

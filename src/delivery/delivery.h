@@ -56,14 +56,17 @@ int delivery_spool_open(struct delivery_spool *sp, const char *dir, const char *
 			struct core_error *err);
 /* Append bytes. Returns 0 or CORE_EIO (and every later write fails too). */
 int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n);
+/* A closed spool file past this size is emptied before it is kept for reuse. */
+#define DELIVERY_SPOOL_KEEP_MAX (1024u * 1024u)
 /* Spools up to this size are read into memory by delivery_spool_map; larger ones mapped. */
 #define DELIVERY_SPOOL_READ_MAX (64u * 1024u)
 /* Map the whole spool read-only (Return-Path line included): a mapping of the file, or for
  * a spool up to DELIVERY_SPOOL_READ_MAX a copy in memory. Returns 0 or CORE_EIO. */
 int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *len_out,
 		       struct core_error *err);
-/* Close (unmapping it); accepts a closed spool. The emptied file is kept (up to 32 of
- * them, for the directory in use) and reused by the next delivery_spool_open(). */
+/* Close (unmapping it); accepts a closed spool. The file is kept (up to 32 of them, for the
+ * directory in use; emptied first past DELIVERY_SPOOL_KEEP_MAX) and reused by the next
+ * delivery_spool_open(), which writes it again from the start and reads only its own bytes. */
 void delivery_spool_close(struct delivery_spool *sp);
 /* Close the kept files (at shutdown, or before the spool directory changes hands). */
 void delivery_spool_pool_clear(void);

@@ -223,8 +223,8 @@ START_TEST(test_spool)
 		ck_assert(big.map_heap);
 		delivery_spool_close(&big);
 	}
-	/* A closed spool's file is reused, emptied: the next spool holds only its own bytes,
-	 * even when shorter than the last one. */
+	/* A closed spool's file is reused: the next spool reads only its own bytes, even when
+	 * shorter than the last one. */
 	struct delivery_spool s1, s2;
 	spool(&s1, "long-sender@remote.test", MSG, &p, &len);
 	struct stat st1, st2;
@@ -235,7 +235,19 @@ START_TEST(test_spool)
 	ck_assert_uint_eq(st1.st_ino, st2.st_ino);
 	ck_assert_uint_eq(len, strlen("Return-Path: <>\r\nb\r\n"));
 	ck_assert(memcmp(p, "Return-Path: <>\r\nb\r\n", len) == 0);
+	/* A kept file that grew past DELIVERY_SPOOL_KEEP_MAX is emptied: nothing of that
+	 * message is left in the next one's file. */
+	delivery_spool_close(&s2);
+	ck_assert_int_eq(delivery_spool_open(&s1, tmp, NULL, &err), 0);
+	char chunk[4096];
+	memset(chunk, 'z', sizeof(chunk));
+	for (size_t w = 0; w <= DELIVERY_SPOOL_KEEP_MAX; w += sizeof(chunk))
+		ck_assert_int_eq(delivery_spool_write(&s1, chunk, sizeof(chunk)), 0);
+	ck_assert_int_eq(fstat(s1.fd, &st1), 0);
+	delivery_spool_close(&s1);
+	spool(&s2, "", "b\r\n", &p, &len);
 	ck_assert_int_eq(fstat(s2.fd, &st2), 0);
+	ck_assert_uint_eq(st1.st_ino, st2.st_ino);
 	ck_assert_int_eq(st2.st_size, (off_t)len);
 	/* Two open at once are two files. */
 	ck_assert_int_eq(delivery_spool_open(&s1, tmp, "a@b", &err), 0);
