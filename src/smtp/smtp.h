@@ -309,7 +309,7 @@ struct smtp_rcpt {
 	unsigned notify;             /* SMTP_NOTIFY_*; 0 = not given */
 	struct core_str orcpt_type;  /* RFC 3461 §4.2 addr-type ("rfc822"), empty if none */
 	struct core_str orcpt;       /* xtext-decoded original recipient */
-	struct smtp_verdict verdict; /* what RCPT answered (2xx for accepted ones) */
+	struct smtp_verdict verdict; /* what RCPT answered (2xx for accepted ones); text NULL */
 };
 
 struct smtp_envelope {

@@ -280,7 +280,9 @@ void smtp_rcpt_finish(struct smtp_session *s, const struct smtp_verdict *v)
 			s->env.rcpts = n;
 			s->env.cap = cap;
 		}
-		s->pend_rcpt.verdict = ok;
+		/* The code and enhanced code (static strings) are kept; the text belongs to the
+		 * service and lives only until this reply is written. */
+		s->pend_rcpt.verdict = (struct smtp_verdict){ok.code, ok.enh, NULL};
 		s->env.rcpts[s->env.nrcpts++] = s->pend_rcpt;
 		if (s->state == SMTP_ST_MAIL)
 			s->state = SMTP_ST_RCPT;
