@@ -374,8 +374,20 @@ static size_t store_chunk_prefix(const void *key, size_t klen, uint8_t *out)
 static int store_chunks_delete(struct store_txn *t, const void *key, size_t klen,
 			       struct core_error *err)
 {
-	uint8_t lo[STORE_KEY_MAX + 1], hi[STORE_KEY_MAX + 1];
+	uint8_t lo[STORE_KEY_MAX + 5], hi[STORE_KEY_MAX + 1];
 	size_t lol = store_chunk_prefix(key, klen, lo);
+	/* A value's chunks are written and removed together, numbered from 0, so chunk 0
+	 * tells whether any exist. Most values never had chunks: one point lookup in the
+	 * (nearly empty) chunk space is far cheaper than opening a range scan, and every
+	 * write of a key comes through here. */
+	store_be32_put(lo + lol, 0);
+	struct core_buf first = CORE_BUF_INIT;
+	int rc = store_txn_raw_get(t, STORE_SPACE_CHUNK, lo, lol + 4, false, &first, err);
+	core_buf_fini(&first);
+	if (rc == CORE_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
 	size_t hil = store_prefix_successor(lo, lol, hi);
 	/* klen <= 255, so lo[0] < 0xff or key has a byte < 0xff: hil is never 0 here except
 	 * for a 255-byte key of all 0xff bytes, whose chunks are bounded by the raw key max. */
