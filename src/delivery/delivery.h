@@ -30,6 +30,8 @@
 
 #include "core/core.h"
 
+struct dir_rcpt;
+
 struct dir;
 struct mailstore;
 struct core_arena;
@@ -142,6 +144,13 @@ int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a
 		     enum delivery_kind *kind_out, const char **remote_out, size_t remote_max,
 		     size_t *nremote_out, struct core_error *err);
 
+/* delivery_resolve(), also handing back the directory's resolution (allocated in a, NULL
+ * when the address did not resolve) for delivery_local_resolved(). */
+int delivery_resolve_keep(struct delivery *dv, const char *addr, struct core_arena *a,
+			  enum delivery_kind *kind_out, const char **remote_out, size_t remote_max,
+			  size_t *nremote_out, const struct dir_rcpt **kept_out,
+			  struct core_error *err);
+
 /*
  * Deliver msg[0..len) (the spool mapping: Return-Path line, Received header, message) into
  * the INBOX of every local mailbox the n recipients resolve to. Each account gets the
@@ -156,5 +165,11 @@ int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a
  */
 int delivery_local(struct delivery *dv, const void *msg, size_t len, const char *const *rcpts,
 		   size_t n, struct delivery_result *results);
+
+/* delivery_local() with the recipients' resolutions already made (delivery_resolve_keep()
+ * in the same job): resolved[i], when not NULL, stands for resolving rcpts[i] again. */
+int delivery_local_resolved(struct delivery *dv, const void *msg, size_t len,
+			    const char *const *rcpts, const struct dir_rcpt *const *resolved,
+			    size_t n, struct delivery_result *results);
 
 #endif

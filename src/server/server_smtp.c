@@ -797,6 +797,9 @@ static void run_deliver(struct job *j)
 	/* Split: local recipients to the mail store, remote ones (and remote members of local
 	 * lists) to the queue. */
 	const char **local = core_arena_zalloc(j->a, sizeof(char *) * (j->n ? j->n : 1));
+	/* Each recipient is resolved once per message: the delivery reuses it. */
+	const struct dir_rcpt **local_res =
+		core_arena_zalloc(j->a, sizeof(*local_res) * (j->n ? j->n : 1));
 	size_t *local_idx = core_arena_zalloc(j->a, sizeof(size_t) * (j->n ? j->n : 1));
 	size_t nlocal = 0;
 	bool *remote = core_arena_zalloc(j->a, sizeof(bool) * (j->n ? j->n : 1));
@@ -810,13 +813,15 @@ static void run_deliver(struct job *j)
 		enum delivery_kind kind = DELIVERY_UNKNOWN;
 		size_t nexp = 0;
 		const char *addr = j->qe.rcpts[i].addr;
-		int rc = delivery_resolve(R.dv, addr, j->a, &kind, expanded, exp_cap, &nexp, &err);
+		const struct dir_rcpt *res = NULL;
+		int rc = delivery_resolve_keep(R.dv, addr, j->a, &kind, expanded, exp_cap, &nexp,
+					       &res, &err);
 		if (rc == 0 && nexp > exp_cap) {
 			/* A list with many remote members: again with room for all of them. */
 			exp_cap = nexp;
 			expanded = core_arena_zalloc(j->a, sizeof(char *) * exp_cap);
-			rc = delivery_resolve(R.dv, addr, j->a, &kind, expanded, exp_cap, &nexp,
-					      &err);
+			rc = delivery_resolve_keep(R.dv, addr, j->a, &kind, expanded, exp_cap,
+						   &nexp, &res, &err);
 			if (nexp > exp_cap)
 				nexp = exp_cap;
 		}
@@ -832,6 +837,7 @@ static void run_deliver(struct job *j)
 			continue;
 		}
 		local_idx[nlocal] = i;
+		local_res[nlocal] = res;
 		local[nlocal++] = addr;
 		for (size_t k = 0; k < nexp; k++) {
 			qr = qr_push(j, qr, &nq, &qcap);
@@ -843,7 +849,7 @@ static void run_deliver(struct job *j)
 	}
 	if (nlocal > 0) {
 		struct delivery_result *dr = core_arena_zalloc(j->a, sizeof(*dr) * nlocal);
-		delivery_local(R.dv, msg, len, local, nlocal, dr);
+		delivery_local_resolved(R.dv, msg, len, local, local_res, nlocal, dr);
 		for (size_t k = 0; k < nlocal; k++)
 			j->res[local_idx[k]] =
 				(struct smtp_verdict){dr[k].code, dr[k].enh, dr[k].text};
