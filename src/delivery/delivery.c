@@ -423,10 +423,27 @@ int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a
 		     enum delivery_kind *kind_out, const char **remote_out, size_t remote_max,
 		     size_t *nremote_out, struct core_error *err)
 {
+	return delivery_resolve_keep(dv, addr, a, kind_out, remote_out, remote_max, nremote_out,
+				     NULL, err);
+}
+
+int delivery_resolve_keep(struct delivery *dv, const char *addr, struct core_arena *a,
+			  enum delivery_kind *kind_out, const char **remote_out, size_t remote_max,
+			  size_t *nremote_out, const struct dir_rcpt **kept_out,
+			  struct core_error *err)
+{
 	struct dir_rcpt r;
 	if (nremote_out != NULL)
 		*nremote_out = 0;
+	if (kept_out != NULL)
+		*kept_out = NULL;
 	int rc = dir_resolve(dv->d, core_str_from_cstr(addr), a, &r, err);
+	if (rc == 0 && kept_out != NULL) {
+		/* The resolution lives in a, with the targets it points to. */
+		struct dir_rcpt *k = core_arena_alloc(a, sizeof(*k));
+		*k = r;
+		*kept_out = k;
+	}
 	if (rc == CORE_ESYNTAX || rc == CORE_ENOTFOUND) {
 		/* Not an address the directory can place: a local domain's unknown user or a
 		 * malformed one. */
@@ -517,6 +534,13 @@ struct acct {
 int delivery_local(struct delivery *dv, const void *msg, size_t len, const char *const *rcpts,
 		   size_t n, struct delivery_result *results)
 {
+	return delivery_local_resolved(dv, msg, len, rcpts, NULL, n, results);
+}
+
+int delivery_local_resolved(struct delivery *dv, const void *msg, size_t len,
+			    const char *const *rcpts, const struct dir_rcpt *const *resolved,
+			    size_t n, struct delivery_result *results)
+{
 	if (dv->ms == NULL) {
 		for (size_t i = 0; i < n; i++)
 			results[i] = res_nostore;
@@ -538,7 +562,11 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 	for (size_t i = 0; i < n; i++) {
 		core_error_clear(&err);
 		struct dir_rcpt r;
-		int rc = dir_resolve(dv->d, core_str_from_cstr(rcpts[i]), a, &r, &err);
+		int rc = 0;
+		if (resolved != NULL && resolved[i] != NULL)
+			r = *resolved[i];
+		else
+			rc = dir_resolve(dv->d, core_str_from_cstr(rcpts[i]), a, &r, &err);
 		if (rc == CORE_ESYNTAX || (rc == 0 && r.status != DIR_RCPT_LOCAL)) {
 			results[i] = res_unknown;
 			continue;
@@ -604,7 +632,12 @@ int delivery_local(struct delivery *dv, const void *msg, size_t len, const char 
 		size_t nb = naccts - b < MAILSTORE_TARGETS_MAX ? naccts - b : MAILSTORE_TARGETS_MAX;
 		struct dv_req r = {
 			.md = {.data = msg, .len = len, .targets = tg + b, .ntargets = nb}};
-		dv_commit(dv, &r);
+		/* Parsed (and a large message's blob written) here, in this thread, so the
+		 * lane's transaction does only the records. */
+		if (mailstore_delivery_prepare(dv->ms, &r.md) == 0) {
+			dv_commit(dv, &r);
+			mailstore_delivery_release(&r.md);
+		}
 		for (size_t k = b; k < b + nb; k++)
 			acct_rc[k] = r.md.rc;
 		if (r.md.rc < 0 && r.md.rc != CORE_ELIMIT)

@@ -370,7 +370,19 @@ struct mailstore_delivery {
 	/* Set by mailstore_deliver_batch(): 0 or this message's error (detail in err). */
 	int rc;
 	struct core_error err;
+	/* mailstore_delivery_prepare()'s work, or NULL (then the batch prepares it). */
+	struct mailstore_prepared *prep;
 };
+/*
+ * Optional, before mailstore_deliver_batch(): everything about d that needs no
+ * transaction (checks, the parse, a large message's blob) done now, by the caller's
+ * thread, so that a batch's transaction holds its accounts only for the records. d's data
+ * and targets must stay valid until mailstore_delivery_release(). Returns 0, or the error
+ * the delivery would have failed with (also in d->rc and d->err; d->prep stays NULL).
+ */
+int mailstore_delivery_prepare(struct mailstore *ms, struct mailstore_delivery *d);
+/* Free what mailstore_delivery_prepare() kept (d->prep back to NULL; safe when NULL). */
+void mailstore_delivery_release(struct mailstore_delivery *d);
 /*
  * Group commit: deliver n messages, each exactly as mailstore_deliver() would, in as few
  * synced commits as possible. All of them go first into one transaction (when the accounts

@@ -533,6 +533,12 @@ struct ms_deliver_prep {
 	uint64_t *accts;
 };
 
+/* A preparation made ahead of its batch (mailstore_delivery_prepare()), in its own arena. */
+struct mailstore_prepared {
+	struct core_arena *a;
+	struct ms_deliver_prep p;
+};
+
 static int ms_deliver_prepare(struct mailstore *ms, struct core_arena *a,
 			      const struct mailstore_delivery *d, struct ms_deliver_prep *p,
 			      struct core_error *err)
@@ -610,30 +616,65 @@ static int ms_deliver_many_fn(struct ms_tx *tx, void *ctx)
 	return 0;
 }
 
+int mailstore_delivery_prepare(struct mailstore *ms, struct mailstore_delivery *d)
+{
+	d->prep = NULL;
+	struct core_arena *a = core_arena_new(0);
+	struct mailstore_prepared *pr = core_arena_zalloc(a, sizeof(*pr));
+	pr->a = a;
+	d->rc = ms_deliver_prepare(ms, a, d, &pr->p, &d->err);
+	if (d->rc < 0) {
+		core_buf_fini(&pr->p.enc);
+		core_arena_free(&a);
+		return d->rc;
+	}
+	d->prep = pr;
+	return 0;
+}
+
+void mailstore_delivery_release(struct mailstore_delivery *d)
+{
+	if (d == NULL || d->prep == NULL)
+		return;
+	struct core_arena *a = d->prep->a;
+	core_buf_fini(&d->prep->p.enc);
+	d->prep = NULL;
+	core_arena_free(&a);
+}
+
 int mailstore_deliver_batch(struct mailstore *ms, struct mailstore_delivery *d, size_t n,
 			    size_t *commits_out)
 {
 	struct core_arena *a = core_arena_new(0);
-	struct ms_deliver_prep *p = core_arena_zalloc(a, (n ? n : 1) * sizeof(*p));
+	/* p[i]: d[i]'s preparation, made ahead (d[i].prep) or here in own[i]. */
+	struct ms_deliver_prep *own = core_arena_zalloc(a, (n ? n : 1) * sizeof(*own));
+	struct ms_deliver_prep **p = core_arena_zalloc(a, (n ? n : 1) * sizeof(*p));
 	struct ms_deliver_many m = {core_arena_zalloc(a, (n ? n : 1) * sizeof(*m.p)), 0};
 	uint64_t accts[MS_TX_ACCTS];
 	size_t naccts = 0, commits = 0;
 	bool joint = true; /* the union of accounts fits one transaction */
 	for (size_t i = 0; i < n; i++) {
-		d[i].rc = ms_deliver_prepare(ms, a, &d[i], &p[i], &d[i].err);
+		if (d[i].prep != NULL) {
+			p[i] = &d[i].prep->p;
+			d[i].rc = 0;
+			core_error_clear(&d[i].err);
+		} else {
+			p[i] = &own[i];
+			d[i].rc = ms_deliver_prepare(ms, a, &d[i], p[i], &d[i].err);
+		}
 		if (d[i].rc < 0)
 			continue;
-		m.p[m.n++] = &p[i];
+		m.p[m.n++] = p[i];
 		for (size_t t = 0; t < d[i].ntargets && joint; t++) {
 			size_t k;
-			for (k = 0; k < naccts && accts[k] != p[i].accts[t]; k++)
+			for (k = 0; k < naccts && accts[k] != p[i]->accts[t]; k++)
 				;
 			if (k < naccts)
 				continue;
 			if (naccts == MS_TX_ACCTS)
 				joint = false;
 			else
-				accts[naccts++] = p[i].accts[t];
+				accts[naccts++] = p[i]->accts[t];
 		}
 	}
 	/*
@@ -652,9 +693,10 @@ int mailstore_deliver_batch(struct mailstore *ms, struct mailstore_delivery *d, 
 		if (jrc >= 0)
 			commits++;
 	}
-	for (size_t j = 0; j < m.n; j++) {
+	for (size_t j = 0, i = 0; j < m.n; j++, i++) {
 		struct ms_deliver_prep *pj = m.p[j];
-		size_t i = (size_t)(pj - p);
+		while (p[i] != pj) /* m.p is p without the members that failed to prepare */
+			i++;
 		if (jrc == CORE_ETEMP) {
 			d[i].rc = jrc;
 			d[i].err = jerr;
@@ -672,7 +714,7 @@ int mailstore_deliver_batch(struct mailstore *ms, struct mailstore_delivery *d, 
 	}
 	size_t delivered = 0;
 	for (size_t i = 0; i < n; i++) {
-		core_buf_fini(&p[i].enc);
+		core_buf_fini(&own[i].enc);
 		delivered += d[i].rc >= 0 ? 1 : 0;
 	}
 	core_arena_free(&a);
