@@ -310,7 +310,11 @@ static int ms_email_join(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailsto
 	 * no per-user \Seen yet); other users' thread counts follow. */
 	if (!fresh && (rc = ms_seen_join(tx, ac->account, e, mailbox)) < 0)
 		return rc;
-	if (nd0 != nd1 &&
+	/* RFC 4314 per-user \Seen: a user's count in a (mailbox, thread) never exceeds the
+	 * non-draft emails there, so when this is the first (nd0 == 0) and nobody saw it yet
+	 * (fresh), no count exists to follow: the scan for them is skipped (every delivery
+	 * that starts a thread). */
+	if (nd0 != nd1 && !(fresh && nd0 == 0) &&
 	    (rc = ms_seen_thread(tx, ac->account, mailbox, e, fresh, nd0, nd1, 1)) < 0)
 		return rc;
 	ms_tx_mbox_touch(tx, mb, true);
