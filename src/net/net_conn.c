@@ -108,7 +108,10 @@ static void net_conn_read_update(struct net_conn *c)
 	bool want = !c->closing && !c->out_blocked &&
 		    (c->state == NET_CONN_PROXY || c->state == NET_CONN_HANDSHAKE ||
 		     c->state == NET_CONN_STLS_HS || (c->state == NET_CONN_OPEN && !c->paused));
-	ERR_clear_error();
+	/* An OpenSSL bufferevent reads this thread's error queue: empty it first. A plain
+	 * socket's bufferevent never looks at it. */
+	if (c->ssl != NULL)
+		ERR_clear_error();
 	if (want)
 		bufferevent_enable(c->bev, EV_READ);
 	else
@@ -122,7 +125,8 @@ static void net_conn_setup_bev(struct net_conn *c)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, c->ls->max_input + 1);
 	/* The write callback fires once output drops to the low watermark (drained). */
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->closing ? 0 : c->rt->out_low, 0);
-	ERR_clear_error();
+	if (c->ssl != NULL)
+		ERR_clear_error();
 	bufferevent_enable(c->bev, EV_WRITE);
 	net_conn_read_update(c);
 }
