@@ -922,6 +922,68 @@ START_TEST(deliver_batch_group_commit)
 }
 END_TEST
 
+/* mailstore_delivery_prepare(): members prepared ahead and members the batch prepares mix
+ * in one batch with the same outcomes; a preparation that fails reports its error and keeps
+ * nothing; a prepared member that meets a quota still fails alone; release is idempotent. */
+START_TEST(deliver_batch_prepared_members)
+{
+	OK(mailstore_account_ensure(ms, 33, &err));
+	OK(mailstore_account_ensure(ms, 34, &err));
+	uint64_t i33 = role_id(33, MAILSTORE_ROLE_INBOX), i34 = role_id(34, MAILSTORE_ROLE_INBOX);
+	char *ma = make_msg("pa@example.org", "Prepared", NULL);
+	char *mb = make_msg("pb@example.org", "Re: Prepared", "pa@example.org");
+	struct mailstore_target t33 = {33, &i33, 1, NULL, 0}, t34 = {34, &i34, 1, NULL, 0};
+	struct mailstore_delivered o[3];
+	struct mailstore_delivery d[3] = {
+		{.data = ma, .len = strlen(ma), .targets = &t33, .ntargets = 1, .out = &o[0]},
+		{.data = mb, .len = strlen(mb), .targets = &t34, .ntargets = 1, .out = &o[1]},
+		{.data = mb, .len = strlen(mb), .targets = &t33, .ntargets = 1, .out = &o[2]},
+	};
+	ck_assert_int_eq(mailstore_delivery_prepare(ms, &d[0]), 0);
+	ck_assert_ptr_nonnull(d[0].prep);
+	ck_assert_int_eq(mailstore_delivery_prepare(ms, &d[2]), 0);
+	size_t commits = 99;
+	ck_assert_int_eq(mailstore_deliver_batch(ms, d, 3, &commits), 3);
+	ck_assert_uint_eq(commits, 1);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(d[i].rc == 0, "member %d: %d %s", i, d[i].rc, d[i].err.msg);
+	ck_assert_uint_eq(o[0].uids[0], 1);
+	ck_assert_uint_eq(o[2].uids[0], 2);
+	ck_assert_uint_eq(o[0].thread_id, o[2].thread_id); /* the parse was kept */
+	ck_assert_uint_eq(o[1].uids[0], 1);
+	ck_assert_uint_eq(mbox(33, i33).total, 2);
+	for (int i = 0; i < 3; i++)
+		mailstore_delivery_release(&d[i]);
+	ck_assert_ptr_null(d[0].prep);
+	mailstore_delivery_release(&d[0]);
+
+	/* A preparation that fails: the error is the delivery's, nothing kept. */
+	struct mailstore_delivery bad = {.data = ma, .len = strlen(ma), .targets = &t33};
+	ck_assert_int_eq(mailstore_delivery_prepare(ms, &bad), CORE_ELIMIT);
+	ck_assert_int_eq(bad.rc, CORE_ELIMIT);
+	ck_assert_ptr_null(bad.prep);
+
+	/* Prepared members, one over quota: it fails alone, the other is delivered. */
+	OK(mailstore_quota_set(ms, 34, 0, 1, &err));
+	struct mailstore_delivered q[2];
+	struct mailstore_delivery e[2] = {
+		{.data = ma, .len = strlen(ma), .targets = &t34, .ntargets = 1, .out = &q[0]},
+		{.data = ma, .len = strlen(ma), .targets = &t33, .ntargets = 1, .out = &q[1]},
+	};
+	ck_assert_int_eq(mailstore_delivery_prepare(ms, &e[0]), 0);
+	ck_assert_int_eq(mailstore_delivery_prepare(ms, &e[1]), 0);
+	ck_assert_int_eq(mailstore_deliver_batch(ms, e, 2, &commits), 1);
+	ck_assert_int_eq(e[0].rc, CORE_ELIMIT);
+	ck_assert_int_eq(e[1].rc, 0);
+	ck_assert_uint_eq(q[1].uids[0], 3);
+	ck_assert_uint_eq(mbox(34, i34).total, 1);
+	ck_assert_uint_eq(mbox(33, i33).total, 3);
+	mailstore_delivery_release(&e[0]);
+	mailstore_delivery_release(&e[1]);
+	free(ma), free(mb);
+}
+END_TEST
+
 struct bus_seen {
 	int calls;
 	uint64_t account, modseq;
@@ -1682,6 +1744,7 @@ Suite *ms_test_suite(void)
 	tcase_add_test(tc, threads_by_jmap_rules);
 	tcase_add_test(tc, deliver_many_accounts_atomically);
 	tcase_add_test(tc, deliver_batch_group_commit);
+	tcase_add_test(tc, deliver_batch_prepared_members);
 	tcase_add_test(tc, change_bus);
 	tcase_add_test(tc, large_expunge_in_batches);
 	tcase_add_test(tc, recent_claimed_once);
