@@ -199,11 +199,23 @@ static int store_blob_check(struct store_txn *t, uint64_t account, const uint8_t
 			    struct core_error *err)
 {
 	uint8_t pre[STORE_KEY_MAX], hi[STORE_KEY_MAX];
-	size_t pl = store_blob_lkey(pre, account, hash, 0, NULL, 0) - 1; /* without kind */
+	struct store_blob_access a = {store_now_ms(), false};
+	/* The usual case first, with one point read: the account's own live reservation (an
+	 * upload moments ago, or the delivery writing this very transaction). */
+	size_t rl = store_blob_lkey(pre, account, hash, STORE_BLOB_KIND_RESERVE, NULL, 0);
+	struct core_buf cur = CORE_BUF_INIT;
+	int rc = store_txn_raw_get(t, STORE_SPACE_BLOB, pre, rl, false, &cur, err);
+	bool live = rc == 0 && cur.len == 8 && store_be64_get((const uint8_t *)cur.p) > a.now;
+	core_buf_fini(&cur);
+	if (rc < 0 && rc != CORE_ENOTFOUND)
+		return rc;
+	if (live)
+		return 0;
+	/* Otherwise any link, or a reservation: every reference of the account on hash. */
+	size_t pl = rl - 1; /* without kind */
 	struct store_range r;
 	store_range_prefix(&r, pre, pl, hi);
-	struct store_blob_access a = {store_now_ms(), false};
-	int rc = store_txn_raw_scan(t, STORE_SPACE_BLOB, &r, store_blob_access_cb, &a, err);
+	rc = store_txn_raw_scan(t, STORE_SPACE_BLOB, &r, store_blob_access_cb, &a, err);
 	if (rc < 0)
 		return rc;
 	if (!a.ok)
