@@ -207,6 +207,14 @@ int ms_blob_link_in(struct ms_tx *tx, uint64_t from, uint64_t account, uint64_t 
 	return rc;
 }
 
+int ms_blob_link_own(struct ms_tx *tx, uint64_t account, uint64_t email,
+		     const struct store_blob_id *blob)
+{
+	char owner[32];
+	ms_link_owner(email, owner);
+	return store_blob_link_own_txn(tx->ms->b, tx->t, account, blob, owner, tx->err);
+}
+
 int ms_blob_unlink_in(struct ms_tx *tx, uint64_t account, uint64_t email,
 		      const struct store_blob_id *blob)
 {

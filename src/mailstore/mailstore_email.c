@@ -483,12 +483,13 @@ static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 	 * (docs/storage.md "Throughput and durability"). */
 	int rrc = 0;
 	if (c->inlined)
-		rrc = store_blob_put_txn(tx->ms->b, tx->t, c->data, (size_t)c->size, &c->blob,
-					 tx->err);
-	if (rrc < 0)
-		return rrc;
-	rrc = store_blob_reserve_txn(tx->ms->b, tx->t, c->targets[0].account, &c->blob,
-				     tx->ms->o.reserve_ms, tx->err);
+		/* Its id was computed in the preparation; the content is this transaction's
+		 * own, so its links need neither a reservation nor an access check. */
+		rrc = store_blob_put_txn_id(tx->ms->b, tx->t, c->data, (size_t)c->size, &c->blob,
+					    tx->err);
+	else
+		rrc = store_blob_reserve_txn(tx->ms->b, tx->t, c->targets[0].account, &c->blob,
+					     tx->ms->o.reserve_ms, tx->err);
 	if (rrc < 0)
 		return rrc;
 	for (size_t i = 0; i < c->n; i++) {
@@ -515,10 +516,12 @@ static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 		size_t kl = ms_key_id(k, t->account, MS_F_PARSED, e.id);
 		if ((rc = ms_put(tx, k, kl, c->parsed_enc->p, c->parsed_enc->len)) < 0)
 			return rc;
-		/* The blob link commits with the email (the first target holds the upload
-		 * reservation that grants access). */
-		if ((rc = ms_blob_link_in(tx, c->targets[0].account, t->account, e.id, &c->blob)) <
-		    0)
+		/* The blob link commits with the email (an upload's content: the first target
+		 * holds the reservation that grants access). */
+		rc = c->inlined ? ms_blob_link_own(tx, t->account, e.id, &c->blob)
+				: ms_blob_link_in(tx, c->targets[0].account, t->account, e.id,
+						  &c->blob);
+		if (rc < 0)
 			return rc;
 		o->email_id = e.id;
 		o->thread_id = e.thread_id;
@@ -592,7 +595,7 @@ static int ms_deliver_prepare(struct mailstore *ms, struct core_arena *a,
 	c->data = d->data;
 	c->inlined = store_blob_inline_max(ms->b) > 0 && d->len <= store_blob_inline_max(ms->b);
 	if (c->inlined)
-		return 0;
+		return store_blob_id_of(d->data, d->len, &c->blob, err);
 	struct store_blob_writer *w = NULL;
 	rc = store_blob_write_begin(ms->b, &w, err);
 	if (rc >= 0 && d->len > 0)

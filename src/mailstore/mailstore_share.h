@@ -19,6 +19,9 @@
 /* Blob links of emails, inside the transaction (docs/mailstore.md §Blobs). */
 int ms_blob_link_in(struct ms_tx *tx, uint64_t from, uint64_t account, uint64_t email,
 		    const struct store_blob_id *blob);
+/* ms_blob_link_in for content this transaction wrote itself (no access check). */
+int ms_blob_link_own(struct ms_tx *tx, uint64_t account, uint64_t email,
+		     const struct store_blob_id *blob);
 int ms_blob_unlink_in(struct ms_tx *tx, uint64_t account, uint64_t email,
 		      const struct store_blob_id *blob);
 

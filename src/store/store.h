@@ -322,6 +322,12 @@ uint64_t store_blob_inline_max(const struct store_blob *b);
  */
 int store_blob_put_txn(struct store_blob *b, struct store_txn *t, const void *data, size_t len,
 		       struct store_blob_id *id_out, struct core_error *err);
+/* The id content would get (its SHA-256), computed outside any transaction. */
+int store_blob_id_of(const void *data, size_t len, struct store_blob_id *id_out,
+		     struct core_error *err);
+/* store_blob_put_txn for content whose id the caller took from store_blob_id_of(). */
+int store_blob_put_txn_id(struct store_blob *b, struct store_txn *t, const void *data,
+			  size_t len, const struct store_blob_id *id, struct core_error *err);
 int store_blob_write_finish_content(struct store_blob_writer **w, struct store_blob_id *id_out,
 				    struct core_error *err);
 
@@ -353,6 +359,11 @@ int store_blob_reserve_txn(struct store_blob *b, struct store_txn *t, uint64_t a
  */
 int store_blob_link_txn(struct store_blob *b, struct store_txn *t, uint64_t from, uint64_t account,
 			const struct store_blob_id *id, const char *owner, struct core_error *err);
+/* store_blob_link_txn for content t itself wrote (store_blob_put_txn*): the account that
+ * supplied it needs no access check and no reservation. */
+int store_blob_link_own_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
+			    const struct store_blob_id *id, const char *owner,
+			    struct core_error *err);
 int store_blob_unlink_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
 			  const struct store_blob_id *id, const char *owner,
 			  struct core_error *err);

@@ -368,6 +368,18 @@ int store_blob_link_txn(struct store_blob *b, struct store_txn *t, uint64_t from
 	return store_blob_ref_put_fn(t, &a, err);
 }
 
+int store_blob_link_own_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
+			    const struct store_blob_id *id, const char *owner, struct core_error *err)
+{
+	size_t olen = 0;
+	int rc = store_blob_txn_check(b, t, owner, &olen, err);
+	if (rc < 0)
+		return rc;
+	struct store_blob_ref a = {account, account, id->hash, STORE_BLOB_KIND_LINK,
+				   owner,   olen,    0,        false};
+	return store_blob_ref_put_fn(t, &a, err);
+}
+
 int store_blob_reserve_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
 			   const struct store_blob_id *id, uint64_t reserve_ms,
 			   struct core_error *err)
@@ -544,8 +556,22 @@ uint64_t store_blob_inline_max(const struct store_blob *b)
 	return b != NULL ? b->inline_max : 0;
 }
 
-int store_blob_put_txn(struct store_blob *b, struct store_txn *t, const void *data, size_t len,
-		       struct store_blob_id *id_out, struct core_error *err)
+int store_blob_id_of(const void *data, size_t len, struct store_blob_id *id_out,
+		     struct core_error *err)
+{
+	if (data == NULL && len > 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "no blob content");
+	uint8_t hash[EVP_MAX_MD_SIZE];
+	unsigned hl = 0;
+	if (EVP_Digest(len > 0 ? data : "", len, hash, &hl, EVP_sha256(), NULL) != 1 ||
+	    hl != STORE_HASH_LEN)
+		return core_error_set(err, CORE_EINTERNAL, NULL, "SHA-256 failed");
+	memcpy(id_out->hash, hash, STORE_HASH_LEN);
+	return 0;
+}
+
+int store_blob_put_txn_id(struct store_blob *b, struct store_txn *t, const void *data,
+			  size_t len, const struct store_blob_id *id, struct core_error *err)
 {
 	if (b->inl == NULL || len > b->inline_max)
 		return core_error_set(err, CORE_ELIMIT, NULL, "blob too large to inline");
@@ -554,16 +580,19 @@ int store_blob_put_txn(struct store_blob *b, struct store_txn *t, const void *da
 				      "inlined blobs need a write transaction of their meta store");
 	if (data == NULL && len > 0)
 		return core_error_set(err, CORE_ESYNTAX, NULL, "no blob content");
-	uint8_t hash[EVP_MAX_MD_SIZE];
-	unsigned hl = 0;
-	if (EVP_Digest(len > 0 ? data : "", len, hash, &hl, EVP_sha256(), NULL) != 1 ||
-	    hl != STORE_HASH_LEN)
-		return core_error_set(err, CORE_EINTERNAL, NULL, "SHA-256 failed");
-	int rc = store_kvblob_put_txn(b->inl, t, hash, data, len, err);
-	if (rc < 0)
-		return rc;
-	memcpy(id_out->hash, hash, STORE_HASH_LEN);
-	return 0;
+	return store_kvblob_put_txn(b->inl, t, id->hash, data, len, err);
+}
+
+int store_blob_put_txn(struct store_blob *b, struct store_txn *t, const void *data, size_t len,
+		       struct store_blob_id *id_out, struct core_error *err)
+{
+	struct store_blob_id id;
+	int rc = store_blob_id_of(data, len, &id, err);
+	if (rc >= 0)
+		rc = store_blob_put_txn_id(b, t, data, len, &id, err);
+	if (rc >= 0)
+		*id_out = id;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- reading */

@@ -715,6 +715,59 @@ START_TEST(blob_inline_in_caller_txn)
 }
 END_TEST
 
+/* A delivery's inline content: its id computed outside the transaction
+ * (store_blob_id_of, the same id store_blob_put_txn gives), written and linked in one
+ * transaction with no reservation (store_blob_link_own_txn). The link grants access to its
+ * account only; another account still gets EPERM; aborted, nothing stays. */
+START_TEST(blob_inline_own_link)
+{
+	struct core_error err;
+	core_error_clear(&err);
+	store_blob_free(&bs);
+	struct store_params p = {0};
+	p.path = blob_dir;
+	p.inline_max = 4096;
+	ck_assert_int_eq(
+		store_blob_open(store_test_env->blob_backend, &p, store_test_data, &bs, &err), 0);
+	const char *x = "From: own@example.org\r\n\r\nlinked by its own transaction\r\n";
+	struct store_blob_id id, id2;
+	ck_assert_int_eq(store_blob_id_of(x, strlen(x), &id, &err), 0);
+	struct store_txn *t = NULL;
+	/* Aborted: neither content nor access. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_put_txn_id(bs, t, x, strlen(x), &id, &err), 0);
+	ck_assert_int_eq(store_blob_link_own_txn(bs, t, ACCT_A, &id, "m/1", &err), 0);
+	store_txn_abort(&t);
+	uint64_t size = 0;
+	ck_assert_int_eq(store_blob_content_size(bs, id.hash, &size, NULL), CORE_ENOTFOUND);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_A, &id, NULL), CORE_EPERM);
+	/* Committed: A reads it back whole, B has no access. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_put_txn_id(bs, t, x, strlen(x), &id, &err), 0);
+	ck_assert_int_eq(store_blob_link_own_txn(bs, t, ACCT_A, &id, "m/1", &err), 0);
+	ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_A, &id, &err), 0);
+	ck_assert_int_eq(store_blob_access(bs, ACCT_B, &id, NULL), CORE_EPERM);
+	struct core_buf got = CORE_BUF_INIT;
+	ck_assert_int_eq(read_range(bs, ACCT_A, &id, 0, UINT64_MAX, &got), 0);
+	ck_assert_uint_eq(got.len, strlen(x));
+	ck_assert(memcmp(got.p, x, got.len) == 0);
+	core_buf_fini(&got);
+	/* The same id as a put that hashes the content itself. */
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_put_txn(bs, t, x, strlen(x), &id2, &err), 0);
+	store_txn_abort(&t);
+	ck_assert(memcmp(id.hash, id2.hash, STORE_HASH_LEN) == 0);
+	/* The link keeps it through a purge; without it, purge removes it. */
+	ck_assert_int_eq(store_blob_purge(bs, 0, &err), 0);
+	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
+	ck_assert_int_eq(store_blob_unlink_txn(bs, t, ACCT_A, &id, "m/1", &err), 0);
+	ck_assert_int_eq(store_txn_commit(&t, &err), 0);
+	ck_assert_int_eq(store_blob_purge(bs, 0, &err), 1);
+	ck_assert_int_eq(store_blob_content_size(bs, id.hash, &size, NULL), CORE_ENOTFOUND);
+}
+END_TEST
+
 Suite *store_suite_blob(void)
 {
 	Suite *s = suite_create("blob");
@@ -732,6 +785,7 @@ Suite *store_suite_blob(void)
 	tcase_add_test(tc, blob_link_in_caller_txn);
 	tcase_add_test(tc, blob_reserve_in_caller_txn);
 	tcase_add_test(tc, blob_inline_in_caller_txn);
+	tcase_add_test(tc, blob_inline_own_link);
 	suite_add_tcase(s, tc);
 	return s;
 }
