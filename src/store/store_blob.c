@@ -355,29 +355,36 @@ static int store_blob_txn_check(struct store_blob *b, struct store_txn *t, const
 	return 0;
 }
 
+/* One link of account to id for owner, put (op = store_blob_ref_put_fn) or removed
+ * (store_blob_unlink_fn) in the caller's t; check: the access of `from` is checked first. */
+static int store_blob_link_op(struct store_blob *b, struct store_txn *t, uint64_t from,
+			      uint64_t account, const struct store_blob_id *id, const char *owner,
+			      bool check,
+			      int (*op)(struct store_txn *t, void *arg, struct core_error *err),
+			      struct core_error *err)
+{
+	size_t olen = 0;
+	int rc = store_blob_txn_check(b, t, owner, &olen, err);
+	if (rc < 0)
+		return rc;
+	struct store_blob_ref a = {account, from, id->hash, STORE_BLOB_KIND_LINK,
+				   owner,   olen, 0,        check};
+	return op(t, &a, err);
+}
+
 int store_blob_link_txn(struct store_blob *b, struct store_txn *t, uint64_t from, uint64_t account,
 			const struct store_blob_id *id, const char *owner, struct core_error *err)
 {
-	size_t olen = 0;
-	int rc = store_blob_txn_check(b, t, owner, &olen, err);
-	if (rc < 0)
-		return rc;
 	/* ARCHITECTURE.md §4: linking needs access, here that of the source account. */
-	struct store_blob_ref a = {account, from, id->hash, STORE_BLOB_KIND_LINK,
-				   owner,   olen, 0,        true};
-	return store_blob_ref_put_fn(t, &a, err);
+	return store_blob_link_op(b, t, from, account, id, owner, true, store_blob_ref_put_fn, err);
 }
 
 int store_blob_link_own_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
-			    const struct store_blob_id *id, const char *owner, struct core_error *err)
+			    const struct store_blob_id *id, const char *owner,
+			    struct core_error *err)
 {
-	size_t olen = 0;
-	int rc = store_blob_txn_check(b, t, owner, &olen, err);
-	if (rc < 0)
-		return rc;
-	struct store_blob_ref a = {account, account, id->hash, STORE_BLOB_KIND_LINK,
-				   owner,   olen,    0,        false};
-	return store_blob_ref_put_fn(t, &a, err);
+	return store_blob_link_op(b, t, account, account, id, owner, false, store_blob_ref_put_fn,
+				  err);
 }
 
 int store_blob_reserve_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
@@ -402,13 +409,8 @@ int store_blob_reserve_txn(struct store_blob *b, struct store_txn *t, uint64_t a
 int store_blob_unlink_txn(struct store_blob *b, struct store_txn *t, uint64_t account,
 			  const struct store_blob_id *id, const char *owner, struct core_error *err)
 {
-	size_t olen = 0;
-	int rc = store_blob_txn_check(b, t, owner, &olen, err);
-	if (rc < 0)
-		return rc;
-	struct store_blob_ref a = {account, account, id->hash, STORE_BLOB_KIND_LINK,
-				   owner,   olen,    0,        false};
-	return store_blob_unlink_fn(t, &a, err);
+	return store_blob_link_op(b, t, account, account, id, owner, false, store_blob_unlink_fn,
+				  err);
 }
 
 struct store_blob_count {
@@ -570,8 +572,8 @@ int store_blob_id_of(const void *data, size_t len, struct store_blob_id *id_out,
 	return 0;
 }
 
-int store_blob_put_txn_id(struct store_blob *b, struct store_txn *t, const void *data,
-			  size_t len, const struct store_blob_id *id, struct core_error *err)
+int store_blob_put_txn_id(struct store_blob *b, struct store_txn *t, const void *data, size_t len,
+			  const struct store_blob_id *id, struct core_error *err)
 {
 	if (b->inl == NULL || len > b->inline_max)
 		return core_error_set(err, CORE_ELIMIT, NULL, "blob too large to inline");
