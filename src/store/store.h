@@ -326,8 +326,8 @@ int store_blob_put_txn(struct store_blob *b, struct store_txn *t, const void *da
 int store_blob_id_of(const void *data, size_t len, struct store_blob_id *id_out,
 		     struct core_error *err);
 /* store_blob_put_txn for content whose id the caller took from store_blob_id_of(). */
-int store_blob_put_txn_id(struct store_blob *b, struct store_txn *t, const void *data,
-			  size_t len, const struct store_blob_id *id, struct core_error *err);
+int store_blob_put_txn_id(struct store_blob *b, struct store_txn *t, const void *data, size_t len,
+			  const struct store_blob_id *id, struct core_error *err);
 int store_blob_write_finish_content(struct store_blob_writer **w, struct store_blob_id *id_out,
 				    struct core_error *err);
 
