@@ -119,15 +119,11 @@ int delivery_spool_open(struct delivery_spool *sp, const char *dir, const char *
 	return 0;
 }
 
-int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n)
+/* Write p[0..n) at the file's end (sp->flushed). */
+static int spool_pwrite(struct delivery_spool *sp, const char *c, size_t n)
 {
-	if (sp->err < 0)
-		return sp->err;
-	if (sp->fd < 0)
-		return sp->err = CORE_EIO;
-	const char *c = p;
 	while (n > 0) {
-		ssize_t w = pwrite(sp->fd, c, n, (off_t)sp->size);
+		ssize_t w = pwrite(sp->fd, c, n, (off_t)sp->flushed);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -135,9 +131,58 @@ int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n)
 		}
 		c += w;
 		n -= (size_t)w;
-		sp->size += (uint64_t)w;
+		sp->flushed += (uint64_t)w;
 	}
 	return 0;
+}
+
+/* Move the buffered bytes to the file. */
+static int spool_flush(struct delivery_spool *sp)
+{
+	int rc = spool_pwrite(sp, sp->wbuf, sp->wlen);
+	sp->wlen = 0;
+	return rc;
+}
+
+int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n)
+{
+	if (sp->err < 0)
+		return sp->err;
+	if (sp->fd < 0)
+		return sp->err = CORE_EIO;
+	if (sp->wlen + n > DELIVERY_SPOOL_READ_MAX) {
+		/* The buffer is full: to the file, and a large write goes there directly. */
+		if (spool_flush(sp) < 0)
+			return sp->err;
+		if (n >= DELIVERY_SPOOL_READ_MAX) {
+			if (spool_pwrite(sp, p, n) < 0)
+				return sp->err;
+			sp->size += n;
+			return 0;
+		}
+	}
+	if (sp->wlen + n > sp->wcap) {
+		size_t cap = sp->wcap ? sp->wcap : 8192;
+		while (cap < sp->wlen + n)
+			cap *= 2;
+		if (cap > DELIVERY_SPOOL_READ_MAX)
+			cap = DELIVERY_SPOOL_READ_MAX;
+		sp->wbuf = core_xrealloc(sp->wbuf, cap);
+		sp->wcap = cap;
+	}
+	if (n > 0)
+		memcpy(sp->wbuf + sp->wlen, p, n);
+	sp->wlen += n;
+	sp->size += n;
+	return 0;
+}
+
+void delivery_spool_forget(struct delivery_spool *sp)
+{
+	sp->fd = -1;
+	sp->map = NULL;
+	sp->wbuf = NULL;
+	sp->wlen = sp->wcap = 0;
 }
 
 int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *len_out,
@@ -148,6 +193,22 @@ int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *le
 	if (sp->map == NULL) {
 		if (sp->size == 0 || sp->size > SIZE_MAX)
 			return core_error_set(err, CORE_EIO, NULL, "spool: empty");
+		if (sp->flushed == 0 && sp->wlen == sp->size) {
+			/* Small: all of it is in the buffer, which becomes the copy once the
+			 * bytes are in the file too (the spool holds every message). */
+			if (spool_flush(sp) < 0)
+				return core_error_set(err, CORE_EIO, NULL, "spool: write failed");
+			sp->map = sp->wbuf;
+			sp->map_len = (size_t)sp->size;
+			sp->map_heap = true;
+			sp->wbuf = NULL;
+			sp->wcap = 0;
+			*p_out = sp->map;
+			*len_out = sp->map_len;
+			return 0;
+		}
+		if (spool_flush(sp) < 0)
+			return core_error_set(err, CORE_EIO, NULL, "spool: write failed");
 		if (sp->size <= DELIVERY_SPOOL_READ_MAX) {
 			/* Small: read into a buffer of that bounded size. Mapping and unmapping a
 			 * file costs page faults and, in a threaded process, a TLB flush on every
@@ -187,6 +248,9 @@ int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *le
 
 void delivery_spool_close(struct delivery_spool *sp)
 {
+	free(sp->wbuf);
+	sp->wbuf = NULL;
+	sp->wlen = sp->wcap = 0;
 	if (sp->map != NULL && sp->map_heap)
 		free(sp->map);
 	else if (sp->map != NULL)

@@ -14,7 +14,9 @@
  * durable copy. The spool starts with the Return-Path line, so the bytes the mail store keeps
  * are one contiguous view of the file: a mapping, or for a small message (up to
  * DELIVERY_SPOOL_READ_MAX) a copy of that bounded size; a large message is never copied
- * whole into memory.
+ * whole into memory. Writes gather in a buffer of at most DELIVERY_SPOOL_READ_MAX bytes that
+ * goes to the file when full and at delivery_spool_map(): a small message costs one write,
+ * and its copy is that buffer (no read back).
  *
  * Threading: a struct delivery is thread-safe (the directory and mail store under it are) and
  * its calls block on them: call them from the worker pool. A spool belongs to one thread at a
@@ -47,6 +49,9 @@ struct delivery_spool {
 	bool map_heap; /* map is a heap copy (small spool), not a mapping */
 	int err;       /* first write error (negative core_err), sticky */
 	char dir[256]; /* its directory (closed spools are kept for reuse there) */
+	char *wbuf;    /* bytes not yet in the file (they end the spool), or NULL */
+	size_t wlen, wcap;
+	uint64_t flushed; /* bytes in the file */
 };
 
 /*
@@ -63,13 +68,17 @@ int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n);
 /* Spools up to this size are read into memory by delivery_spool_map; larger ones mapped. */
 #define DELIVERY_SPOOL_READ_MAX (64u * 1024u)
 /* Map the whole spool read-only (Return-Path line included): a mapping of the file, or for
- * a spool up to DELIVERY_SPOOL_READ_MAX a copy in memory. Returns 0 or CORE_EIO. */
+ * a spool up to DELIVERY_SPOOL_READ_MAX a copy in memory. Returns 0 or CORE_EIO. A spool
+ * moves to another owner by copying the struct; the old copy must then be reset with
+ * delivery_spool_forget(). */
 int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *len_out,
 		       struct core_error *err);
 /* Close (unmapping it); accepts a closed spool. The file is kept (up to 32 of them, for the
  * directory in use; emptied first past DELIVERY_SPOOL_KEEP_MAX) and reused by the next
  * delivery_spool_open(), which writes it again from the start and reads only its own bytes. */
 void delivery_spool_close(struct delivery_spool *sp);
+/* Drop sp's claim on what a copy of it now owns (file, buffer, mapping): sp reads closed. */
+void delivery_spool_forget(struct delivery_spool *sp);
 /* Close the kept files (at shutdown, or before the spool directory changes hands). */
 void delivery_spool_pool_clear(void);
 

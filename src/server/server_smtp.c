@@ -1053,8 +1053,7 @@ static int svc_deliver(void *ctx, struct smtp_session *s, const struct smtp_enve
 	struct job *j = job_new(JOB_DELIVER, ss, s);
 	/* The spool is the job's from here on. */
 	j->spool = ss->spool;
-	ss->spool.fd = -1;
-	ss->spool.map = NULL;
+	delivery_spool_forget(&ss->spool);
 	ss->spool_on = false;
 	j->lmtp = ss->lst->l.cfg.lmtp;
 	j->n = env->nrcpts;
