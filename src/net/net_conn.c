@@ -127,7 +127,11 @@ static void net_conn_setup_bev(struct net_conn *c)
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->closing ? 0 : c->rt->out_low, 0);
 	if (c->ssl != NULL)
 		ERR_clear_error();
-	bufferevent_enable(c->bev, EV_WRITE);
+	/* A socket bufferevent arms its write event on enable even with nothing to send (an
+	 * epoll change, a wake-up to find the output empty, another change): a plain
+	 * connection enables writing when it first queues output (net_conn_write). */
+	if (c->ssl != NULL || c->bev_under != NULL)
+		bufferevent_enable(c->bev, EV_WRITE);
 	net_conn_read_update(c);
 }
 
@@ -439,6 +443,8 @@ int net_conn_write(struct net_conn *c, const void *p, size_t n)
 	ERR_clear_error();
 	if (n > 0 && bufferevent_write(c->bev, p, n) != 0)
 		return CORE_EIO;
+	if (n > 0 && !(bufferevent_get_enabled(c->bev) & EV_WRITE))
+		bufferevent_enable(c->bev, EV_WRITE);
 	if (c->idle_ms != 0 && c->state == NET_CONN_OPEN)
 		net_conn_timer_set(c, c->idle_ms);
 	if (!c->out_blocked && net_conn_out_pending(c) > c->rt->out_high) {
