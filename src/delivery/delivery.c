@@ -193,53 +193,29 @@ int delivery_spool_map(struct delivery_spool *sp, const void **p_out, size_t *le
 	if (sp->map == NULL) {
 		if (sp->size == 0 || sp->size > SIZE_MAX)
 			return core_error_set(err, CORE_EIO, NULL, "spool: empty");
-		if (sp->flushed == 0 && sp->wlen == sp->size) {
-			/* Small: all of it is in the buffer, which becomes the copy once the
-			 * bytes are in the file too (the spool holds every message). */
-			if (spool_flush(sp) < 0)
-				return core_error_set(err, CORE_EIO, NULL, "spool: write failed");
+		/* A small spool is still whole in the write buffer (it is written out only
+		 * past DELIVERY_SPOOL_READ_MAX). */
+		bool whole = sp->flushed == 0;
+		CORE_ASSERT(!whole || sp->wlen == sp->size);
+		if (spool_flush(sp) < 0)
+			return core_error_set(err, CORE_EIO, NULL, "spool: write failed");
+		if (whole) {
+			/* Once the bytes are in the file too (the spool holds every message),
+			 * that buffer is the copy: no read back, and no mapping (page faults and,
+			 * in a threaded process, a TLB flush on every CPU to undo it). */
 			sp->map = sp->wbuf;
-			sp->map_len = (size_t)sp->size;
 			sp->map_heap = true;
 			sp->wbuf = NULL;
 			sp->wcap = 0;
-			*p_out = sp->map;
-			*len_out = sp->map_len;
-			return 0;
-		}
-		if (spool_flush(sp) < 0)
-			return core_error_set(err, CORE_EIO, NULL, "spool: write failed");
-		if (sp->size <= DELIVERY_SPOOL_READ_MAX) {
-			/* Small: read into a buffer of that bounded size. Mapping and unmapping a
-			 * file costs page faults and, in a threaded process, a TLB flush on every
-			 * CPU; a read of a few pages from the page cache is cheaper. */
-			char *b = core_xmalloc((size_t)sp->size);
-			size_t got = 0;
-			while (got < sp->size) {
-				ssize_t r =
-					pread(sp->fd, b + got, (size_t)sp->size - got, (off_t)got);
-				if (r < 0 && errno == EINTR)
-					continue;
-				if (r <= 0) {
-					free(b);
-					return core_error_set(
-						err, CORE_EIO, NULL, "spool: read: %s",
-						r < 0 ? strerror(errno) : "short file");
-				}
-				got += (size_t)r;
-			}
-			sp->map = b;
-			sp->map_len = (size_t)sp->size;
-			sp->map_heap = true;
 		} else {
 			void *m = mmap(NULL, (size_t)sp->size, PROT_READ, MAP_SHARED, sp->fd, 0);
 			if (m == MAP_FAILED)
 				return core_error_set(err, CORE_EIO, NULL, "spool: mmap: %s",
 						      strerror(errno));
 			sp->map = m;
-			sp->map_len = (size_t)sp->size;
 			sp->map_heap = false;
 		}
+		sp->map_len = (size_t)sp->size;
 	}
 	*p_out = sp->map;
 	*len_out = sp->map_len;

@@ -32,9 +32,8 @@
 
 #include "core/core.h"
 
-struct dir_rcpt;
-
 struct dir;
+struct dir_rcpt;
 struct mailstore;
 struct core_arena;
 
@@ -65,7 +64,8 @@ int delivery_spool_open(struct delivery_spool *sp, const char *dir, const char *
 int delivery_spool_write(struct delivery_spool *sp, const void *p, size_t n);
 /* A closed spool file past this size is emptied before it is kept for reuse. */
 #define DELIVERY_SPOOL_KEEP_MAX (1024u * 1024u)
-/* Spools up to this size are read into memory by delivery_spool_map; larger ones mapped. */
+/* Spools up to this size stay in their write buffer, which delivery_spool_map hands out as
+ * the copy; larger ones are written out as they grow and mapped. */
 #define DELIVERY_SPOOL_READ_MAX (64u * 1024u)
 /* Map the whole spool read-only (Return-Path line included): a mapping of the file, or for
  * a spool up to DELIVERY_SPOOL_READ_MAX a copy in memory. Returns 0 or CORE_EIO. A spool

@@ -309,15 +309,16 @@ int dir_account_id(struct dir *d, const struct dir_principal *p, uint64_t *id_ou
 /* Management (internal directory; CORE_EPERM on read-only backends)                    */
 /* ------------------------------------------------------------------------------------ */
 
+/* A counter that grows with every principal created, updated or removed through d (not
+ * with changes made elsewhere: another process, an LDAP or SQL server): a cache of
+ * resolutions made through d is current while it has not moved. */
+uint64_t dir_generation(struct dir *d);
+
 /*
  * Create a principal. Names and addresses are normalized; every name, address and domain
  * alias must be unused (CORE_ECONFLICT otherwise); addresses must be in a local domain
  * (CORE_ENOTFOUND otherwise). *id_out (arena-owned) receives the new id.
  */
-/* A counter that grows with every principal created, updated or removed through d (not
- * with changes made elsewhere: another process, an LDAP or SQL server): a cache of
- * resolutions made through d is current while it has not moved. */
-uint64_t dir_generation(struct dir *d);
 int dir_principal_create(struct dir *d, const struct dir_principal *p, struct core_arena *a,
 			 const char **id_out, struct core_error *err);
 /* Replace the principal p->id with p (same checks as create; secrets are kept when NULL). */

@@ -440,7 +440,8 @@ int net_conn_write(struct net_conn *c, const void *p, size_t n)
 			n -= (size_t)w;
 		}
 	}
-	ERR_clear_error();
+	if (c->ssl != NULL)
+		ERR_clear_error();
 	if (n > 0 && bufferevent_write(c->bev, p, n) != 0)
 		return CORE_EIO;
 	if (n > 0 && !(bufferevent_get_enabled(c->bev) & EV_WRITE))
