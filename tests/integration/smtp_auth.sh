@@ -6,11 +6,7 @@
 # accounts go on. Clients come from 127.0.0.2-4 (127.0.0.1 is exempt in ci/server.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-own_pg_database
-start_server --set auth.ban.ip-failures=3 --set auth.ban.account-failures=2
-B=$STAUNCH_BIN
-C=$SERVER_DIR/staunch.conf
-"$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
+start_mail_server --set auth.ban.ip-failures=3 --set auth.ban.account-failures=2
 "$B" -c "$C" account add alice@example.org --password 'alice pw 1' >/dev/null || fail "alice"
 "$B" -c "$C" account add bob@example.org --password 'bob pw 1' >/dev/null || fail "bob"
 python3 - "$(port submission)" <<'PY' || fail "AUTH and bans"

@@ -10,11 +10,7 @@
 # (RFC 5321 §6.1: after 250 the server answers for it; the DSN is the outbound module's).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-own_pg_database
-start_server
-B=$STAUNCH_BIN
-C=$SERVER_DIR/staunch.conf
-"$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
+start_mail_server
 "$B" -c "$C" account add alice@example.org --password 'alice pw 1' --alias al@example.org \
   >/dev/null || fail "account add alice"
 "$B" -c "$C" account add bob@example.org --password 'bob pw 1' >/dev/null || fail "account add bob"

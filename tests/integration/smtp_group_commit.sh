@@ -7,12 +7,8 @@
 # delivery statistics at shutdown count every delivery attempt.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-own_pg_database
 # More workers than the test default, so deliveries are in flight together.
-start_server --set runtime.worker-threads=8
-B=$STAUNCH_BIN
-C=$SERVER_DIR/staunch.conf
-"$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
+start_mail_server --set runtime.worker-threads=8
 for u in a1 a2 a3; do
   "$B" -c "$C" account add "$u@example.org" --password "$u pw 1" >/dev/null || fail "account add $u"
 done

@@ -7,13 +7,9 @@
 # VRFY from the directory (RFC 5321 §3.5.3) while EXPN stays off (502, §7.3).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-own_pg_database
-start_server --set smtp.max-message-size=4096 --set smtp.max-recipients=2 \
+start_mail_server --set smtp.max-message-size=4096 --set smtp.max-recipients=2 \
   --set smtp.rate.messages-per-ip=3 --set smtp.rate.messages-per-recipient=2 \
   --set 'smtp.disable-extensions=["CHUNKING"]' --set smtp.vrfy=true
-B=$STAUNCH_BIN
-C=$SERVER_DIR/staunch.conf
-"$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
 for u in a b c; do
   "$B" -c "$C" account add $u@example.org --password "$u pw pw 1" >/dev/null || fail "account $u"
 done

@@ -6,11 +6,7 @@
 # HELO/EHLO. LMTP on a unix socket: smtp_lmtp_unix.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-own_pg_database
-start_server
-B=$STAUNCH_BIN
-C=$SERVER_DIR/staunch.conf
-"$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
+start_mail_server
 "$B" -c "$C" account add alice@example.org --password 'alice pw 1' >/dev/null || fail "alice"
 "$B" -c "$C" account add full@example.org --password 'full pw 1' --quota 64 >/dev/null ||
   fail "account with a small quota"

@@ -7,11 +7,7 @@
 # the same address keep getting the same answer, in one session and across sessions.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-own_pg_database
-start_server
-B=$STAUNCH_BIN
-C=$SERVER_DIR/staunch.conf
-"$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
+start_mail_server
 "$B" -c "$C" account add gone@example.org --password 'gone pw 1' >/dev/null || fail "account add"
 
 rcpt() { # ADDRESS...: the RCPT reply codes, one session, one per line

@@ -9,11 +9,7 @@
 # works on the stores with the server stopped.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
-own_pg_database
-start_server
-B=$STAUNCH_BIN
-C=$SERVER_DIR/staunch.conf
-"$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
+start_mail_server
 "$B" -c "$C" account add alice@example.org --password 'alice pw 1' --alias al@example.org \
   >/dev/null || fail "account add alice"
 "$B" -c "$C" account add bob@example.org --password 'bob pw 1' >/dev/null || fail "bob"

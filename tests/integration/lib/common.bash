@@ -59,6 +59,17 @@ start_server() {
   PORTS=$(tail -n 1 <<<"$out")
 }
 
+# The mail scenarios' start: a database of their own (own_pg_database), the server (start_server
+# with these arguments) and the local domain example.org without a DKIM key. B and C name the
+# binary and its configuration for the CLI calls that follow.
+start_mail_server() {
+  own_pg_database
+  start_server "$@"
+  B=$STAUNCH_BIN
+  C=$SERVER_DIR/staunch.conf
+  "$B" -c "$C" domain add example.org --no-dkim >/dev/null || fail "domain add"
+}
+
 # Stop explicitly (the scenario checks the result); the trap then does nothing.
 stop_server() {
   SERVER_STOPPED=1
