@@ -635,6 +635,20 @@ static int listed(const struct store_blob_id *id)
 	return f.n;
 }
 
+/* Reopen the fixture's blob store with store.blob.inline-max = inline_max. */
+static void blob_reopen_inline(uint64_t inline_max)
+{
+	struct core_error err;
+	core_error_clear(&err);
+	store_blob_free(&bs);
+	struct store_params p = {0};
+	p.path = blob_dir;
+	p.inline_max = inline_max;
+	ck_assert_msg(
+		store_blob_open(store_test_env->blob_backend, &p, store_test_data, &bs, &err) == 0,
+		"%s", err.msg);
+}
+
 /* store.blob.inline-max: small content written in the caller's transaction is visible,
  * readable, listed and purged exactly like content of the backend, and exists only once that
  * transaction committed. */
@@ -650,12 +664,7 @@ START_TEST(blob_inline_in_caller_txn)
 	ck_assert_int_eq(store_txn_begin(store_test_data, STORE_TXN_WRITE, &t, NULL), 0);
 	ck_assert_int_eq(store_blob_put_txn(bs, t, x, strlen(x), &id, &err), CORE_ELIMIT);
 	store_txn_abort(&t);
-	store_blob_free(&bs);
-	struct store_params p = {0};
-	p.path = blob_dir;
-	p.inline_max = 4096;
-	ck_assert_int_eq(
-		store_blob_open(store_test_env->blob_backend, &p, store_test_data, &bs, &err), 0);
+	blob_reopen_inline(4096);
 	ck_assert_uint_eq(store_blob_inline_max(bs), 4096);
 	size_t files = content_count();
 	static char big[5000];
@@ -723,12 +732,7 @@ START_TEST(blob_inline_own_link)
 {
 	struct core_error err;
 	core_error_clear(&err);
-	store_blob_free(&bs);
-	struct store_params p = {0};
-	p.path = blob_dir;
-	p.inline_max = 4096;
-	ck_assert_int_eq(
-		store_blob_open(store_test_env->blob_backend, &p, store_test_data, &bs, &err), 0);
+	blob_reopen_inline(4096);
 	const char *x = "From: own@example.org\r\n\r\nlinked by its own transaction\r\n";
 	struct store_blob_id id, id2;
 	ck_assert_int_eq(store_blob_id_of(x, strlen(x), &id, &err), 0);
