@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,16 +250,24 @@ void delivery_spool_close(struct delivery_spool *sp)
 
 /* --- local delivery ---------------------------------------------------------------------- */
 
-/* One message (or one batch of its accounts) waiting for the group commit. */
+/* What a queued request is told when its sender is woken. */
+enum dv_state {
+	DV_WAIT = 0, /* queued */
+	DV_DONE = 1, /* delivered by a leader: the outcome is in md */
+	DV_LEAD = 2, /* the lane's leadership handed to it */
+};
+
+/* One message (or one batch of its accounts) waiting for the group commit. Its sender
+ * sleeps on its own semaphore, so a batch wakes exactly its members and the next leader. */
 struct dv_req {
 	struct mailstore_delivery md;
-	bool done;
+	enum dv_state state;
+	sem_t wake;
 	struct dv_req *next;
 };
 
 /* A queue of the group commit, with at most one batch in flight. */
 struct dv_lane {
-	pthread_cond_t cv;
 	struct dv_req *head, **tailp;
 	bool leading;
 };
@@ -286,10 +295,8 @@ struct delivery *delivery_new(struct dir *d, struct mailstore *ms)
 	dv->d = d;
 	dv->ms = ms;
 	pthread_mutex_init(&dv->mu, NULL);
-	for (size_t i = 0; i < DELIVERY_LANES_MAX; i++) {
-		pthread_cond_init(&dv->lanes[i].cv, NULL);
+	for (size_t i = 0; i < DELIVERY_LANES_MAX; i++)
 		dv->lanes[i].tailp = &dv->lanes[i].head;
-	}
 	dv->nlanes = DELIVERY_LANES_MAX;
 	dv->batch_max = DELIVERY_BATCH_MAX;
 	return dv;
@@ -299,8 +306,6 @@ void delivery_free(struct delivery **dv)
 {
 	if (dv == NULL || *dv == NULL)
 		return;
-	for (size_t i = 0; i < DELIVERY_LANES_MAX; i++)
-		pthread_cond_destroy(&(*dv)->lanes[i].cv);
 	pthread_mutex_destroy(&(*dv)->mu);
 	free(*dv);
 	*dv = NULL;
@@ -380,6 +385,11 @@ static void dv_count(struct delivery *dv, size_t n, size_t commits)
  * number of commits follows the commit rate, not the message rate. A request alone finds
  * no leader and goes at once: no added wait. Deliveries to one account always share a
  * lane: they would wait for each other on the account's lock anyway.
+ *
+ * Wake-ups: a leader whose own request is done hands the lane to the first request still
+ * queued (DV_LEAD) and wakes each member of its batch (DV_DONE) on the member's semaphore;
+ * no other sender is woken, so a sender sleeps once per delivery. A leader whose request
+ * did not fit in its batch goes on leading.
  */
 static void dv_commit(struct delivery *dv, struct dv_req *r)
 {
@@ -394,27 +404,35 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 		pthread_mutex_unlock(&dv->mu);
 		return;
 	}
+	delivery_hook_fn hook = dv->hook;
+	void *hook_arg = dv->hook_arg;
 	struct dv_lane *ln = &dv->lanes[dv_lane_of(dv, r->md.targets[0].account)];
-	r->done = false;
+	r->state = DV_WAIT;
 	r->next = NULL;
+	sem_init(&r->wake, 0, 0);
 	*ln->tailp = r;
 	ln->tailp = &r->next;
 	dv->pending++;
-	while (!r->done) {
-		if (ln->leading) {
-			pthread_cond_wait(&ln->cv, &dv->mu);
-			continue;
+	bool lead = !ln->leading;
+	ln->leading = true;
+	pthread_mutex_unlock(&dv->mu);
+	if (!lead) {
+		/* sem_wait orders the poster's writes (state, outcome) before what follows. */
+		while (sem_wait(&r->wake) != 0)
+			;
+		if (r->state == DV_DONE) {
+			sem_destroy(&r->wake);
+			return;
 		}
-		ln->leading = true;
-		if (dv->hook != NULL) {
-			delivery_hook_fn hook = dv->hook;
-			void *arg = dv->hook_arg;
-			pthread_mutex_unlock(&dv->mu);
-			hook(arg);
-			pthread_mutex_lock(&dv->mu);
-		}
+		CORE_ASSERT(r->state == DV_LEAD);
+	}
+	for (;;) {
+		if (hook != NULL)
+			hook(hook_arg);
 		struct dv_req *batch[DELIVERY_BATCH_MAX];
 		size_t n = 0, bytes = 0, targets = 0;
+		bool mine = false;
+		pthread_mutex_lock(&dv->mu);
 		while (ln->head != NULL && n < dv->batch_max) {
 			struct dv_req *q = ln->head;
 			size_t w = dv_weight(q);
@@ -429,6 +447,7 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 			batch[n++] = q;
 			bytes += w;
 			targets += q->md.ntargets;
+			mine = mine || q == r;
 		}
 		dv->pending -= n;
 		pthread_mutex_unlock(&dv->mu);
@@ -439,24 +458,33 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 		size_t commits = 0;
 		mailstore_deliver_batch(dv->ms, md, n, &commits);
 
+		struct dv_req *next = NULL;
 		pthread_mutex_lock(&dv->mu);
+		dv_count(dv, n, commits);
+		if (mine) {
+			next = ln->head; /* the lane stays led when it is handed over */
+			ln->leading = next != NULL;
+		}
+		pthread_mutex_unlock(&dv->mu);
+		/* A woken member may return and end its request at once: nothing of it is
+		 * touched after its sem_post. */
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->md.rc = md[i].rc;
 			batch[i]->md.err = md[i].err;
-			batch[i]->done = true;
+			if (batch[i] != r) {
+				batch[i]->state = DV_DONE;
+				sem_post(&batch[i]->wake);
+			}
 		}
-		dv_count(dv, n, commits);
-		ln->leading = false;
-		bool mine = r->done;
-		/* Woken after the unlock, so the waiters do not block at once on the mutex this
-		 * thread still holds; they re-check their state under it. */
-		pthread_mutex_unlock(&dv->mu);
-		pthread_cond_broadcast(&ln->cv);
-		if (mine)
+		if (next != NULL) {
+			next->state = DV_LEAD;
+			sem_post(&next->wake);
+		}
+		if (mine) {
+			sem_destroy(&r->wake);
 			return;
-		pthread_mutex_lock(&dv->mu);
+		}
 	}
-	pthread_mutex_unlock(&dv->mu);
 }
 
 int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a,
