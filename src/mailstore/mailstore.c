@@ -59,6 +59,11 @@ int ms_put(struct ms_tx *tx, const uint8_t *k, size_t kl, const void *v, size_t 
 	return store_txn_put(tx->t, k, kl, v, vl, tx->err);
 }
 
+int ms_put_nochunks(struct ms_tx *tx, const uint8_t *k, size_t kl, const void *v, size_t vl)
+{
+	return store_txn_put_nochunks(tx->t, k, kl, v, vl, tx->err);
+}
+
 int ms_del(struct ms_tx *tx, const uint8_t *k, size_t kl)
 {
 	return store_txn_delete(tx->t, k, kl, tx->err);
@@ -237,8 +242,9 @@ static int ms_tx_flush(struct ms_tx *tx)
 				ms_put_u64(&v, store_now_ms());
 				ms_put_u64(&v, ac->nlog);
 				core_buf_append(&v, ac->log.p, ac->log.len);
+				/* The modseq was taken in this transaction: a new key. */
 				size_t kl = ms_key_id(k, ac->account, MS_F_CHANGE, ac->modseq);
-				rc = ms_put(tx, k, kl, v.p, v.len);
+				rc = ms_put_nochunks(tx, k, kl, v.p, v.len);
 				if (rc < 0)
 					break;
 			}

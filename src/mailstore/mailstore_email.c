@@ -157,7 +157,8 @@ static int ms_mbthread_adj(struct ms_tx *tx, struct ms_tx_mbox *mb, uint64_t thr
 		ms_put_u64(&v, n2);
 		ms_put_u64(&v, u2);
 		ms_put_u64(&v, nd2);
-		rc = ms_put(tx, k, kl, v.p, v.len);
+		/* Three counters: never a chunked value. */
+		rc = ms_put_nochunks(tx, k, kl, v.p, v.len);
 	}
 	core_buf_fini(&v);
 	return rc;
@@ -209,13 +210,13 @@ int ms_email_load(struct ms_tx *tx, uint64_t account, uint64_t id, struct mailst
 	return 0;
 }
 
-int ms_email_store(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e)
+int ms_email_store(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e, bool fresh)
 {
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_key_id(k, account, MS_F_EMAIL, e->id);
 	struct core_buf v = CORE_BUF_INIT;
 	ms_email_encode(e, &v);
-	int rc = ms_put(tx, k, kl, v.p, v.len);
+	int rc = fresh ? ms_put_nochunks(tx, k, kl, v.p, v.len) : ms_put(tx, k, kl, v.p, v.len);
 	core_buf_fini(&v);
 	return rc;
 }
@@ -235,7 +236,8 @@ static int ms_uid_put(struct ms_tx *tx, uint64_t account, uint64_t mailbox, uint
 	struct core_buf v = CORE_BUF_INIT;
 	ms_put_u64(&v, email);
 	ms_put_u64(&v, modseq);
-	int rc = ms_put(tx, k, kl, v.p, v.len);
+	/* Two numbers: never a chunked value. */
+	int rc = ms_put_nochunks(tx, k, kl, v.p, v.len);
 	core_buf_fini(&v);
 	return rc;
 }
@@ -259,7 +261,7 @@ int ms_email_changed(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_e
 	}
 	if (log)
 		ms_tx_log(tx, ac, MAILSTORE_T_EMAIL, MS_OP_UPDATED, e->id);
-	return ms_email_store(tx, ac->account, e);
+	return ms_email_store(tx, ac->account, e, false);
 }
 
 static struct mailstore_member *ms_member_find(struct mailstore_email *e, uint64_t mailbox)
@@ -472,7 +474,8 @@ static int ms_email_insert(struct ms_tx *tx, struct ms_tx_acct *ac, struct mails
 	/* Full-text indexing is queued in this transaction (mailstore_index.c). */
 	if ((rc = ms_fts_enqueue(tx, ac->account, e->id, false)) < 0)
 		return rc;
-	return ms_email_store(tx, ac->account, e);
+	/* Its id was taken in this transaction (the callers'): a new key. */
+	return ms_email_store(tx, ac->account, e, true);
 }
 
 static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
@@ -514,7 +517,8 @@ static int ms_deliver_fn(struct ms_tx *tx, void *ctx)
 			return rc;
 		uint8_t k[STORE_KEY_MAX];
 		size_t kl = ms_key_id(k, t->account, MS_F_PARSED, e.id);
-		if ((rc = ms_put(tx, k, kl, c->parsed_enc->p, c->parsed_enc->len)) < 0)
+		/* e.id is new (above): so is its key. */
+		if ((rc = ms_put_nochunks(tx, k, kl, c->parsed_enc->p, c->parsed_enc->len)) < 0)
 			return rc;
 		/* The blob link commits with the email (an upload's content: the first target
 		 * holds the reservation that grants access). */
@@ -906,8 +910,9 @@ static int ms_clone_fn(struct ms_tx *tx, void *ctx)
 		rc = ms_email_insert(tx, ac, &e, c->mailboxes, c->n, c->out.uids);
 	}
 	if (rc >= 0) {
+		/* e.id was taken in this transaction: a new key. */
 		kl = ms_key_id(k, c->to, MS_F_PARSED, e.id);
-		rc = ms_put(tx, k, kl, v.p, v.len);
+		rc = ms_put_nochunks(tx, k, kl, v.p, v.len);
 	}
 	core_buf_fini(&v);
 	if (rc >= 0)

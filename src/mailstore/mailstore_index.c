@@ -41,7 +41,8 @@ int ms_fts_enqueue(struct ms_tx *tx, uint64_t account, uint64_t email, bool dest
 	uint8_t k[STORE_KEY_MAX];
 	size_t kl = ms_ftq_key(k, MS_FTQ_QUEUE, account, email);
 	uint8_t op = destroyed ? MS_FTQ_OP_DELETE : MS_FTQ_OP_INDEX;
-	return ms_put(tx, k, kl, &op, 1);
+	/* One byte: never a chunked value. */
+	return ms_put_nochunks(tx, k, kl, &op, 1);
 }
 
 /* ---------------------------------------------------------------------------------- */

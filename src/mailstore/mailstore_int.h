@@ -200,6 +200,9 @@ void ms_tx_mbox_touch(struct ms_tx *tx, struct ms_tx_mbox *mb, bool counts);
 /* Helpers over the store. */
 int ms_get(struct ms_tx *tx, const uint8_t *k, size_t kl, struct core_buf *v);
 int ms_put(struct ms_tx *tx, const uint8_t *k, size_t kl, const void *v, size_t vl);
+/* ms_put() of a key that holds no chunked value now (store_txn_put_nochunks()): one named by
+ * an id or modseq taken in this transaction, or of a family whose values are always small. */
+int ms_put_nochunks(struct ms_tx *tx, const uint8_t *k, size_t kl, const void *v, size_t vl);
 int ms_del(struct ms_tx *tx, const uint8_t *k, size_t kl);
 /* Delete every key of a range; returns the number deleted. */
 int ms_del_range(struct ms_tx *tx, const struct store_range *r);
@@ -226,7 +229,8 @@ int ms_account_destroy_begin(struct mailstore *ms, uint64_t account, struct core
 /* Email internals (mailstore_email.c). */
 int ms_email_load(struct ms_tx *tx, uint64_t account, uint64_t id, struct mailstore_email *out,
 		  struct core_buf *scratch);
-int ms_email_store(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e);
+/* fresh: e->id was taken in this transaction (its record is new). */
+int ms_email_store(struct ms_tx *tx, uint64_t account, const struct mailstore_email *e, bool fresh);
 /* Remove the membership in mailbox (tombstone), destroying the email when none is left. */
 int ms_email_leave(struct ms_tx *tx, struct ms_tx_acct *ac, struct mailstore_email *e,
 		   uint64_t mailbox, bool *destroyed_out);

@@ -44,7 +44,8 @@ int ms_qindex_add(struct ms_tx *tx, uint64_t account, uint64_t mailbox,
 	size_t kl = ms_date_key(k, account, mailbox, e->received_at, e->id);
 	struct core_buf v = CORE_BUF_INIT;
 	ms_put_u64(&v, e->thread_id);
-	int rc = ms_put(tx, k, kl, v.p, v.len);
+	/* A thread id: never a chunked value. */
+	int rc = ms_put_nochunks(tx, k, kl, v.p, v.len);
 	core_buf_fini(&v);
 	return rc;
 }

@@ -176,6 +176,12 @@ int store_txn_scan(struct store_txn *t, const struct store_range *r, store_scan_
 /* Write or overwrite a key (values of any size up to the transaction limit). */
 int store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
 		  struct core_error *err);
+/* store_txn_put() of a key the caller knows holds no chunked value (more than
+ * STORE_CHUNK_SIZE bytes) now: a key named by an id allocated in this transaction, or one
+ * whose values are always small. It skips the look for the old value's chunks. A wrong
+ * claim leaves those chunks behind, and a later chunked value of the key cannot be read. */
+int store_txn_put_nochunks(struct store_txn *t, const void *key, size_t klen, const void *val,
+			   size_t vlen, struct core_error *err);
 /* Delete a key (deleting a missing key is not an error). */
 int store_txn_delete(struct store_txn *t, const void *key, size_t klen, struct core_error *err);
 

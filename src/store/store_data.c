@@ -22,6 +22,21 @@
 #define STORE_TAG_CHUNKED 0x01
 #define STORE_MANIFEST_LEN 13u
 
+/*
+ * Keys of the data space that this transaction knows hold no chunks: it read them (an inline
+ * value, or none), wrote them inline or deleted them, or was told so
+ * (store_txn_put_nochunks). A put or delete of such a key skips the look for leftover
+ * chunks. Chunks exist exactly while the key's value is a manifest (they are written and
+ * removed with it), so what the transaction saw of the value answers the question.
+ */
+#define STORE_KNOWN_MAX 32u
+struct store_known {
+	uint32_t hash[STORE_KNOWN_MAX];
+	uint8_t len[STORE_KNOWN_MAX]; /* 0: a free slot */
+	uint8_t key[STORE_KNOWN_MAX][STORE_KEY_MAX];
+	unsigned next; /* the slot to reuse when all are taken */
+};
+
 struct store_txn {
 	struct store_data *d;
 	void *bt;
@@ -29,7 +44,70 @@ struct store_txn {
 	bool unlimited; /* STORE_TXN_SNAPSHOT */
 	uint64_t start;
 	size_t bytes;
+	struct store_known *known; /* write transactions, allocated on first use */
 };
+
+/* FNV-1a of a key: a quick filter before the byte comparison. */
+static uint32_t store_known_hash(const void *key, size_t klen)
+{
+	const uint8_t *p = key;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < klen; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static int store_known_find(const struct store_known *kn, uint32_t h, const void *key, size_t klen)
+{
+	for (unsigned i = 0; i < STORE_KNOWN_MAX; i++)
+		if (kn->len[i] == klen && kn->hash[i] == h && memcmp(kn->key[i], key, klen) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool store_known_has(const struct store_txn *t, const void *key, size_t klen)
+{
+	return t->known != NULL &&
+	       store_known_find(t->known, store_known_hash(key, klen), key, klen) >= 0;
+}
+
+/* Record what the transaction now knows of key: no chunks, or maybe some. */
+static void store_known_set(struct store_txn *t, const void *key, size_t klen, bool nochunks)
+{
+	if (!t->write || klen == 0 || klen > STORE_KEY_MAX)
+		return;
+	uint32_t h = store_known_hash(key, klen);
+	if (t->known == NULL) {
+		if (!nochunks)
+			return;
+		t->known = core_xcalloc(1, sizeof(*t->known));
+	}
+	struct store_known *kn = t->known;
+	int i = store_known_find(kn, h, key, klen);
+	if (!nochunks) {
+		if (i >= 0)
+			kn->len[i] = 0;
+		return;
+	}
+	if (i >= 0)
+		return;
+	unsigned slot = kn->next;
+	kn->next = (kn->next + 1) % STORE_KNOWN_MAX;
+	kn->hash[slot] = h;
+	kn->len[slot] = (uint8_t)klen;
+	memcpy(kn->key[slot], key, klen);
+}
+
+/* After a get of key in the data space: rc and the raw value say whether chunks exist. */
+static void store_known_seen(struct store_txn *t, const void *key, size_t klen, int rc,
+			     const struct core_buf *raw)
+{
+	if (rc == CORE_ENOTFOUND)
+		store_known_set(t, key, klen, true);
+	else if (rc == 0)
+		store_known_set(t, key, klen,
+				raw->len > 0 && ((const uint8_t *)raw->p)[0] == STORE_TAG_INLINE);
+}
 
 /* ---------------------------------------------------------------- registry and clock */
 
@@ -460,6 +538,7 @@ int store_txn_get(struct store_txn *t, const void *key, size_t klen, struct core
 		return rc;
 	core_buf_reset(val_out);
 	rc = store_txn_raw_get(t, STORE_SPACE_DATA, key, klen, false, val_out, err);
+	store_known_seen(t, key, klen, rc, val_out);
 	if (rc < 0)
 		return rc;
 	return store_value_decode(t, key, klen, val_out, err);
@@ -476,6 +555,7 @@ int store_txn_get_for_update(struct store_txn *t, const void *key, size_t klen,
 				      "locked read or assertion in a read-only transaction");
 	core_buf_reset(val_out);
 	rc = store_txn_raw_get(t, STORE_SPACE_DATA, key, klen, true, val_out, err);
+	store_known_seen(t, key, klen, rc, val_out);
 	if (rc < 0)
 		return rc;
 	return store_value_decode(t, key, klen, val_out, err);
@@ -555,11 +635,12 @@ static int store_value_put(struct store_txn *t, const void *key, size_t klen, co
 			   size_t vlen, bool had_chunks_checked, struct core_error *err)
 {
 	int rc;
-	if (!had_chunks_checked) {
+	if (!had_chunks_checked && !store_known_has(t, key, klen)) {
 		rc = store_chunks_delete(t, key, klen, err);
 		if (rc < 0)
 			return rc;
 	}
+	store_known_set(t, key, klen, vlen <= STORE_CHUNK_SIZE);
 	uint8_t small[1 + 64];
 	if (vlen <= STORE_CHUNK_SIZE) {
 		/* Most values are small: build the tagged copy on the stack when it fits. */
@@ -610,14 +691,28 @@ int store_txn_put(struct store_txn *t, const void *key, size_t klen, const void 
 	return store_value_put(t, key, klen, val, vlen, false, err);
 }
 
+int store_txn_put_nochunks(struct store_txn *t, const void *key, size_t klen, const void *val,
+			   size_t vlen, struct core_error *err)
+{
+	int rc = store_key_check(key, klen, err);
+	if (rc < 0)
+		return rc;
+	if (val == NULL && vlen > 0)
+		return core_error_set(err, CORE_ESYNTAX, NULL, "value is NULL");
+	return store_value_put(t, key, klen, val, vlen, true, err);
+}
+
 int store_txn_delete(struct store_txn *t, const void *key, size_t klen, struct core_error *err)
 {
 	int rc = store_key_check(key, klen, err);
 	if (rc < 0)
 		return rc;
-	rc = store_chunks_delete(t, key, klen, err);
-	if (rc < 0)
-		return rc;
+	if (!store_known_has(t, key, klen)) {
+		rc = store_chunks_delete(t, key, klen, err);
+		if (rc < 0)
+			return rc;
+	}
+	store_known_set(t, key, klen, true);
 	return store_txn_raw_del(t, STORE_SPACE_DATA, key, klen, err);
 }
 
@@ -737,6 +832,7 @@ int store_txn_commit(struct store_txn **tp, struct core_error *err)
 	} else {
 		rc = t->d->ops->commit(t->bt, err);
 	}
+	free(t->known);
 	free(t);
 	return rc;
 }
@@ -746,6 +842,7 @@ void store_txn_abort(struct store_txn **tp)
 	if (tp == NULL || *tp == NULL)
 		return;
 	(*tp)->d->ops->abort((*tp)->bt);
+	free((*tp)->known);
 	free(*tp);
 	*tp = NULL;
 }

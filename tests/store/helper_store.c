@@ -455,6 +455,87 @@ START_TEST(data_big_values_chunked)
 }
 END_TEST
 
+START_TEST(data_chunks_known)
+{
+	/* A put or delete skips the look for old chunks only when the transaction knows
+	 * there are none: what it read or wrote of the key decides, never a guess. */
+	size_t n = 3 * STORE_CHUNK_SIZE;
+	uint8_t *big = core_xmalloc(n);
+	fill_pattern(big, n, 7);
+	struct store_txn *t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_put(t, "ck", 2, big, n, NULL), 0);
+	commit(&t);
+	ck_assert_uint_eq(count_space(STORE_SPACE_CHUNK), 3);
+	/* Read as a manifest: the small put that follows still removes the chunks. */
+	struct core_buf got = CORE_BUF_INIT;
+	t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_get(t, "ck", 2, &got, NULL), 0);
+	ck_assert_uint_eq(got.len, n);
+	ck_assert_int_eq(store_txn_put(t, "ck", 2, "s", 1, NULL), 0);
+	commit(&t);
+	ck_assert_uint_eq(count_space(STORE_SPACE_CHUNK), 0);
+	check_value("ck", "s");
+	/* Read inline, then written big and small again in the same transaction: the big
+	 * write makes the key unknown again, so its chunks go with the last small write. */
+	t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_get(t, "ck", 2, &got, NULL), 0);
+	ck_assert_int_eq(store_txn_put(t, "ck", 2, big, n, NULL), 0);
+	ck_assert_int_eq(store_txn_put(t, "ck", 2, "t", 1, NULL), 0);
+	commit(&t);
+	ck_assert_uint_eq(count_space(STORE_SPACE_CHUNK), 0);
+	check_value("ck", "t");
+	/* Read as a manifest by the transaction that then deletes it: the delete removes the
+	 * chunks. */
+	t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_put(t, "ck", 2, big, n, NULL), 0);
+	commit(&t);
+	t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_get(t, "ck", 2, &got, NULL), 0);
+	ck_assert_int_eq(store_txn_delete(t, "ck", 2, NULL), 0);
+	commit(&t);
+	ck_assert_uint_eq(count_space(STORE_SPACE_CHUNK), 0);
+	check_value("ck", NULL);
+	/* Missing when read, then written big; a smaller chunked value written over it later
+	 * reads back whole (no chunk of the bigger one left over). */
+	t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_get(t, "ck", 2, &got, NULL), CORE_ENOTFOUND);
+	ck_assert_int_eq(store_txn_put(t, "ck", 2, big, n, NULL), 0);
+	commit(&t);
+	t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_put(t, "ck", 2, big, STORE_CHUNK_SIZE + 1, NULL), 0);
+	commit(&t);
+	ck_assert_uint_eq(count_space(STORE_SPACE_CHUNK), 2);
+	ck_assert_int_eq(get1("ck", 2, &got), 0);
+	ck_assert_uint_eq(got.len, STORE_CHUNK_SIZE + 1);
+	ck_assert(memcmp(got.p, big, got.len) == 0);
+	/* More keys than the transaction remembers: the oldest are looked up again. */
+	t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_get(t, "ck", 2, &got, NULL), 0);
+	for (int i = 0; i < 100; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "many%03d", i);
+		ck_assert_int_eq(store_txn_get(t, k, strlen(k), &got, NULL), CORE_ENOTFOUND);
+		ck_assert_int_eq(store_txn_put(t, k, strlen(k), "x", 1, NULL), 0);
+	}
+	ck_assert_int_eq(store_txn_put(t, "ck", 2, "u", 1, NULL), 0);
+	commit(&t);
+	ck_assert_uint_eq(count_space(STORE_SPACE_CHUNK), 0);
+	check_value("ck", "u");
+	/* store_txn_put_nochunks: a new key, any size. */
+	t = begin(STORE_TXN_WRITE);
+	ck_assert_int_eq(store_txn_put_nochunks(t, "fresh", 5, big, n, NULL), 0);
+	ck_assert_int_eq(store_txn_put_nochunks(t, "fresh2", 6, "v", 1, NULL), 0);
+	commit(&t);
+	ck_assert_uint_eq(count_space(STORE_SPACE_CHUNK), 3);
+	ck_assert_int_eq(get1("fresh", 5, &got), 0);
+	ck_assert_uint_eq(got.len, n);
+	ck_assert(memcmp(got.p, big, n) == 0);
+	check_value("fresh2", "v");
+	core_buf_fini(&got);
+	free(big);
+}
+END_TEST
+
 START_TEST(data_txn_size_limit)
 {
 	/* ARCHITECTURE.md §4: a transaction writes at most 8 MB. */
@@ -849,6 +930,7 @@ Suite *store_suite_data(void)
 	tcase_add_test(tc, data_scan_stop);
 	tcase_add_test(tc, data_multi_get);
 	tcase_add_test(tc, data_big_values_chunked);
+	tcase_add_test(tc, data_chunks_known);
 	tcase_add_test(tc, data_txn_size_limit);
 	tcase_add_test(tc, data_txn_time_limit);
 	tcase_add_test(tc, data_txn_isolation);
