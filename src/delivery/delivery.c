@@ -257,12 +257,16 @@ enum dv_state {
 	DV_LEAD = 2, /* the lane's leadership handed to it */
 };
 
-/* One message (or one batch of its accounts) waiting for the group commit. Its sender
- * sleeps on its own semaphore, so a batch wakes exactly its members and the next leader. */
+/* One message (or one batch of its accounts) waiting for the group commit. A synchronous
+ * sender sleeps on its own semaphore, so a batch wakes exactly its members and the next
+ * leader; an asynchronous one (committed != NULL) does not wait: the thread that commits
+ * it calls committed(arg). */
 struct dv_req {
 	struct mailstore_delivery md;
 	enum dv_state state;
 	sem_t wake;
+	void (*committed)(void *arg);
+	void *arg;
 	struct dv_req *next;
 };
 
@@ -376,56 +380,30 @@ static void dv_count(struct delivery *dv, size_t n, size_t commits)
 		dv->stats.largest = n;
 }
 
-/*
- * Deliver r through the group commit and return when its outcome is in r->md. The first
- * caller to find its lane without a leader leads: it takes the lane's queued requests, in
- * arrival order, up to the batch limits, and delivers them with one
- * mailstore_deliver_batch() (one commit for all, each member still failing alone).
- * Requests that arrive meanwhile queue and go together in the lane's next batch, so the
- * number of commits follows the commit rate, not the message rate. A request alone finds
- * no leader and goes at once: no added wait. Deliveries to one account always share a
- * lane: they would wait for each other on the account's lock anyway.
- *
- * Wake-ups: a leader whose own request is done hands the lane to the first request still
- * queued (DV_LEAD) and wakes each member of its batch (DV_DONE) on the member's semaphore;
- * no other sender is woken, so a sender sleeps once per delivery. A leader whose request
- * did not fit in its batch goes on leading.
- */
-static void dv_commit(struct delivery *dv, struct dv_req *r)
+/* Tell a member of a finished batch: its outcome is in md. Nothing of r is touched after
+ * (its sender may return and end it at once). */
+static void dv_req_done(struct dv_req *r)
 {
-	pthread_mutex_lock(&dv->mu);
-	if (dv->batch_max == 1 && dv->hook == NULL) {
-		/* No group commit: every delivery its own transaction, concurrently. */
-		pthread_mutex_unlock(&dv->mu);
-		size_t commits = 0;
-		mailstore_deliver_batch(dv->ms, &r->md, 1, &commits);
-		pthread_mutex_lock(&dv->mu);
-		dv_count(dv, 1, commits);
-		pthread_mutex_unlock(&dv->mu);
+	if (r->committed != NULL) {
+		r->committed(r->arg);
 		return;
 	}
-	delivery_hook_fn hook = dv->hook;
-	void *hook_arg = dv->hook_arg;
-	struct dv_lane *ln = &dv->lanes[dv_lane_of(dv, r->md.targets[0].account)];
-	r->state = DV_WAIT;
-	r->next = NULL;
-	sem_init(&r->wake, 0, 0);
-	*ln->tailp = r;
-	ln->tailp = &r->next;
-	dv->pending++;
-	bool lead = !ln->leading;
-	ln->leading = true;
-	pthread_mutex_unlock(&dv->mu);
-	if (!lead) {
-		/* sem_wait orders the poster's writes (state, outcome) before what follows. */
-		while (sem_wait(&r->wake) != 0)
-			;
-		if (r->state == DV_DONE) {
-			sem_destroy(&r->wake);
-			return;
-		}
-		CORE_ASSERT(r->state == DV_LEAD);
-	}
+	r->state = DV_DONE;
+	sem_post(&r->wake);
+}
+
+/*
+ * Lead r's lane: take its queued requests, in arrival order, up to the batch limits, and
+ * deliver them with one mailstore_deliver_batch() (one commit for all, each member still
+ * failing alone); repeat while r is not done. Then the lane goes to the first request still
+ * queued: a synchronous one is woken to lead (DV_LEAD); an asynchronous one has no thread
+ * waiting, so this one goes on leading; with nothing queued the lane is free. So a
+ * synchronous sender sleeps once per delivery, and an asynchronous one never.
+ */
+static void dv_lead(struct delivery *dv, struct dv_lane *ln, struct dv_req *r,
+		    delivery_hook_fn hook, void *hook_arg)
+{
+	struct dv_req *own = r; /* NULL once done */
 	for (;;) {
 		if (hook != NULL)
 			hook(hook_arg);
@@ -447,7 +425,7 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 			batch[n++] = q;
 			bytes += w;
 			targets += q->md.ntargets;
-			mine = mine || q == r;
+			mine = mine || q == own;
 		}
 		dv->pending -= n;
 		pthread_mutex_unlock(&dv->mu);
@@ -458,33 +436,90 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 		size_t commits = 0;
 		mailstore_deliver_batch(dv->ms, md, n, &commits);
 
+		bool sync_own = mine && own->committed == NULL;
+		if (mine)
+			own = NULL;
 		struct dv_req *next = NULL;
+		bool stay = false;
 		pthread_mutex_lock(&dv->mu);
 		dv_count(dv, n, commits);
-		if (mine) {
-			next = ln->head; /* the lane stays led when it is handed over */
-			ln->leading = next != NULL;
-		}
+		if (own != NULL)
+			stay = true; /* r did not fit in this batch */
+		else if (ln->head != NULL && ln->head->committed == NULL)
+			next = ln->head; /* handed over: the lane stays led */
+		else
+			stay = ln->head != NULL;
+		ln->leading = stay || next != NULL;
 		pthread_mutex_unlock(&dv->mu);
-		/* A woken member may return and end its request at once: nothing of it is
-		 * touched after its sem_post. */
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->md.rc = md[i].rc;
 			batch[i]->md.err = md[i].err;
-			if (batch[i] != r) {
-				batch[i]->state = DV_DONE;
-				sem_post(&batch[i]->wake);
-			}
+			/* r's own sender is this thread: it reads the outcome on return. */
+			if (!(sync_own && batch[i] == r))
+				dv_req_done(batch[i]);
 		}
 		if (next != NULL) {
 			next->state = DV_LEAD;
 			sem_post(&next->wake);
 		}
-		if (mine) {
+		if (!stay)
+			return;
+	}
+}
+
+/*
+ * Deliver r through the group commit. The first caller to find its lane without a leader
+ * leads it (dv_lead). Requests that arrive meanwhile queue and go together in the lane's
+ * next batch, so the number of commits follows the commit rate, not the message rate. A
+ * request alone finds no leader and goes at once: no added wait. Deliveries to one account
+ * always share a lane: they would wait for each other on the account's lock anyway.
+ * A synchronous request returns with its outcome in r->md; an asynchronous one may return
+ * before, and r->committed(r->arg) runs once it is known (on this thread or a leader's).
+ */
+static void dv_commit(struct delivery *dv, struct dv_req *r)
+{
+	pthread_mutex_lock(&dv->mu);
+	if (dv->batch_max == 1 && dv->hook == NULL) {
+		/* No group commit: every delivery its own transaction, concurrently. */
+		pthread_mutex_unlock(&dv->mu);
+		size_t commits = 0;
+		mailstore_deliver_batch(dv->ms, &r->md, 1, &commits);
+		pthread_mutex_lock(&dv->mu);
+		dv_count(dv, 1, commits);
+		pthread_mutex_unlock(&dv->mu);
+		if (r->committed != NULL)
+			r->committed(r->arg);
+		return;
+	}
+	delivery_hook_fn hook = dv->hook;
+	void *hook_arg = dv->hook_arg;
+	struct dv_lane *ln = &dv->lanes[dv_lane_of(dv, r->md.targets[0].account)];
+	bool sync = r->committed == NULL;
+	r->state = DV_WAIT;
+	r->next = NULL;
+	if (sync)
+		sem_init(&r->wake, 0, 0);
+	*ln->tailp = r;
+	ln->tailp = &r->next;
+	dv->pending++;
+	bool lead = !ln->leading;
+	ln->leading = true;
+	pthread_mutex_unlock(&dv->mu);
+	if (!lead && !sync)
+		return; /* the leader commits it */
+	if (!lead) {
+		/* sem_wait orders the poster's writes (state, outcome) before what follows. */
+		while (sem_wait(&r->wake) != 0)
+			;
+		if (r->state == DV_DONE) {
 			sem_destroy(&r->wake);
 			return;
 		}
+		CORE_ASSERT(r->state == DV_LEAD);
 	}
+	dv_lead(dv, ln, r, hook, hook_arg);
+	if (sync)
+		sem_destroy(&r->wake);
 }
 
 int delivery_resolve(struct delivery *dv, const char *addr, struct core_arena *a,
@@ -599,34 +634,40 @@ struct acct {
 	uint64_t inbox;
 };
 
-int delivery_local(struct delivery *dv, const void *msg, size_t len, const char *const *rcpts,
-		   size_t n, struct delivery_result *results)
-{
-	return delivery_local_resolved(dv, msg, len, rcpts, NULL, n, results);
-}
+/* One delivery_local_*() call: its recipients' accounts and, per account, the outcome. */
+struct dv_local {
+	struct delivery *dv;
+	struct core_arena *a;
+	const void *msg;
+	size_t len;
+	size_t n; /* recipients */
+	struct delivery_result *results;
+	struct acct *accts; /* deduplicated */
+	size_t naccts;
+	size_t **idx; /* per recipient, its accounts (indexes into accts) */
+	size_t *nidx;
+	bool *ok; /* per recipient: resolved, still delivered */
+	struct mailstore_target *tg;
+	int *acct_rc;
+	struct dv_req req;     /* the asynchronous request (all accounts in one batch) */
+	delivery_done_fn done; /* asynchronous: called once results are written */
+	void *done_arg;
+};
 
-int delivery_local_resolved(struct delivery *dv, const void *msg, size_t len,
-			    const char *const *rcpts, const struct dir_rcpt *const *resolved,
-			    size_t n, struct delivery_result *results)
+/* Resolve every recipient to its accounts (each once, INBOX found, quota applied); a
+ * recipient that fails here gets its result at once. */
+static void dv_local_resolve(struct dv_local *L, const char *const *rcpts,
+			     const struct dir_rcpt *const *resolved)
 {
-	if (dv->ms == NULL) {
-		for (size_t i = 0; i < n; i++)
-			results[i] = res_nostore;
-		return 0;
-	}
-	if (len > MAILSTORE_MESSAGE_MAX) {
-		for (size_t i = 0; i < n; i++)
-			results[i] = res_toobig;
-		return 0;
-	}
-	struct core_arena *a = core_arena_new(0);
+	struct delivery *dv = L->dv;
+	struct core_arena *a = L->a;
+	size_t n = L->n;
 	struct core_error err;
-	/* Accounts of every recipient (deduplicated), and for each recipient its accounts. */
-	size_t cap = MAILSTORE_TARGETS_MAX, naccts = 0;
-	struct acct *accts = core_arena_zalloc(a, sizeof(*accts) * cap);
-	size_t **idx = core_arena_zalloc(a, sizeof(*idx) * (n ? n : 1));
-	size_t *nidx = core_arena_zalloc(a, sizeof(*nidx) * (n ? n : 1));
-	bool *ok = core_arena_zalloc(a, sizeof(*ok) * (n ? n : 1));
+	size_t cap = MAILSTORE_TARGETS_MAX;
+	L->accts = core_arena_zalloc(a, sizeof(*L->accts) * cap);
+	L->idx = core_arena_zalloc(a, sizeof(*L->idx) * (n ? n : 1));
+	L->nidx = core_arena_zalloc(a, sizeof(*L->nidx) * (n ? n : 1));
+	L->ok = core_arena_zalloc(a, sizeof(*L->ok) * (n ? n : 1));
 	for (size_t i = 0; i < n; i++) {
 		core_error_clear(&err);
 		struct dir_rcpt r;
@@ -636,14 +677,14 @@ int delivery_local_resolved(struct delivery *dv, const void *msg, size_t len,
 		else
 			rc = dir_resolve(dv->d, core_str_from_cstr(rcpts[i]), a, &r, &err);
 		if (rc == CORE_ESYNTAX || (rc == 0 && r.status != DIR_RCPT_LOCAL)) {
-			results[i] = res_unknown;
+			L->results[i] = res_unknown;
 			continue;
 		}
 		if (rc < 0) {
-			results[i] = res_temp;
+			L->results[i] = res_temp;
 			continue;
 		}
-		idx[i] = core_arena_zalloc(a, sizeof(size_t) * (r.n_targets ? r.n_targets : 1));
+		L->idx[i] = core_arena_zalloc(a, sizeof(size_t) * (r.n_targets ? r.n_targets : 1));
 		bool failed = false;
 		for (size_t t = 0; t < r.n_targets && !failed; t++) {
 			if (r.targets[t].principal == NULL)
@@ -655,82 +696,197 @@ int delivery_local_resolved(struct delivery *dv, const void *msg, size_t len,
 				break;
 			}
 			size_t k;
-			for (k = 0; k < naccts && accts[k].id != id; k++)
+			for (k = 0; k < L->naccts && L->accts[k].id != id; k++)
 				;
-			if (k == naccts) {
-				if (naccts == cap) {
+			if (k == L->naccts) {
+				if (L->naccts == cap) {
 					cap *= 2;
-					accts = core_arena_grow(a, accts, naccts, cap,
-								sizeof(*accts));
+					L->accts = core_arena_grow(a, L->accts, L->naccts, cap,
+								   sizeof(*L->accts));
 				}
-				rc = inbox_of(dv->ms, id, &accts[k].inbox, &err);
+				rc = inbox_of(dv->ms, id, &L->accts[k].inbox, &err);
 				if (rc == 0)
 					rc = quota_sync(dv->ms, id, r.targets[t].principal, &err);
 				if (rc < 0) {
 					failed = true;
 					break;
 				}
-				accts[k].id = id;
-				naccts++;
+				L->accts[k].id = id;
+				L->naccts++;
 			}
-			idx[i][nidx[i]++] = k;
+			L->idx[i][L->nidx[i]++] = k;
 		}
 		if (failed) {
-			results[i] = result_of(rc);
-			nidx[i] = 0;
+			L->results[i] = result_of(rc);
+			L->nidx[i] = 0;
 			continue;
 		}
 		/* Only remote list members: the caller's to queue, nothing local to do. */
-		results[i] = res_ok;
-		ok[i] = true;
+		L->results[i] = res_ok;
+		L->ok[i] = true;
 	}
-	/*
-	 * One blob and one transaction for all accounts (all or none), in batches of
-	 * MAILSTORE_TARGETS_MAX accounts for large lists, through the group commit (dv_commit)
-	 * so that concurrent deliveries share a synced commit. RFC 9208 §5.1: a quota refuses
-	 * only its own recipient, so a batch that meets one is delivered account by account to
-	 * find which.
-	 */
-	struct mailstore_target *tg = core_arena_zalloc(a, sizeof(*tg) * (naccts ? naccts : 1));
-	int *acct_rc = core_arena_zalloc(a, sizeof(int) * (naccts ? naccts : 1));
-	for (size_t k = 0; k < naccts; k++)
-		tg[k] = (struct mailstore_target){
-			.account = accts[k].id, .mailboxes = &accts[k].inbox, .nmailboxes = 1};
-	for (size_t b = 0; b < naccts; b += MAILSTORE_TARGETS_MAX) {
-		size_t nb = naccts - b < MAILSTORE_TARGETS_MAX ? naccts - b : MAILSTORE_TARGETS_MAX;
-		struct dv_req r = {
-			.md = {.data = msg, .len = len, .targets = tg + b, .ntargets = nb}};
+	L->tg = core_arena_zalloc(a, sizeof(*L->tg) * (L->naccts ? L->naccts : 1));
+	L->acct_rc = core_arena_zalloc(a, sizeof(int) * (L->naccts ? L->naccts : 1));
+	for (size_t k = 0; k < L->naccts; k++)
+		L->tg[k] = (struct mailstore_target){.account = L->accts[k].id,
+						     .mailboxes = &L->accts[k].inbox,
+						     .nmailboxes = 1};
+}
+
+/* The outcome of accounts [b, b + nb) is rc; RFC 9208 §5.1: a quota refuses only its own
+ * recipient, so a joint delivery that meets one is delivered account by account to find
+ * which. Those retries commit directly: the caller may be leading a lane they would queue
+ * in. */
+static void dv_local_outcome(struct dv_local *L, size_t b, size_t nb, int rc,
+			     const struct core_error *err)
+{
+	for (size_t k = b; k < b + nb; k++)
+		L->acct_rc[k] = rc;
+	if (rc < 0 && rc != CORE_ELIMIT)
+		core_log(CORE_LOG_WARN, "delivery.failed", "error", err->msg, NULL);
+	if (rc != CORE_ELIMIT || nb == 1)
+		return;
+	for (size_t k = b; k < b + nb; k++) {
+		struct mailstore_delivery one = {
+			.data = L->msg, .len = L->len, .targets = &L->tg[k], .ntargets = 1};
+		size_t commits = 0;
+		mailstore_deliver_batch(L->dv->ms, &one, 1, &commits);
+		pthread_mutex_lock(&L->dv->mu);
+		dv_count(L->dv, 1, commits);
+		pthread_mutex_unlock(&L->dv->mu);
+		L->acct_rc[k] = one.rc;
+	}
+}
+
+/* Every recipient's result from its accounts' outcomes; frees L. Returns the number of
+ * recipients delivered. */
+static int dv_local_finish(struct dv_local *L)
+{
+	int delivered = 0;
+	for (size_t i = 0; i < L->n; i++) {
+		for (size_t j = 0; L->ok[i] && j < L->nidx[i]; j++) {
+			int rc = L->acct_rc[L->idx[i][j]];
+			if (rc < 0) {
+				L->results[i] = result_of(rc);
+				L->ok[i] = false;
+			}
+		}
+		delivered += L->ok[i] ? 1 : 0;
+	}
+	core_arena_free(&L->a);
+	free(L);
+	return delivered;
+}
+
+static struct dv_local *dv_local_new(struct delivery *dv, const void *msg, size_t len, size_t n,
+				     struct delivery_result *results)
+{
+	struct dv_local *L = core_xcalloc(1, sizeof(*L));
+	L->dv = dv;
+	L->a = core_arena_new(0);
+	L->msg = msg;
+	L->len = len;
+	L->n = n;
+	L->results = results;
+	return L;
+}
+
+/* Nothing to store: every result is r. */
+static bool dv_local_refused(struct delivery *dv, size_t len, size_t n,
+			     struct delivery_result *results)
+{
+	const struct delivery_result *r = NULL;
+	if (dv->ms == NULL)
+		r = &res_nostore;
+	else if (len > MAILSTORE_MESSAGE_MAX)
+		r = &res_toobig;
+	if (r == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		results[i] = *r;
+	return true;
+}
+
+/*
+ * One blob and one transaction for all accounts (all or none), in batches of
+ * MAILSTORE_TARGETS_MAX accounts for large lists, through the group commit (dv_commit) so
+ * that concurrent deliveries share a synced commit; each batch waited for here.
+ */
+static void dv_local_commit_sync(struct dv_local *L)
+{
+	for (size_t b = 0; b < L->naccts; b += MAILSTORE_TARGETS_MAX) {
+		size_t nb = L->naccts - b < MAILSTORE_TARGETS_MAX ? L->naccts - b
+								  : MAILSTORE_TARGETS_MAX;
+		struct dv_req r = {.md = {.data = L->msg,
+					  .len = L->len,
+					  .targets = L->tg + b,
+					  .ntargets = nb}};
 		/* Parsed (and a large message's blob written) here, in this thread, so the
 		 * lane's transaction does only the records. */
-		if (mailstore_delivery_prepare(dv->ms, &r.md) == 0) {
-			dv_commit(dv, &r);
+		if (mailstore_delivery_prepare(L->dv->ms, &r.md) == 0) {
+			dv_commit(L->dv, &r);
 			mailstore_delivery_release(&r.md);
 		}
-		for (size_t k = b; k < b + nb; k++)
-			acct_rc[k] = r.md.rc;
-		if (r.md.rc < 0 && r.md.rc != CORE_ELIMIT)
-			core_log(CORE_LOG_WARN, "delivery.failed", "error", r.md.err.msg, NULL);
-		if (r.md.rc == CORE_ELIMIT && nb > 1) {
-			for (size_t k = b; k < b + nb; k++) {
-				struct dv_req one = {.md = {.data = msg,
-							    .len = len,
-							    .targets = &tg[k],
-							    .ntargets = 1}};
-				dv_commit(dv, &one);
-				acct_rc[k] = one.md.rc;
-			}
-		}
+		dv_local_outcome(L, b, nb, r.md.rc, &r.md.err);
 	}
-	int delivered = 0;
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; ok[i] && j < nidx[i]; j++) {
-			if (acct_rc[idx[i][j]] < 0) {
-				results[i] = result_of(acct_rc[idx[i][j]]);
-				ok[i] = false;
-			}
-		}
-		delivered += ok[i] ? 1 : 0;
+}
+
+int delivery_local(struct delivery *dv, const void *msg, size_t len, const char *const *rcpts,
+		   size_t n, struct delivery_result *results)
+{
+	return delivery_local_resolved(dv, msg, len, rcpts, NULL, n, results);
+}
+
+int delivery_local_resolved(struct delivery *dv, const void *msg, size_t len,
+			    const char *const *rcpts, const struct dir_rcpt *const *resolved,
+			    size_t n, struct delivery_result *results)
+{
+	if (dv_local_refused(dv, len, n, results))
+		return 0;
+	struct dv_local *L = dv_local_new(dv, msg, len, n, results);
+	dv_local_resolve(L, rcpts, resolved);
+	dv_local_commit_sync(L);
+	return dv_local_finish(L);
+}
+
+/* An asynchronous request's commit is known: finish on the committing thread. */
+static void dv_local_committed(void *arg)
+{
+	struct dv_local *L = arg;
+	mailstore_delivery_release(&L->req.md);
+	dv_local_outcome(L, 0, L->naccts, L->req.md.rc, &L->req.md.err);
+	delivery_done_fn done = L->done;
+	void *done_arg = L->done_arg;
+	dv_local_finish(L);
+	done(done_arg);
+}
+
+bool delivery_local_start(struct delivery *dv, const void *msg, size_t len,
+			  const char *const *rcpts, const struct dir_rcpt *const *resolved,
+			  size_t n, struct delivery_result *results, delivery_done_fn done,
+			  void *arg)
+{
+	if (dv_local_refused(dv, len, n, results))
+		return false;
+	struct dv_local *L = dv_local_new(dv, msg, len, n, results);
+	dv_local_resolve(L, rcpts, resolved);
+	if (L->naccts == 0 || L->naccts > MAILSTORE_TARGETS_MAX) {
+		/* Nothing to commit, or a list past one transaction: finished here. */
+		dv_local_commit_sync(L);
+		dv_local_finish(L);
+		return false;
 	}
-	core_arena_free(&a);
-	return delivered;
+	L->req = (struct dv_req){
+		.md = {.data = msg, .len = len, .targets = L->tg, .ntargets = L->naccts},
+		.committed = dv_local_committed,
+		.arg = L};
+	L->done = done;
+	L->done_arg = arg;
+	if (mailstore_delivery_prepare(dv->ms, &L->req.md) < 0) {
+		dv_local_outcome(L, 0, L->naccts, L->req.md.rc, &L->req.md.err);
+		dv_local_finish(L);
+		return false;
+	}
+	dv_commit(dv, &L->req);
+	return true;
 }

@@ -181,4 +181,21 @@ int delivery_local_resolved(struct delivery *dv, const void *msg, size_t len,
 			    const char *const *rcpts, const struct dir_rcpt *const *resolved,
 			    size_t n, struct delivery_result *results);
 
+/* Called once the results of delivery_local_start() are written. */
+typedef void (*delivery_done_fn)(void *arg);
+
+/*
+ * delivery_local_resolved() that does not wait for the commit: the message is resolved and
+ * prepared here, then queued for its lane's group commit. Returns true when it went there:
+ * done(arg) is then called, after results are written, by the thread that commits it (this
+ * one, before returning, when it leads the lane; else a leader, meanwhile; a quota retry or
+ * the caller's own follow-up runs there too, so keep done short). Returns false when it
+ * finished here (nothing to store, a refusal, or a list past one transaction): results
+ * are written and done is not called. msg, rcpts' results and arg must live until then.
+ */
+bool delivery_local_start(struct delivery *dv, const void *msg, size_t len,
+			  const char *const *rcpts, const struct dir_rcpt *const *resolved,
+			  size_t n, struct delivery_result *results, delivery_done_fn done,
+			  void *arg);
+
 #endif

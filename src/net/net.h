@@ -203,6 +203,16 @@ int net_conn_submit(struct net_conn *c, void (*work)(void *arg),
 		    void (*done)(void *arg, struct net_conn *c, bool ok), void *arg);
 
 /*
+ * Called by a job's work function whose work goes on after it returns, on another thread
+ * (a delivery waiting for a commit another worker leads): the job then completes only when
+ * net_job_resume() is called with the returned handle, from any thread, exactly once; the
+ * worker is free meanwhile and the connection's next jobs wait. Returns NULL outside a
+ * work function (the caller then finishes its work before returning).
+ */
+struct net_job *net_job_defer(void);
+void net_job_resume(struct net_job *job);
+
+/*
  * --- channel binding and the client certificate (for SASL; docs/authentication.md) ---
  * Call these on the connection's event thread once TLS is up (after accept on an implicit
  * TLS listener, or in tls_done(ok) after STARTTLS), and copy the values into the session:

@@ -8,6 +8,8 @@
  * ev_wake (event_active under libevent's pthread locking). A queued job holds its connection:
  * the struct is freed only when the FIFO is empty. When the connection finished before its
  * job ran, the work is skipped and done(arg, NULL, false) still runs so arg is released.
+ * A work function may defer its job (net_job_defer): another thread then posts the
+ * completion with net_job_resume() when the work it handed over is finished.
  */
 #include <string.h>
 
@@ -44,6 +46,25 @@ static void net_job_post(struct net_job *job)
 	net_thread_wake(th);
 }
 
+/* The job this worker runs, and whether its work function deferred it. */
+static _Thread_local struct net_job *net_job_cur;
+static _Thread_local bool net_job_cur_deferred;
+
+struct net_job *net_job_defer(void)
+{
+	struct net_job *job = net_job_cur;
+	if (job == NULL || net_job_cur_deferred)
+		return NULL;
+	net_job_cur_deferred = true;
+	job->ran = true;
+	return job;
+}
+
+void net_job_resume(struct net_job *job)
+{
+	net_job_post(job);
+}
+
 static void *net_worker_main(void *arg)
 {
 	struct net_runtime *rt = arg;
@@ -60,11 +81,19 @@ static void *net_worker_main(void *arg)
 			w->tail = NULL;
 		pthread_mutex_unlock(&w->mu);
 		atomic_fetch_sub(&w->queued, 1);
+		bool deferred = false;
 		if (!atomic_load(&job->c->dead)) {
+			net_job_cur = job;
+			net_job_cur_deferred = false;
 			job->work(job->arg);
-			job->ran = true;
+			net_job_cur = NULL;
+			/* A deferred job may already be resumed and freed: not touched again. */
+			deferred = net_job_cur_deferred;
+			if (!deferred)
+				job->ran = true;
 		}
-		net_job_post(job);
+		if (!deferred)
+			net_job_post(job);
 		pthread_mutex_lock(&w->mu);
 	}
 	pthread_mutex_unlock(&w->mu);

@@ -445,6 +445,7 @@ struct job {
 	char (*texts)[96];
 	size_t n;
 	bool lmtp;
+	struct deliver_state *ds; /* run_deliver's, for its second half (deliver_finish) */
 	/* AUTH */
 	struct sasl_exchange *x;
 	const void *in;
@@ -765,6 +766,30 @@ static struct queue_rcpt *qr_push(struct job *j, struct queue_rcpt *qr, size_t *
 	return qr;
 }
 
+/* What the two halves of a delivery share (run_deliver, deliver_finish). */
+struct deliver_state {
+	const void *msg;
+	size_t len;
+	size_t *local_idx; /* recipient index of each local recipient */
+	size_t nlocal;
+	bool *remote;
+	struct queue_rcpt *qr; /* queue recipients so far */
+	size_t nq, qcap;
+	struct delivery_result *dr; /* local results */
+	struct net_job *job;        /* the deferred job, resumed when the commit is known */
+};
+
+static void deliver_finish(struct job *j);
+
+/* The commit of an asynchronous delivery is known (on the thread that committed it). */
+static void deliver_committed(void *arg)
+{
+	struct job *j = arg;
+	struct net_job *job = j->ds->job;
+	deliver_finish(j);
+	net_job_resume(job);
+}
+
 static void run_deliver(struct job *j)
 {
 	const void *msg = NULL;
@@ -847,13 +872,54 @@ static void run_deliver(struct job *j)
 							 .last_reply = ""};
 		}
 	}
-	if (nlocal > 0) {
-		struct delivery_result *dr = core_arena_zalloc(j->a, sizeof(*dr) * nlocal);
-		delivery_local_resolved(R.dv, msg, len, local, local_res, nlocal, dr);
-		for (size_t k = 0; k < nlocal; k++)
-			j->res[local_idx[k]] =
-				(struct smtp_verdict){dr[k].code, dr[k].enh, dr[k].text};
+	struct deliver_state *ds = core_arena_zalloc(j->a, sizeof(*ds));
+	*ds = (struct deliver_state){.msg = msg,
+				     .len = len,
+				     .local_idx = local_idx,
+				     .nlocal = nlocal,
+				     .remote = remote,
+				     .qr = qr,
+				     .nq = nq,
+				     .qcap = qcap};
+	j->ds = ds;
+	if (nlocal == 0) {
+		deliver_finish(j);
+		return;
 	}
+	ds->dr = core_arena_zalloc(j->a, sizeof(*ds->dr) * nlocal);
+	/* Only local recipients: the worker does not wait for the commit (another worker
+	 * may be leading it); the job completes from deliver_committed. A message that
+	 * also goes to the queue waits here, so the queue's write stays off the commit's
+	 * thread. */
+	if (nq == 0 && (ds->job = net_job_defer()) != NULL) {
+		if (!delivery_local_start(R.dv, msg, len, local, local_res, nlocal, ds->dr,
+					  deliver_committed, j))
+			deliver_committed(j);
+		return;
+	}
+	delivery_local_resolved(R.dv, msg, len, local, local_res, nlocal, ds->dr);
+	deliver_finish(j);
+}
+
+/*
+ * The second half of a delivery, once the local recipients' results are in ds->dr: SMTP's
+ * single reply, failed recipients and remote ones to the queue.
+ */
+static void deliver_finish(struct job *j)
+{
+	struct deliver_state *ds = j->ds;
+	const void *msg = ds->msg;
+	size_t len = ds->len;
+	size_t *local_idx = ds->local_idx;
+	size_t nlocal = ds->nlocal;
+	bool *remote = ds->remote;
+	struct queue_rcpt *qr = ds->qr;
+	size_t nq = ds->nq, qcap = ds->qcap;
+	struct core_error err;
+	core_error_clear(&err);
+	for (size_t k = 0; k < nlocal; k++)
+		j->res[local_idx[k]] =
+			(struct smtp_verdict){ds->dr[k].code, ds->dr[k].enh, ds->dr[k].text};
 	size_t nremote = 0;
 	for (size_t i = 0; i < j->n; i++)
 		nremote += remote[i] ? 1 : 0;

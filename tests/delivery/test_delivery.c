@@ -530,6 +530,118 @@ START_TEST(test_group_commit)
 }
 END_TEST
 
+/* delivery_local_start(): senders that do not wait. A batch held open until every sender
+ * has queued is committed by one of them, which also finishes the others' deliveries. */
+struct asender {
+	pthread_t th;
+	const char *rcpt;
+	const void *p;
+	size_t len;
+	bool sync; /* delivery_local() instead, in the same batch */
+	struct delivery_result res;
+	int delivered;
+	bool queued;
+	atomic_int done;
+	pthread_t done_on;
+};
+
+static void async_done(void *arg)
+{
+	struct asender *s = arg;
+	s->done_on = pthread_self();
+	atomic_fetch_add(&s->done, 1);
+}
+
+static void *asender_main(void *arg)
+{
+	struct asender *s = arg;
+	const char *r[] = {s->rcpt};
+	if (s->sync)
+		s->delivered = delivery_local(dv, s->p, s->len, r, 1, &s->res);
+	else
+		s->queued =
+			delivery_local_start(dv, s->p, s->len, r, NULL, 1, &s->res, async_done, s);
+	return NULL;
+}
+
+static void asend_all(struct asender *s, size_t n, const void *p, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		s[i].p = p;
+		s[i].len = len;
+		atomic_store(&s[i].done, 0);
+		ck_assert_int_eq(pthread_create(&s[i].th, NULL, asender_main, &s[i]), 0);
+	}
+	/* The leader is one of the senders: once all are joined every delivery is finished. */
+	for (size_t i = 0; i < n; i++)
+		pthread_join(s[i].th, NULL);
+}
+
+START_TEST(test_group_commit_async)
+{
+	struct delivery_spool sp;
+	const void *p;
+	size_t len;
+	spool(&sp, "x@remote.test", MSG, &p, &len);
+	struct gate g = {.want = 5};
+	delivery_set_batch(dv, DELIVERY_BATCH_MAX, 1, gate_hook, &g);
+	struct asender s[6] = {{.rcpt = "alice@example.org"},
+			       {.rcpt = "bob@example.org"},
+			       {.rcpt = "al@example.org", .sync = true},
+			       {.rcpt = "bob+x@example.org"},
+			       {.rcpt = "team@example.org"},
+			       {.rcpt = "carol@example.org"}};
+	asend_all(s, 5, p, len);
+	size_t foreign = 0;
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(s[i].res.code, 250);
+		if (s[i].sync) {
+			ck_assert_int_eq(s[i].delivered, 1);
+			continue;
+		}
+		ck_assert(s[i].queued);
+		ck_assert_int_eq(atomic_load(&s[i].done), 1);
+		foreign += pthread_equal(s[i].done_on, s[i].th) ? 0 : 1;
+	}
+	/* One sender led the batch: every other asynchronous sender had returned and its
+	 * delivery was finished by the leader's thread. */
+	ck_assert_uint_ge(foreign, 3);
+	struct delivery_stats st;
+	delivery_stats_get(dv, &st);
+	ck_assert_uint_eq(st.batches, 1);
+	ck_assert_uint_eq(st.messages, 5);
+	ck_assert_uint_eq(st.commits, 1);
+	ck_assert_uint_eq(inbox("alice", NULL), 3);
+	ck_assert_uint_eq(inbox("bob", NULL), 3);
+
+	/* Carol over quota: only her delivery fails, the others are finished with 250. */
+	g = (struct gate){.want = 6};
+	asend_all(s, 6, p, len);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(s[i].res.code, 250);
+	ck_assert(s[5].queued);
+	ck_assert_int_eq(atomic_load(&s[5].done), 1);
+	ck_assert_int_eq(s[5].res.code, 552);
+	ck_assert_str_eq(s[5].res.enh, "5.2.2");
+	ck_assert_uint_eq(inbox("alice", NULL), 6);
+	ck_assert_uint_eq(inbox("carol", NULL), 0);
+
+	/* Group commit off: committed at once, on the sender's own thread. */
+	delivery_set_batch(dv, 1, 1, NULL, NULL);
+	asend_all(s, 2, p, len);
+	ck_assert(s[0].queued && pthread_equal(s[0].done_on, s[0].th));
+	ck_assert_int_eq(s[0].res.code, 250);
+	/* Nothing to store: finished before returning, done not called. */
+	const char *unknown[] = {"nobody@example.org"};
+	struct delivery_result r;
+	ck_assert(!delivery_local_start(dv, p, len, unknown, NULL, 1, &r, async_done, &s[0]));
+	ck_assert_int_eq(r.code, 550);
+	ck_assert_int_eq(atomic_load(&s[0].done), 1);
+	ck_assert_uint_eq(inbox("alice", NULL), 7);
+	delivery_spool_close(&sp);
+}
+END_TEST
+
 /* Lanes: while a batch for one account is held open, a delivery to an account of another
  * lane commits (it does not queue behind the first). */
 static atomic_bool held, saw_other;
@@ -647,6 +759,7 @@ static Suite *suite(void)
 	tcase_add_test(ti, test_local);
 	tcase_add_test(ti, test_quota);
 	tcase_add_test(ti, test_group_commit);
+	tcase_add_test(ti, test_group_commit_async);
 	tcase_add_test(ti, test_group_commit_lanes);
 	tcase_add_test(ti, test_big_list);
 	tcase_add_test(ti, test_inline_split);
@@ -659,6 +772,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_local);
 	tcase_add_test(tc, test_quota);
 	tcase_add_test(tc, test_group_commit);
+	tcase_add_test(tc, test_group_commit_async);
 	tcase_add_test(tc, test_group_commit_lanes);
 	tcase_add_test(tc, test_big_list);
 	tcase_add_test(tc, test_no_mailstore);
