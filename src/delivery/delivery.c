@@ -282,9 +282,13 @@ struct delivery {
 	/* Group commit: a request queues in the lane of its first account; one thread at a
 	 * time leads a lane, taking its queued requests (within the limits below) into one
 	 * mail-store transaction while their senders wait for their results. Lanes commit
-	 * concurrently, so deliveries to unrelated accounts do not wait for each other. */
+	 * concurrently, so deliveries to unrelated accounts do not wait for each other.
+	 * Synchronous and asynchronous requests have lanes of their own (lanes[0] and
+	 * lanes[1]): a synchronous leader hands its lane to a waiting sender and returns,
+	 * an asynchronous one leads until its lane is empty; in one lane, a synchronous
+	 * sender could be kept leading for others as long as asynchronous ones arrive. */
 	pthread_mutex_t mu;
-	struct dv_lane lanes[DELIVERY_LANES_MAX];
+	struct dv_lane lanes[2][DELIVERY_LANES_MAX];
 	size_t nlanes;
 	size_t pending;
 	size_t batch_max;
@@ -300,7 +304,8 @@ struct delivery *delivery_new(struct dir *d, struct mailstore *ms)
 	dv->ms = ms;
 	pthread_mutex_init(&dv->mu, NULL);
 	for (size_t i = 0; i < DELIVERY_LANES_MAX; i++)
-		dv->lanes[i].tailp = &dv->lanes[i].head;
+		for (size_t k = 0; k < 2; k++)
+			dv->lanes[k][i].tailp = &dv->lanes[k][i].head;
 	dv->nlanes = DELIVERY_LANES_MAX;
 	dv->batch_max = DELIVERY_BATCH_MAX;
 	return dv;
@@ -396,9 +401,10 @@ static void dv_req_done(struct dv_req *r)
  * Lead r's lane: take its queued requests, in arrival order, up to the batch limits, and
  * deliver them with one mailstore_deliver_batch() (one commit for all, each member still
  * failing alone); repeat while r is not done. Then the lane goes to the first request still
- * queued: a synchronous one is woken to lead (DV_LEAD); an asynchronous one has no thread
- * waiting, so this one goes on leading; with nothing queued the lane is free. So a
- * synchronous sender sleeps once per delivery, and an asynchronous one never.
+ * queued: in a lane of synchronous requests it is woken to lead (DV_LEAD); in a lane of
+ * asynchronous ones no thread waits, so this one goes on leading until the lane is empty
+ * (its own sender is no longer waiting for it). So a synchronous sender sleeps once per
+ * delivery, and an asynchronous one never.
  */
 static void dv_lead(struct delivery *dv, struct dv_lane *ln, struct dv_req *r,
 		    delivery_hook_fn hook, void *hook_arg)
@@ -493,8 +499,8 @@ static void dv_commit(struct delivery *dv, struct dv_req *r)
 	}
 	delivery_hook_fn hook = dv->hook;
 	void *hook_arg = dv->hook_arg;
-	struct dv_lane *ln = &dv->lanes[dv_lane_of(dv, r->md.targets[0].account)];
 	bool sync = r->committed == NULL;
+	struct dv_lane *ln = &dv->lanes[sync ? 0 : 1][dv_lane_of(dv, r->md.targets[0].account)];
 	r->state = DV_WAIT;
 	r->next = NULL;
 	if (sync)

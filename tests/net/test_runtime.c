@@ -95,6 +95,34 @@ static void job_work(void *arg)
 	usleep(j->sleep_us);
 }
 
+/* A deferred job: its work hands the job to another thread, which resumes it later. */
+struct deferred {
+	struct net_job *job;
+	unsigned sleep_us;
+};
+
+static void *resume_main(void *arg)
+{
+	struct deferred *d = arg;
+	usleep(d->sleep_us);
+	net_job_resume(d->job);
+	free(d);
+	return NULL;
+}
+
+static void defer_work(void *arg)
+{
+	struct job *j = arg;
+	struct deferred *d = core_xcalloc(1, sizeof(*d));
+	d->job = net_job_defer();
+	d->sleep_us = j->sleep_us;
+	ck_assert_ptr_nonnull(d->job);
+	ck_assert_ptr_null(net_job_defer()); /* once per job */
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, resume_main, d), 0);
+	pthread_detach(th);
+}
+
 static void job_done(void *arg, struct net_conn *c, bool ok)
 {
 	struct job *j = arg;
@@ -172,6 +200,16 @@ static void echo_line(struct sess *s, struct net_conn *c, const char *line, size
 				net_conn_printf(c, "JOBS FULL\r\n");
 				break;
 			}
+			atomic_fetch_add(&g_submits, 1);
+		}
+	} else if (len > 6 && memcmp(line, "DEFER ", 6) == 0) {
+		int n = atoi(line + 6);
+		for (int i = 0; i < n; i++) {
+			struct job *j = core_xcalloc(1, sizeof(*j));
+			j->i = i;
+			j->n = n;
+			j->sleep_us = (unsigned)(rand_r(&s->seed) % 3000);
+			ck_assert_int_eq(net_conn_submit(c, defer_work, job_done, j), 0);
 			atomic_fetch_add(&g_submits, 1);
 		}
 	} else if (len > 4 && memcmp(line, "BIG ", 4) == 0) {
@@ -1173,6 +1211,45 @@ START_TEST(test_worker_order)
 }
 END_TEST
 
+START_TEST(test_worker_defer)
+{
+	/* Jobs whose work is finished on other threads (net_job_defer, net_job_resume, after
+	 * random sleeps): each completes once, in submission order per connection. */
+	ck_assert_ptr_null(net_job_defer()); /* not in a work function */
+	struct srv s = {0};
+	struct net_listener_cfg lc = {.name = "defer"};
+	srv_start(&s, &lc, false);
+	int fds[2];
+	char line[256];
+	for (int k = 0; k < 2; k++) {
+		fds[k] = cli_connect(s.port);
+		ck_assert_int_ge(cli_line(fds[k], line, sizeof(line)), 0);
+		cli_send(fds[k], "DEFER 50\r\n");
+	}
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < 50; i++) {
+			char want[16];
+			snprintf(want, sizeof(want), "J%d", i);
+			ck_assert_int_ge(cli_line(fds[k], line, sizeof(line)), 0);
+			ck_assert_str_eq(line, want);
+		}
+		ck_assert_int_ge(cli_line(fds[k], line, sizeof(line)), 0);
+		ck_assert_str_eq(line, "JOBS DONE");
+	}
+	/* A connection that closes with deferred jobs out: they still complete. */
+	cli_send(fds[1], "DEFER 20\r\nQUIT\r\n");
+	ck_assert(cli_closed_within(fds[1], 5000));
+	/* Their resuming threads are the test's own: wait for them before the stop. */
+	for (int i = 0; i < 5000 && atomic_load(&g_dones) < atomic_load(&g_submits); i++)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&g_dones), atomic_load(&g_submits));
+	ck_assert_int_ge(atomic_load(&g_dones_ok), 100);
+	close(fds[0]);
+	close(fds[1]);
+	srv_stop(&s);
+}
+END_TEST
+
 START_TEST(test_proxy_protocol)
 {
 	struct srv s = {0};
@@ -1500,6 +1577,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_starttls_refused_and_ipv6);
 	tcase_add_test(tc, test_many_clients);
 	tcase_add_test(tc, test_worker_order);
+	tcase_add_test(tc, test_worker_defer);
 	tcase_add_test(tc, test_proxy_protocol);
 	tcase_add_test(tc, test_proxy_untrusted);
 	tcase_add_test(tc, test_proxy_v2_tls_and_max_connections);
