@@ -377,6 +377,14 @@ void mail_part_decode_body(const struct mail_message *m, const struct mail_part 
  */
 int mail_part_decode_text(const struct mail_message *m, const struct mail_part *p,
 			  struct core_buf *out, char eff_out[MAIL_CHARSET_NAME_MAX]);
+/*
+ * mail_part_decode_text() of only the first max bytes of the encoded body (all of it when
+ * shorter): the beginning of the whole text, except that its last few characters may differ
+ * (an encoding unit or a multibyte character cut in two).
+ */
+int mail_part_decode_text_prefix(const struct mail_message *m, const struct mail_part *p,
+				 size_t max, struct core_buf *out,
+				 char eff_out[MAIL_CHARSET_NAME_MAX]);
 
 /* ------------------------------------------------------------------------------------- */
 /* IMAP views (mail_imap_view.c)                                                          */

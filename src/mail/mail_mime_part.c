@@ -572,28 +572,42 @@ int mail_message_verify(const struct mail_message *m, struct core_error *err)
 	return r;
 }
 
-void mail_part_decode_body(const struct mail_message *m, const struct mail_part *p,
-			   struct core_buf *out)
+/* Transfer-decode the first len bytes of p's body. */
+static void part_decode_body(const struct mail_message *m, const struct mail_part *p, size_t len,
+			     struct core_buf *out)
 {
 	const char *b = m->data + p->body_off;
 	switch (p->cte) {
 	case MAIL_CTE_BASE64:
-		core_base64_decode_mime(b, p->body_len, out);
+		core_base64_decode_mime(b, len, out);
 		break;
 	case MAIL_CTE_QP:
-		core_qp_decode(b, p->body_len, 0, out);
+		core_qp_decode(b, len, 0, out);
 		break;
 	default:
-		core_buf_append(out, b, p->body_len);
+		core_buf_append(out, b, len);
 		break;
 	}
+}
+
+void mail_part_decode_body(const struct mail_message *m, const struct mail_part *p,
+			   struct core_buf *out)
+{
+	part_decode_body(m, p, p->body_len, out);
 }
 
 int mail_part_decode_text(const struct mail_message *m, const struct mail_part *p,
 			  struct core_buf *out, char eff_out[MAIL_CHARSET_NAME_MAX])
 {
+	return mail_part_decode_text_prefix(m, p, p->body_len, out, eff_out);
+}
+
+int mail_part_decode_text_prefix(const struct mail_message *m, const struct mail_part *p,
+				 size_t max, struct core_buf *out,
+				 char eff_out[MAIL_CHARSET_NAME_MAX])
+{
 	struct core_buf raw = CORE_BUF_INIT;
-	mail_part_decode_body(m, p, &raw);
+	part_decode_body(m, p, max < p->body_len ? max : p->body_len, &raw);
 	/* RFC 2046 §4.1.2: the default charset is us-ascii. */
 	const char *cs = p->charset.len > 0 ? p->charset.p : "us-ascii";
 	int r = mail_charset_to_utf8_eff(cs, raw.p != NULL ? raw.p : "", raw.len, out, eff_out);

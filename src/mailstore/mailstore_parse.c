@@ -106,8 +106,49 @@ static bool ms_is_attachment(const struct mail_part *p)
 	return !core_str_eq_cstr_ci(p->ct.type, "text") && !mail_part_is_message(p);
 }
 
-/* RFC 8621 §4.1.4 preview: the first text/plain body part, white space collapsed, at most
- * 256 characters. */
+/* The preview of decoded text t into o: its characters with white space collapsed, at most
+ * MS_PREVIEW_CHARS of them. *end_out receives how many bytes of t were looked at; returns
+ * whether the preview is complete (MS_PREVIEW_CHARS characters) before t ends. */
+static bool ms_preview_text(const struct core_buf *t, struct core_buf *o, size_t *end_out)
+{
+	size_t chars = 0, j = 0;
+	bool sp = false;
+	while (j < t->len && chars < MS_PREVIEW_CHARS) {
+		uint32_t cp;
+		int l = core_utf8_decode(t->p + j, t->len - j, &cp);
+		if (l < 0) {
+			j++;
+			continue;
+		}
+		if (cp == ' ' || cp == '\t' || cp == '\r' || cp == '\n') {
+			sp = o->len > 0;
+		} else if (cp >= 0x20 && cp != 0x7f) {
+			if (sp) {
+				core_buf_putc(o, ' ');
+				chars++;
+			}
+			sp = false;
+			if (chars < MS_PREVIEW_CHARS) {
+				core_buf_append(o, t->p + j, (size_t)l);
+				chars++;
+			}
+		}
+		j += (size_t)l;
+	}
+	*end_out = j;
+	return chars == MS_PREVIEW_CHARS;
+}
+
+/*
+ * RFC 8621 §4.1.4 preview: the first text/plain body part, white space collapsed, at most
+ * 256 characters. Only the first MS_PREVIEW_RAW bytes of the body are decoded at first:
+ * they nearly always hold those characters. Cutting the encoded body changes at most the
+ * last few characters of its decoded beginning, so the preview stands when it was complete
+ * MS_PREVIEW_SLACK bytes before them; otherwise the whole part is decoded (a body mostly of
+ * white space, or shorter than 256 characters).
+ */
+#define MS_PREVIEW_RAW 2048u
+#define MS_PREVIEW_SLACK 64u
 static const char *ms_preview(struct core_arena *a, const struct mail_message *m)
 {
 	for (size_t i = 0; i < m->nparts; i++) {
@@ -120,30 +161,15 @@ static const char *ms_preview(struct core_arena *a, const struct mail_message *m
 		if (p->has_disposition && core_str_eq_cstr_ci(p->disposition.type, "attachment"))
 			continue;
 		struct core_buf t = CORE_BUF_INIT, o = CORE_BUF_INIT;
-		mail_part_decode_text(m, p, &t, NULL);
-		size_t chars = 0;
-		bool sp = false;
-		for (size_t j = 0; j < t.len && chars < MS_PREVIEW_CHARS;) {
-			uint32_t cp;
-			int l = core_utf8_decode(t.p + j, t.len - j, &cp);
-			if (l < 0) {
-				j++;
-				continue;
-			}
-			if (cp == ' ' || cp == '\t' || cp == '\r' || cp == '\n') {
-				sp = o.len > 0;
-			} else if (cp >= 0x20 && cp != 0x7f) {
-				if (sp) {
-					core_buf_putc(&o, ' ');
-					chars++;
-				}
-				sp = false;
-				if (chars < MS_PREVIEW_CHARS) {
-					core_buf_append(&o, t.p + j, (size_t)l);
-					chars++;
-				}
-			}
-			j += (size_t)l;
+		bool cut = p->body_len > MS_PREVIEW_RAW;
+		mail_part_decode_text_prefix(m, p, MS_PREVIEW_RAW, &t, NULL);
+		size_t end = 0;
+		bool full = ms_preview_text(&t, &o, &end);
+		if (cut && (!full || end + MS_PREVIEW_SLACK > t.len)) {
+			core_buf_reset(&t);
+			core_buf_reset(&o);
+			mail_part_decode_text(m, p, &t, NULL);
+			ms_preview_text(&t, &o, &end);
 		}
 		const char *r = core_arena_strndup(a, o.p != NULL ? o.p : "", o.len);
 		core_buf_fini(&t);

@@ -290,6 +290,105 @@ START_TEST(parsed_record_of_nested_message)
 }
 END_TEST
 
+/* The expected preview of UTF-8 text: white space runs become one space (none at the
+ * start or end), cut after 256 characters (RFC 8621 §4.1.4). */
+static void preview_expect(const char *text, struct core_buf *out)
+{
+	size_t chars = 0;
+	bool sp = false;
+	for (const unsigned char *q = (const unsigned char *)text; *q != '\0' && chars < 256;) {
+		size_t l = *q < 0x80 ? 1 : *q < 0xe0 ? 2 : *q < 0xf0 ? 3 : 4;
+		if (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') {
+			sp = out->len > 0;
+		} else {
+			if (sp) {
+				core_buf_putc(out, ' ');
+				chars++;
+			}
+			sp = false;
+			if (chars < 256) {
+				core_buf_append(out, q, l);
+				chars++;
+			}
+		}
+		q += l;
+	}
+}
+
+/* One message of body text (UTF-8) sent with a transfer encoding and charset. */
+static void preview_check(const char *text, const char *cte, const char *charset, const void *body,
+			  size_t blen)
+{
+	struct core_buf msg = CORE_BUF_INIT, want = CORE_BUF_INIT;
+	core_buf_printf(&msg,
+			"From: a@example.org\r\nSubject: p\r\nMIME-Version: 1.0\r\n"
+			"Content-Type: text/plain; charset=%s\r\n"
+			"Content-Transfer-Encoding: %s\r\n\r\n",
+			charset, cte);
+	core_buf_append(&msg, body, blen);
+	struct core_arena *a = core_arena_new(0);
+	struct mailstore_parsed p;
+	struct core_error err;
+	ck_assert_int_eq(ms_parsed_build(a, msg.p, msg.len, &p, &err), 0);
+	preview_expect(text, &want);
+	ck_assert_str_eq(p.preview, core_buf_cstr(&want));
+	core_arena_free(&a);
+	core_buf_fini(&msg);
+	core_buf_fini(&want);
+}
+
+START_TEST(preview_of_long_bodies)
+{
+	/* Long bodies are previewed from their decoded beginning: the result must be the
+	 * whole body's, whatever the encoding cut at that point. */
+	struct core_buf text = CORE_BUF_INIT, enc = CORE_BUF_INIT;
+	for (int i = 0; i < 400; i++)
+		core_buf_printf(&text, "w%d \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac%s", i,
+				i % 7 == 0 ? "\r\n\r\n" : "  ");
+	const char *t = core_buf_cstr(&text);
+	preview_check(t, "8bit", "utf-8", text.p, text.len);
+	core_base64_encode_mime(&enc, text.p, text.len);
+	preview_check(t, "base64", "utf-8", enc.p, enc.len);
+	core_buf_reset(&enc);
+	core_qp_encode(&enc, text.p, text.len, CORE_QP_TEXT);
+	preview_check(t, "quoted-printable", "utf-8", enc.p, enc.len);
+	/* The 256th character near the end of the decoded beginning, for every encoding: white
+	 * space first (k bytes), then words with two- and three-byte characters. */
+	for (size_t k = 900; k < 2100; k += 5) {
+		struct core_buf part = CORE_BUF_INIT;
+		for (size_t i = 0; i < k; i++)
+			core_buf_putc(&part, i % 60 == 59 ? '\n' : ' ');
+		for (int i = 0; i < 60; i++)
+			core_buf_printf(&part, "\xc3\xa9\xe6\x97\xa5%d ", i);
+		const char *pt = core_buf_cstr(&part);
+		preview_check(pt, "8bit", "utf-8", part.p, part.len);
+		core_buf_reset(&enc);
+		core_base64_encode_mime(&enc, part.p, part.len);
+		preview_check(pt, "base64", "utf-8", enc.p, enc.len);
+		core_buf_reset(&enc);
+		core_qp_encode(&enc, part.p, part.len, CORE_QP_TEXT);
+		preview_check(pt, "quoted-printable", "utf-8", enc.p, enc.len);
+		core_buf_fini(&part);
+	}
+	/* Mostly white space: the beginning holds too few characters, the whole body is read. */
+	core_buf_reset(&text);
+	for (int i = 0; i < 3000; i++)
+		core_buf_putc(&text, i % 50 == 49 ? '\n' : ' ');
+	core_buf_printf(&text, "late words after the blank beginning");
+	preview_check(core_buf_cstr(&text), "7bit", "us-ascii", text.p, text.len);
+	/* Latin-1 bytes converted to UTF-8. */
+	core_buf_reset(&text);
+	core_buf_reset(&enc);
+	for (int i = 0; i < 700; i++) {
+		core_buf_printf(&text, "caf\xc3\xa9 ");
+		core_buf_printf(&enc, "caf\xe9 ");
+	}
+	preview_check(core_buf_cstr(&text), "8bit", "iso-8859-1", enc.p, enc.len);
+	core_buf_fini(&text);
+	core_buf_fini(&enc);
+}
+END_TEST
+
 START_TEST(subject_base)
 {
 	static const struct {
@@ -455,6 +554,7 @@ int main(void)
 	tcase_add_test(tc, keys_sort_numerically);
 	tcase_add_test(tc, records_round_trip_and_refuse_truncation);
 	tcase_add_test(tc, parsed_record_of_nested_message);
+	tcase_add_test(tc, preview_of_long_bodies);
 	tcase_add_test(tc, subject_base);
 	tcase_add_test(tc, keywords_normalised);
 	tcase_add_test(tc, random_bytes_never_crash);
