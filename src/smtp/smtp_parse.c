@@ -638,9 +638,23 @@ int smtp_data_reader_feed(struct smtp_data_reader *r, const char *p, size_t len,
 			continue;
 		case D_MID: {
 			size_t j = i;
-			while (j < len && p[j] != '\r' && p[j] != '\n') {
+			for (;;) {
+				/* Plain bytes: neither CR, LF, NUL nor 8-bit (c - 1 wraps for NUL).
+				 */
+				while (j < len && (unsigned char)(p[j] - 1) < 0x7f &&
+				       p[j] != '\r' && p[j] != '\n')
+					j++;
+				if (j == len || p[j] == '\r' || p[j] == '\n')
+					break;
 				data_byte_flags(r, (unsigned char)p[j]);
 				j++;
+			}
+			if (j + 1 < len && p[j] == '\r' && p[j + 1] == '\n') {
+				/* The usual end of a line: its text and CRLF go out at once. */
+				data_out(r, p + i, j + 2 - i);
+				r->state = D_BOL;
+				i = j + 2;
+				continue;
 			}
 			if (j > i)
 				data_out(r, p + i, j - i);

@@ -325,6 +325,10 @@ static const struct data_case data_cases[] = {
 	{"a\r\r\n.\r\n", SMTP_BARE_REJECT, 1, NULL, "", SMTP_BODY_BARE_CR, true},
 	{"a\r\n.\r\r\n.\r\n", SMTP_BARE_REJECT, 1, NULL, "", SMTP_BODY_BARE_CR, true},
 	{"caf\xc3\xa9\r\n.\r\n", SMTP_BARE_REJECT, 1, "caf\xc3\xa9\r\n", "", SMTP_BODY_8BIT, false},
+	/* The edges of 7-bit text: DEL is, 0x80 and 0xff are not; 8-bit just before CRLF. */
+	{"a\x7f\x01\r\n.\r\n", SMTP_BARE_REJECT, 1, "a\x7f\x01\r\n", "", 0, false},
+	{"x\x80\r\ny\xff\r\n.\r\n", SMTP_BARE_REJECT, 1, "x\x80\r\ny\xff\r\n", "", SMTP_BODY_8BIT,
+	 false},
 };
 
 static void run_data(const struct data_case *c, size_t step, struct core_buf *body,
@@ -368,6 +372,8 @@ START_TEST(test_smtp_data_reader_table)
 					      core_buf_cstr(&body));
 			ck_assert_msg((r.flags & c->flags) == c->flags, "case %zu: flags %x", i,
 				      r.flags);
+			if (!(c->flags & SMTP_BODY_8BIT))
+				ck_assert_msg(!(r.flags & SMTP_BODY_8BIT), "case %zu: 8-bit", i);
 			ck_assert_int_eq(smtp_data_reader_failed(&r), c->failed);
 			core_buf_fini(&body);
 		}
