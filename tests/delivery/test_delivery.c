@@ -443,20 +443,37 @@ static void gate_hook(void *arg)
 		usleep(1000);
 }
 
+/* A sending thread: delivery_local(), or with async delivery_local_start(), which does not
+ * wait for the commit (done runs on the thread that commits it). */
 struct sender {
 	pthread_t th;
 	const char *rcpt;
 	const void *p;
 	size_t len;
+	bool async;
 	struct delivery_result res;
 	int delivered;
+	bool queued; /* async: delivery_local_start() returned true */
+	atomic_int done;
+	pthread_t done_on;
 };
+
+static void async_done(void *arg)
+{
+	struct sender *s = arg;
+	s->done_on = pthread_self();
+	atomic_fetch_add(&s->done, 1);
+}
 
 static void *sender_main(void *arg)
 {
 	struct sender *s = arg;
 	const char *r[] = {s->rcpt};
-	s->delivered = delivery_local(dv, s->p, s->len, r, 1, &s->res);
+	if (s->async)
+		s->queued =
+			delivery_local_start(dv, s->p, s->len, r, NULL, 1, &s->res, async_done, s);
+	else
+		s->delivered = delivery_local(dv, s->p, s->len, r, 1, &s->res);
 	return NULL;
 }
 
@@ -465,8 +482,10 @@ static void send_all(struct sender *s, size_t n, const void *p, size_t len)
 	for (size_t i = 0; i < n; i++) {
 		s[i].p = p;
 		s[i].len = len;
+		atomic_store(&s[i].done, 0);
 		ck_assert_int_eq(pthread_create(&s[i].th, NULL, sender_main, &s[i]), 0);
 	}
+	/* A leader is one of the senders: once all are joined every delivery is finished. */
 	for (size_t i = 0; i < n; i++)
 		pthread_join(s[i].th, NULL);
 }
@@ -532,51 +551,6 @@ END_TEST
 
 /* delivery_local_start(): senders that do not wait. A batch held open until every sender
  * has queued is committed by one of them, which also finishes the others' deliveries. */
-struct asender {
-	pthread_t th;
-	const char *rcpt;
-	const void *p;
-	size_t len;
-	bool sync; /* delivery_local() instead, in the same batch */
-	struct delivery_result res;
-	int delivered;
-	bool queued;
-	atomic_int done;
-	pthread_t done_on;
-};
-
-static void async_done(void *arg)
-{
-	struct asender *s = arg;
-	s->done_on = pthread_self();
-	atomic_fetch_add(&s->done, 1);
-}
-
-static void *asender_main(void *arg)
-{
-	struct asender *s = arg;
-	const char *r[] = {s->rcpt};
-	if (s->sync)
-		s->delivered = delivery_local(dv, s->p, s->len, r, 1, &s->res);
-	else
-		s->queued =
-			delivery_local_start(dv, s->p, s->len, r, NULL, 1, &s->res, async_done, s);
-	return NULL;
-}
-
-static void asend_all(struct asender *s, size_t n, const void *p, size_t len)
-{
-	for (size_t i = 0; i < n; i++) {
-		s[i].p = p;
-		s[i].len = len;
-		atomic_store(&s[i].done, 0);
-		ck_assert_int_eq(pthread_create(&s[i].th, NULL, asender_main, &s[i]), 0);
-	}
-	/* The leader is one of the senders: once all are joined every delivery is finished. */
-	for (size_t i = 0; i < n; i++)
-		pthread_join(s[i].th, NULL);
-}
-
 START_TEST(test_group_commit_async)
 {
 	struct delivery_spool sp;
@@ -585,10 +559,12 @@ START_TEST(test_group_commit_async)
 	spool(&sp, "x@remote.test", MSG, &p, &len);
 	struct gate g = {.want = 5};
 	delivery_set_batch(dv, DELIVERY_BATCH_MAX, 1, gate_hook, &g);
-	struct asender s[6] = {{.rcpt = "alice@example.org"}, {.rcpt = "bob@example.org"},
-			       {.rcpt = "al@example.org"},    {.rcpt = "bob+x@example.org"},
-			       {.rcpt = "team@example.org"},  {.rcpt = "carol@example.org"}};
-	asend_all(s, 5, p, len);
+	struct sender s[6] = {{.rcpt = "alice@example.org"}, {.rcpt = "bob@example.org"},
+			      {.rcpt = "al@example.org"},    {.rcpt = "bob+x@example.org"},
+			      {.rcpt = "team@example.org"},  {.rcpt = "carol@example.org"}};
+	for (int i = 0; i < 6; i++)
+		s[i].async = true;
+	send_all(s, 5, p, len);
 	size_t foreign = 0;
 	for (int i = 0; i < 5; i++) {
 		ck_assert_int_eq(s[i].res.code, 250);
@@ -609,7 +585,7 @@ START_TEST(test_group_commit_async)
 
 	/* Carol over quota: only her delivery fails, the others are finished with 250. */
 	g = (struct gate){.want = 6};
-	asend_all(s, 6, p, len);
+	send_all(s, 6, p, len);
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(s[i].res.code, 250);
 	ck_assert(s[5].queued);
@@ -622,18 +598,18 @@ START_TEST(test_group_commit_async)
 	/* Waiting and not waiting senders to the same accounts at once (their own lanes; the
 	 * accounts' locks order them in the store): everyone delivered. */
 	delivery_set_batch(dv, DELIVERY_BATCH_MAX, 1, NULL, NULL);
-	s[2].sync = true;
-	asend_all(s, 4, p, len);
+	s[2].async = false;
+	send_all(s, 4, p, len);
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(s[i].res.code, 250);
 	ck_assert_int_eq(s[2].delivered, 1);
 	ck_assert_uint_eq(inbox("alice", NULL), 8);
 	ck_assert_uint_eq(inbox("bob", NULL), 8);
-	s[2].sync = false;
+	s[2].async = true;
 
 	/* Group commit off: committed at once, on the sender's own thread. */
 	delivery_set_batch(dv, 1, 1, NULL, NULL);
-	asend_all(s, 2, p, len);
+	send_all(s, 2, p, len);
 	ck_assert(s[0].queued && pthread_equal(s[0].done_on, s[0].th));
 	ck_assert_int_eq(s[0].res.code, 250);
 	/* Nothing to store: finished before returning, done not called. */

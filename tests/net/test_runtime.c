@@ -1164,6 +1164,20 @@ START_TEST(test_many_clients)
 }
 END_TEST
 
+/* Read the replies of n jobs, J0 to J<n-1> in order, then "JOBS DONE". */
+static void expect_jobs(int fd, int n)
+{
+	char line[256];
+	for (int i = 0; i < n; i++) {
+		char want[16];
+		snprintf(want, sizeof(want), "J%d", i);
+		ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+		ck_assert_str_eq(line, want);
+	}
+	ck_assert_int_ge(cli_line(fd, line, sizeof(line)), 0);
+	ck_assert_str_eq(line, "JOBS DONE");
+}
+
 START_TEST(test_worker_order)
 {
 	struct srv s = {0};
@@ -1178,16 +1192,8 @@ START_TEST(test_worker_order)
 	}
 	for (int k = 0; k < 2; k++)
 		cli_send(fds[k], "JOBS 100\r\n");
-	for (int k = 0; k < 2; k++) {
-		for (int i = 0; i < 100; i++) {
-			char want[16];
-			snprintf(want, sizeof(want), "J%d", i);
-			ck_assert_int_ge(cli_line(fds[k], line, sizeof(line)), 0);
-			ck_assert_str_eq(line, want);
-		}
-		ck_assert_int_ge(cli_line(fds[k], line, sizeof(line)), 0);
-		ck_assert_str_eq(line, "JOBS DONE");
-	}
+	for (int k = 0; k < 2; k++)
+		expect_jobs(fds[k], 100);
 	/* Jobs of a connection that closes still complete (done with ok=false). */
 	cli_send(fds[1], "JOBSQUIT 20\r\n");
 	ck_assert(cli_closed_within(fds[1], 5000));
@@ -1226,16 +1232,8 @@ START_TEST(test_worker_defer)
 		ck_assert_int_ge(cli_line(fds[k], line, sizeof(line)), 0);
 		cli_send(fds[k], "DEFER 50\r\n");
 	}
-	for (int k = 0; k < 2; k++) {
-		for (int i = 0; i < 50; i++) {
-			char want[16];
-			snprintf(want, sizeof(want), "J%d", i);
-			ck_assert_int_ge(cli_line(fds[k], line, sizeof(line)), 0);
-			ck_assert_str_eq(line, want);
-		}
-		ck_assert_int_ge(cli_line(fds[k], line, sizeof(line)), 0);
-		ck_assert_str_eq(line, "JOBS DONE");
-	}
+	for (int k = 0; k < 2; k++)
+		expect_jobs(fds[k], 50);
 	/* A connection that closes with deferred jobs out: they still complete. */
 	cli_send(fds[1], "DEFER 20\r\nQUIT\r\n");
 	ck_assert(cli_closed_within(fds[1], 5000));
