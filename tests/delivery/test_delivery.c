@@ -490,6 +490,24 @@ static void send_all(struct sender *s, size_t n, const void *p, size_t len)
 		pthread_join(s[i].th, NULL);
 }
 
+/* The group-commit tests' six senders (carol last, over quota), their message and a gate
+ * holding the first batch until five have queued. */
+static void gc_setup(struct sender s[6], bool async, struct delivery_spool *sp, const void **p,
+		     size_t *len, struct gate *g)
+{
+	static const char *const rcpts[6] = {"alice@example.org", "bob@example.org",
+					     "al@example.org",    "bob+x@example.org",
+					     "team@example.org",  "carol@example.org"};
+	memset(s, 0, 6 * sizeof(*s));
+	for (int i = 0; i < 6; i++) {
+		s[i].rcpt = rcpts[i];
+		s[i].async = async;
+	}
+	spool(sp, "x@remote.test", MSG, p, len);
+	*g = (struct gate){.want = 5};
+	delivery_set_batch(dv, DELIVERY_BATCH_MAX, 1, gate_hook, g);
+}
+
 /* Concurrent deliveries share one mail-store commit; a member over quota fails alone and
  * every other sender gets its own 250. */
 START_TEST(test_group_commit)
@@ -497,12 +515,9 @@ START_TEST(test_group_commit)
 	struct delivery_spool sp;
 	const void *p;
 	size_t len;
-	spool(&sp, "x@remote.test", MSG, &p, &len);
-	struct gate g = {.want = 5};
-	delivery_set_batch(dv, DELIVERY_BATCH_MAX, 1, gate_hook, &g);
-	struct sender s[6] = {{.rcpt = "alice@example.org"}, {.rcpt = "bob@example.org"},
-			      {.rcpt = "al@example.org"},    {.rcpt = "bob+x@example.org"},
-			      {.rcpt = "team@example.org"},  {.rcpt = "carol@example.org"}};
+	struct gate g;
+	struct sender s[6];
+	gc_setup(s, false, &sp, &p, &len, &g);
 	send_all(s, 5, p, len);
 	for (int i = 0; i < 5; i++) {
 		ck_assert_int_eq(s[i].delivered, 1);
@@ -556,14 +571,9 @@ START_TEST(test_group_commit_async)
 	struct delivery_spool sp;
 	const void *p;
 	size_t len;
-	spool(&sp, "x@remote.test", MSG, &p, &len);
-	struct gate g = {.want = 5};
-	delivery_set_batch(dv, DELIVERY_BATCH_MAX, 1, gate_hook, &g);
-	struct sender s[6] = {{.rcpt = "alice@example.org"}, {.rcpt = "bob@example.org"},
-			      {.rcpt = "al@example.org"},    {.rcpt = "bob+x@example.org"},
-			      {.rcpt = "team@example.org"},  {.rcpt = "carol@example.org"}};
-	for (int i = 0; i < 6; i++)
-		s[i].async = true;
+	struct gate g;
+	struct sender s[6];
+	gc_setup(s, true, &sp, &p, &len, &g);
 	send_all(s, 5, p, len);
 	size_t foreign = 0;
 	for (int i = 0; i < 5; i++) {
