@@ -285,8 +285,9 @@ struct delivery {
 	 * concurrently, so deliveries to unrelated accounts do not wait for each other.
 	 * Synchronous and asynchronous requests have lanes of their own (lanes[0] and
 	 * lanes[1]): a synchronous leader hands its lane to a waiting sender and returns,
-	 * an asynchronous one leads until its lane is empty; in one lane, a synchronous
-	 * sender could be kept leading for others as long as asynchronous ones arrive. */
+	 * an asynchronous one leads until its lane is empty. Were they to share a lane, a
+	 * synchronous sender whose request is done could be kept leading for asynchronous
+	 * ones (no thread waits for those) as long as they kept arriving. */
 	pthread_mutex_t mu;
 	struct dv_lane lanes[2][DELIVERY_LANES_MAX];
 	size_t nlanes;

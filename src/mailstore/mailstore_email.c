@@ -474,7 +474,7 @@ static int ms_email_insert(struct ms_tx *tx, struct ms_tx_acct *ac, struct mails
 	/* Full-text indexing is queued in this transaction (mailstore_index.c). */
 	if ((rc = ms_fts_enqueue(tx, ac->account, e->id, false)) < 0)
 		return rc;
-	/* Its id was taken in this transaction (the callers'): a new key. */
+	/* Its id was taken in this transaction, by the caller: a new key. */
 	return ms_email_store(tx, ac->account, e, true);
 }
 
