@@ -191,7 +191,8 @@ typedef void (*delivery_done_fn)(void *arg);
  * one, before returning, when it leads the lane; else a leader, meanwhile; a quota retry or
  * the caller's own follow-up runs there too, so keep done short). Returns false when it
  * finished here (nothing to store, a refusal, or a list past one transaction): results
- * are written and done is not called. msg, rcpts' results and arg must live until then.
+ * are written and done is not called. msg, results and arg must live until done runs;
+ * rcpts and resolved are read before this returns.
  */
 bool delivery_local_start(struct delivery *dv, const void *msg, size_t len,
 			  const char *const *rcpts, const struct dir_rcpt *const *resolved,

@@ -207,7 +207,8 @@ int net_conn_submit(struct net_conn *c, void (*work)(void *arg),
  * (a delivery waiting for a commit another worker leads): the job then completes only when
  * net_job_resume() is called with the returned handle, from any thread, exactly once; the
  * worker is free meanwhile and the connection's next jobs wait. Returns NULL outside a
- * work function (the caller then finishes its work before returning).
+ * work function, or when the job is already deferred (the caller then finishes its work
+ * before returning).
  */
 struct net_job *net_job_defer(void);
 void net_job_resume(struct net_job *job);
